@@ -1,0 +1,11 @@
+"""keras_seq.layers: the seed's building blocks (keras + keras.ops only, no TensorFlow)."""
+
+from keras_seq.layers.attention_masks import (
+    causal_attention_mask,
+    masked_softmax,
+    merge_attention_masks,
+)
+from keras_seq.layers.bahdanau_attention import BahdanauAttention
+from keras_seq.layers.bidirectional_mean_pooled_rnn import BidirectionalMeanPooledRNN
+from keras_seq.layers.elman_rnn_cell import ElmanRNNCell
+from keras_seq.layers.multi_head_attention import MultiHeadAttention

@@ -1,0 +1,115 @@
+"""Bidirectional RNN whose states are mean-pooled over the real (unpadded) steps."""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_seq")
+class BidirectionalMeanPooledRNN(keras.layers.Layer):
+    """Runs an RNN forwards and backwards and averages its states over the true length.
+
+    The seed's Seq2Vec encoder:
+
+        h_t = [h→_t ; h←_t]            (concatenation of both directions)
+        h̄  = (1 / T) Σ_{t=1..T} h_t    (T = true, unpadded length of the sequence)
+
+    Padded steps are excluded from both RNNs (the Keras mask freezes the state there)
+    and from the mean, so appending padding never changes the result.
+
+    Args:
+        layer: a `keras.layers.RNN` instance (`SimpleRNN`, `GRU`, `LSTM`, or
+            `RNN(ElmanRNNCell(...))`). It is used as a template: two fresh copies are made
+            from its config (forwards and `go_backwards=True`), with `return_sequences=True`;
+            the instance itself is not called. The copies use this layer's dtype policy.
+        **kwargs: base `keras.layers.Layer` arguments.
+
+    Call arguments:
+        inputs: float tensor `(batch, time, features)`.
+        mask: Keras mask `(batch, time)`, e.g. from `Embedding(mask_zero=True)`.
+        padding_mask: explicit bool mask `(batch, time)`, True = real step; takes
+            precedence over `mask`.
+        training: Python bool, passed to the RNNs (dropout).
+
+    Returns:
+        A tensor `(batch, 2 * units)`. No mask is propagated.
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> pool = BidirectionalMeanPooledRNN(keras.layers.GRU(4))
+    >>> pool(np.zeros((2, 7, 3), "float32")).shape
+    (2, 8)
+    """
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(layer, dict):
+            layer = keras.saving.deserialize_keras_object(layer)
+        if not isinstance(layer, keras.layers.RNN):
+            raise ValueError(
+                "`layer` must be a keras.layers.RNN instance (SimpleRNN, GRU, LSTM or "
+                f"RNN(cell)), got {type(layer).__name__}: {layer!r}."
+            )
+        if getattr(layer, "return_state", False):
+            raise ValueError(
+                "`layer` must not use return_state=True: this layer returns the pooled "
+                "states only."
+            )
+        self.layer = layer
+        self.supports_masking = True
+        self.units = 2 * self._rnn_units(layer)
+
+    @staticmethod
+    def _rnn_units(layer):
+        cell = layer.cell
+        size = getattr(cell, "output_size", None) or getattr(cell, "units")
+        return int(size)
+
+    def _clone(self, go_backwards):
+        config = self.layer.get_config()
+        config.update(
+            return_sequences=True,
+            return_state=False,
+            go_backwards=go_backwards,
+            name=("backward_" if go_backwards else "forward_") + self.layer.name,
+            dtype=self.dtype_policy,
+        )
+        return self.layer.__class__.from_config(config)
+
+    def build(self, input_shape):
+        self.forward_layer = self._clone(go_backwards=False)
+        self.backward_layer = self._clone(go_backwards=True)
+        self.forward_layer.build(input_shape)
+        self.backward_layer.build(input_shape)
+        self.built = True
+
+    def call(self, inputs, mask=None, padding_mask=None, training=None):
+        if padding_mask is not None:
+            mask = padding_mask
+        if mask is not None:
+            mask = ops.cast(mask, "bool")
+        forward = self.forward_layer(inputs, mask=mask, training=training)  # (B, T, H)
+        # go_backwards returns steps in reversed order; flip them back to align with t.
+        backward = ops.flip(
+            self.backward_layer(inputs, mask=mask, training=training), axis=1
+        )  # (B, T, H)
+        states = ops.cast(ops.concatenate([forward, backward], axis=-1), "float32")
+        if mask is None:
+            pooled = ops.mean(states, axis=1)  # (B, 2H)
+        else:
+            weights = ops.expand_dims(ops.cast(mask, "float32"), -1)  # (B, T, 1)
+            total = ops.sum(states * weights, axis=1)  # (B, 2H)
+            length = ops.maximum(ops.sum(weights, axis=1), 1.0)  # (B, 1)
+            pooled = total / length
+        return ops.cast(pooled, self.compute_dtype)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.units)
+
+    def get_config(self):
+        config = super().get_config()
+        config["layer"] = keras.saving.serialize_keras_object(self.layer)
+        return config

@@ -1,0 +1,274 @@
+"""Multi-head scaled dot-product attention with a preallocated KV cache."""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_seq.layers.attention_masks import masked_softmax, merge_attention_masks
+
+
+@keras.saving.register_keras_serializable(package="keras_seq")
+class MultiHeadAttention(keras.layers.Layer):
+    """Multi-head attention as in the seed (Vaswani et al., 2017), with a KV cache.
+
+    For each head i = 1..h:
+
+        head_i = softmax(Q W_i^(q) (K W_i^(k))^T / sqrt(d_k)) V W_i^(v)
+        MultiHead(Q, K, V) = [head_1; ...; head_h] W_o
+
+    (plus biases). The weights have the same shapes and order as
+    `keras.layers.MultiHeadAttention`, so `set_weights(keras_mha.get_weights())` gives
+    the same function: `W_q (Dq, h, d_k)`, `b_q (h, d_k)`, `W_k (Dk, h, d_k)`, `b_k`,
+    `W_v (Dv, h, d_v)`, `b_v`, `W_o (h, d_v, D_out)`, `b_o (D_out,)`.
+
+    Two code paths compute the same function: the fused `keras.ops.dot_product_attention`
+    (flash/cuDNN kernels where the backend has them) when no attention weights are needed
+    (no dropout in training, no `return_attention_scores`), and the explicit maths
+    (einsum → masked softmax → dropout → einsum) otherwise. `attention_impl` picks one.
+
+    Incremental decoding: pass `cache` `(B, 2, S, h, d_k)` (keys and values of S slots,
+    preallocated, e.g. by `init_cache`) and `cache_update_index` (int or scalar tensor):
+    the new keys/values are written at that index with `ops.slice_update` and the query
+    attends over the whole cache (with `use_causal_mask`, slots after the query's
+    position are hidden). With `cache_update_index=None` the cache is read only (e.g.
+    precomputed encoder keys/values for cross-attention, see `compute_cache`).
+
+    Args:
+        num_heads: int, number of heads h.
+        key_dim: int, size d_k of each query/key head.
+        value_dim: int, size d_v of each value head (default `key_dim`).
+        output_dim: int, size of the output (default: the query's last dimension).
+        dropout: float, dropout rate on the attention weights.
+        use_bias: whether the projections have biases.
+        attention_impl: "auto" (fused where it applies and measured faster, see
+            `default_attention_impl`), "fused" or "explicit".
+        kernel_initializer, bias_initializer: initializers of the projections.
+        **kwargs: base `keras.layers.Layer` arguments.
+
+    Call arguments:
+        query: `(B, T, Dq)`.
+        value: `(B, S, Dv)`.
+        key: `(B, S, Dk)`, defaults to `value`.
+        query_mask, value_mask, key_mask: bool `(B, T)` / `(B, S)` padding masks, filled
+            from Keras masks automatically; `value_mask` falls back to `key_mask`.
+        attention_mask: bool/int `(B, T, S)`, 1 = may attend.
+        use_causal_mask: bool, hide keys after each query's (absolute) position.
+        return_attention_scores: bool, also return the weights `(B, h, T, S)`.
+        training: bool, enables dropout.
+        cache: optional `(B, 2, S, h, d_k)` key/value cache.
+        cache_update_index: optional int/scalar tensor, where the new keys/values go.
+
+    Returns:
+        `output (B, T, D_out)`, then `scores (B, h, T, S)` if requested, then the updated
+        `cache` if one was passed.
+
+    Example:
+
+    >>> import numpy as np
+    >>> mha = MultiHeadAttention(num_heads=2, key_dim=4)
+    >>> x = np.random.rand(3, 5, 8).astype("float32")
+    >>> mha(x, x, use_causal_mask=True).shape
+    (3, 5, 8)
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        key_dim,
+        value_dim=None,
+        output_dim=None,
+        dropout=0.0,
+        use_bias=True,
+        attention_impl="auto",
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for name, v in (("num_heads", num_heads), ("key_dim", key_dim)):
+            if not isinstance(v, int) or v <= 0:
+                raise ValueError(f"`{name}` must be a positive int, got {name}={v!r}.")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1), got dropout={dropout!r}.")
+        if attention_impl not in ("auto", "fused", "explicit"):
+            raise ValueError(
+                "`attention_impl` must be 'auto', 'fused' or 'explicit', got "
+                f"attention_impl={attention_impl!r}."
+            )
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.value_dim = value_dim or key_dim
+        self.output_dim = output_dim
+        self.dropout = float(dropout)
+        self.use_bias = use_bias
+        self.attention_impl = attention_impl
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.supports_masking = True
+        self._scale = 1.0 / math.sqrt(float(key_dim))
+
+    def build(self, query_shape, value_shape=None, key_shape=None):
+        value_shape = query_shape if value_shape is None else value_shape
+        key_shape = value_shape if key_shape is None else key_shape
+        h, dk, dv = self.num_heads, self.key_dim, self.value_dim
+        out = self.output_dim or query_shape[-1]
+
+        def kernel(name, shape):
+            return self.add_weight(
+                name=name, shape=shape, initializer=self.kernel_initializer
+            )
+
+        def bias(name, shape):
+            if not self.use_bias:
+                return None
+            return self.add_weight(
+                name=name, shape=shape, initializer=self.bias_initializer
+            )
+
+        # Same creation order as keras.layers.MultiHeadAttention (get/set_weights).
+        self.W_q, self.b_q = kernel("W_q", (query_shape[-1], h, dk)), bias("b_q", (h, dk))
+        self.W_k, self.b_k = kernel("W_k", (key_shape[-1], h, dk)), bias("b_k", (h, dk))
+        self.W_v, self.b_v = kernel("W_v", (value_shape[-1], h, dv)), bias("b_v", (h, dv))
+        self.W_o, self.b_o = kernel("W_o", (h, dv, out)), bias("b_o", (out,))
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy, name="attention_dropout"
+        )
+        self.built = True
+
+    # ---- projections -------------------------------------------------------------
+    def _project(self, x, kernel, bias):
+        y = ops.einsum("btd,dhk->bthk", x, kernel)  # (B, T, h, dk)
+        return y if bias is None else y + bias
+
+    def compute_cache(self, value, key=None):
+        """Keys/values of a fixed sequence, stacked as a read-only cache `(B, 2, S, h, d_k)`."""
+        key = value if key is None else key
+        k = self._project(key, self.W_k, self.b_k)
+        v = self._project(value, self.W_v, self.b_v)
+        return ops.stack([k, v], axis=1)
+
+    def init_cache(self, batch_size, max_length, dtype=None):
+        """An empty (zero) cache of `max_length` slots, `(B, 2, max_length, h, d_k)`."""
+        if self.key_dim != self.value_dim:
+            raise ValueError(
+                "A KV cache needs key_dim == value_dim, got key_dim="
+                f"{self.key_dim}, value_dim={self.value_dim}."
+            )
+        return ops.zeros(
+            (batch_size, 2, max_length, self.num_heads, self.key_dim),
+            dtype=dtype or self.compute_dtype,
+        )
+
+    # ---- attention ---------------------------------------------------------------
+    def _use_fused(self, return_attention_scores, training):
+        if return_attention_scores:
+            return False
+        if self.dropout > 0.0 and training:
+            return False
+        impl = self.attention_impl
+        if impl == "auto":
+            impl = default_attention_impl()
+        return impl == "fused"
+
+    def _attend(self, q, k, v, mask, return_attention_scores, training):
+        """q (B, T, h, dk), k (B, S, h, dk), v (B, S, h, dv), mask bool (B|1, T, S)."""
+        if mask is not None:
+            mask = ops.expand_dims(mask, 1)  # (B, 1, T, S), broadcast over heads
+        if self._use_fused(return_attention_scores, training):
+            out = ops.dot_product_attention(
+                q, k, v, mask=mask, scale=self._scale
+            )  # (B, T, h, dv)
+            return out, None
+        q = q * ops.cast(self._scale, q.dtype)
+        scores = ops.einsum("bthk,bshk->bhts", q, k)  # (B, h, T, S)
+        weights = masked_softmax(scores, mask)  # (B, h, T, S)
+        dropped = self.dropout_layer(weights, training=training)
+        out = ops.einsum("bhts,bshk->bthk", dropped, v)  # (B, T, h, dv)
+        return out, weights
+
+    def call(
+        self,
+        query,
+        value,
+        key=None,
+        query_mask=None,
+        value_mask=None,
+        key_mask=None,
+        attention_mask=None,
+        use_causal_mask=False,
+        return_attention_scores=False,
+        training=None,
+        cache=None,
+        cache_update_index=None,
+    ):
+        if key is None:
+            key = value
+        if value_mask is None:
+            value_mask = key_mask
+        q = self._project(query, self.W_q, self.b_q)  # (B, T, h, dk)
+        causal_offset = 0
+        if cache is None:
+            k = self._project(key, self.W_k, self.b_k)  # (B, S, h, dk)
+            v = self._project(value, self.W_v, self.b_v)  # (B, S, h, dv)
+        elif cache_update_index is None:
+            k, v = cache[:, 0], cache[:, 1]  # read-only cache (B, S, h, dk)
+        else:
+            k_new = self._project(key, self.W_k, self.b_k)  # (B, t, h, dk)
+            v_new = self._project(value, self.W_v, self.b_v)
+            start = [0, cache_update_index, 0, 0]
+            k = ops.slice_update(cache[:, 0], start, ops.cast(k_new, cache.dtype))
+            v = ops.slice_update(cache[:, 1], start, ops.cast(v_new, cache.dtype))
+            cache = ops.stack([k, v], axis=1)  # (B, 2, S, h, dk)
+            causal_offset = cache_update_index
+            value_mask = None  # masks of the new tokens do not describe the cache slots
+        mask = merge_attention_masks(
+            query_mask=query_mask,
+            value_mask=value_mask,
+            attention_mask=attention_mask,
+            use_causal_mask=use_causal_mask,
+            query_length=ops.shape(q)[1],
+            key_length=ops.shape(k)[1],
+            causal_offset=causal_offset,
+        )
+        out, scores = self._attend(
+            q, ops.cast(k, q.dtype), ops.cast(v, q.dtype), mask,
+            return_attention_scores, training,
+        )
+        output = ops.einsum("bthk,hko->bto", out, self.W_o)  # (B, T, D_out)
+        if self.b_o is not None:
+            output = output + self.b_o
+        results = [output]
+        if return_attention_scores:
+            results.append(scores)
+        if cache is not None:
+            results.append(cache)
+        return results[0] if len(results) == 1 else tuple(results)
+
+    def compute_mask(self, query, mask=None):
+        return mask
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_heads=self.num_heads,
+            key_dim=self.key_dim,
+            value_dim=self.value_dim,
+            output_dim=self.output_dim,
+            dropout=self.dropout,
+            use_bias=self.use_bias,
+            attention_impl=self.attention_impl,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            bias_initializer=keras.initializers.serialize(self.bias_initializer),
+        )
+        return config
+
+
+def default_attention_impl():
+    """The attention path that measured faster on this backend (see benchmarks/RESULTS.md).
+
+    JAX (and torch) get the fused `ops.dot_product_attention`, which dispatches to
+    cuDNN/flash kernels on GPU; TensorFlow has no fused kernel and measured faster with
+    the explicit einsum path on CPU.
+    """
+    return "explicit" if keras.backend.backend() == "tensorflow" else "fused"

@@ -1,0 +1,55 @@
+"""Per-platform defaults chosen from measurement (see benchmarks/RESULTS.md).
+
+Measured on the 2-core CPU machine (TF 2.21): XLA slows *training* steps of RNNs and
+transformers (LSTM 0.82x, GRU 0.95x, BiLSTM 0.88x, transformer 0.80x vs no XLA) but
+speeds up *inference loops* a lot (a decode loop 2.2 s -> 0.17 s per sentence). On a GPU
+XLA is on for both. `KERAS_SEQ_JIT=0|1` overrides everything.
+"""
+
+import functools
+import os
+
+import keras
+
+
+@functools.lru_cache(maxsize=None)
+def has_accelerator():
+    """True when the active Keras backend sees a GPU or TPU."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return bool(
+            tf.config.list_physical_devices("GPU")
+            or tf.config.list_physical_devices("TPU")
+        )
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() != "cpu"
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    return False
+
+
+def default_jit_compile(purpose="train"):
+    """Whether to XLA-compile, for `purpose` in {"train", "inference"}.
+
+    Args:
+        purpose: "train" (the `model.fit` step) or "inference" (decode/generate loops).
+
+    Returns:
+        bool: True on GPU/TPU; on CPU False for training and True for inference loops.
+    """
+    if purpose not in ("train", "inference"):
+        raise ValueError(
+            f"`purpose` must be 'train' or 'inference', got purpose={purpose!r}."
+        )
+    override = os.environ.get("KERAS_SEQ_JIT")
+    if override is not None:
+        return override.strip().lower() in ("1", "true", "yes", "on")
+    if has_accelerator():
+        return True
+    return purpose == "inference"
