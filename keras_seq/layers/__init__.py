@@ -2,6 +2,7 @@
 
 from keras_seq.layers.attention_masks import (
     causal_attention_mask,
+    keras_mask_of,
     masked_softmax,
     merge_attention_masks,
 )
@@ -9,3 +10,8 @@ from keras_seq.layers.bahdanau_attention import BahdanauAttention
 from keras_seq.layers.bidirectional_mean_pooled_rnn import BidirectionalMeanPooledRNN
 from keras_seq.layers.elman_rnn_cell import ElmanRNNCell
 from keras_seq.layers.multi_head_attention import MultiHeadAttention
+from keras_seq.layers.positional_embedding import PositionalEmbedding
+from keras_seq.layers.positionwise_feed_forward import PositionwiseFeedForward
+from keras_seq.layers.sinusoidal_positional_encoding import SinusoidalPositionalEncoding
+from keras_seq.layers.transformer_decoder_block import TransformerDecoderBlock
+from keras_seq.layers.transformer_encoder_block import TransformerEncoderBlock

@@ -78,3 +78,18 @@ def masked_softmax(scores, mask=None, axis=-1):
     weights = ops.softmax(scores, axis=axis)
     weights = ops.where(mask, weights, ops.zeros_like(weights))
     return ops.cast(weights, dtype)
+
+
+def keras_mask_of(x):
+    """The Keras mask attached to tensor `x` (e.g. by `Embedding(mask_zero=True)`), or None.
+
+    Keras fills `*_mask` call arguments itself only in some call patterns; layers call this
+    as a fallback so a mask is never silently dropped.
+    """
+    if x is None:
+        return None
+    try:
+        from keras.src.backend import get_keras_mask
+    except ImportError:  # pragma: no cover - older/newer Keras layouts
+        return getattr(x, "_keras_mask", None)
+    return get_keras_mask(x)

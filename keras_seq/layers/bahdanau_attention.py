@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_seq.layers.attention_masks import masked_softmax
+from keras_seq.layers.attention_masks import keras_mask_of, masked_softmax
 
 
 @keras.saving.register_keras_serializable(package="keras_seq")
@@ -96,7 +96,9 @@ class BahdanauAttention(keras.layers.Layer):
         if key is None:
             key = value
         if value_mask is None:
-            value_mask = key_mask
+            value_mask = key_mask if key_mask is not None else keras_mask_of(value)
+        if value_mask is None and key is not value:
+            value_mask = keras_mask_of(key)
         single_step = len(query.shape) == 2
         if single_step:
             query = ops.expand_dims(query, 1)  # (B, 1, Dq)

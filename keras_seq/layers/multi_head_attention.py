@@ -5,7 +5,11 @@ import math
 import keras
 from keras import ops
 
-from keras_seq.layers.attention_masks import masked_softmax, merge_attention_masks
+from keras_seq.layers.attention_masks import (
+    keras_mask_of,
+    masked_softmax,
+    merge_attention_masks,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_seq")
@@ -48,7 +52,7 @@ class MultiHeadAttention(keras.layers.Layer):
 
     Call arguments:
         query: `(B, T, Dq)`.
-        value: `(B, S, Dv)`.
+        value: `(B, S, Dv)`; None = self-attention (`value = query`).
         key: `(B, S, Dk)`, defaults to `value`.
         query_mask, value_mask, key_mask: bool `(B, T)` / `(B, S)` padding masks, filled
             from Keras masks automatically; `value_mask` falls back to `key_mask`.
@@ -190,7 +194,7 @@ class MultiHeadAttention(keras.layers.Layer):
     def call(
         self,
         query,
-        value,
+        value=None,
         key=None,
         query_mask=None,
         value_mask=None,
@@ -202,18 +206,26 @@ class MultiHeadAttention(keras.layers.Layer):
         cache=None,
         cache_update_index=None,
     ):
-        if key is None:
-            key = value
-        if value_mask is None:
-            value_mask = key_mask
+        if query_mask is None:
+            query_mask = keras_mask_of(query)
         q = self._project(query, self.W_q, self.b_q)  # (B, T, h, dk)
         causal_offset = 0
         if cache is None:
+            value = query if value is None else value  # None: self-attention
+            key = value if key is None else key
+            if value_mask is None:
+                value_mask = key_mask if key_mask is not None else keras_mask_of(value)
+            if value_mask is None and key is not value:
+                value_mask = keras_mask_of(key)
             k = self._project(key, self.W_k, self.b_k)  # (B, S, h, dk)
             v = self._project(value, self.W_v, self.b_v)  # (B, S, h, dv)
         elif cache_update_index is None:
-            k, v = cache[:, 0], cache[:, 1]  # read-only cache (B, S, h, dk)
+            # Read-only cache (e.g. encoder keys/values): only an explicit value_mask
+            # (over the S cached slots) applies.
+            k, v = cache[:, 0], cache[:, 1]  # (B, S, h, dk)
         else:
+            value = query if value is None else value
+            key = value if key is None else key
             k_new = self._project(key, self.W_k, self.b_k)  # (B, t, h, dk)
             v_new = self._project(value, self.W_v, self.b_v)
             start = [0, cache_update_index, 0, 0]
@@ -221,7 +233,9 @@ class MultiHeadAttention(keras.layers.Layer):
             v = ops.slice_update(cache[:, 1], start, ops.cast(v_new, cache.dtype))
             cache = ops.stack([k, v], axis=1)  # (B, 2, S, h, dk)
             causal_offset = cache_update_index
-            value_mask = None  # masks of the new tokens do not describe the cache slots
+            # Masks of the new tokens do not describe the cache slots: use
+            # `attention_mask` (B, t, S) and/or `use_causal_mask` instead.
+            value_mask = None
         mask = merge_attention_masks(
             query_mask=query_mask,
             value_mask=value_mask,

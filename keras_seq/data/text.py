@@ -1,0 +1,34 @@
+"""Text standardization shared by training and export (TensorFlow string ops)."""
+
+import keras
+import tensorflow as tf
+
+# `<br />`, `<br/>`, `<br>` (any case) in the IMDB reviews.
+_BR_PATTERN = r"<\s*br\s*/?\s*>"
+# ASCII punctuation, as in Keras' `lower_and_strip_punctuation`.
+_PUNCTUATION_PATTERN = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
+
+
+@keras.saving.register_keras_serializable(package="keras_seq")
+def standardize_review(text):
+    """Lower-cases a review and replaces HTML line breaks and punctuation by spaces.
+
+    Registered with Keras serialization, so a `TextVectorization(standardize=standardize_review)`
+    can be saved in the `.keras` format and reloaded. Only `tf.strings` ops are used, so the
+    same function runs inside a SavedModel's serving function.
+
+    Args:
+        text: `tf.string` tensor of any shape.
+
+    Returns:
+        A `tf.string` tensor of the same shape.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> standardize_review(tf.constant(["Great!<br /><br />Loved IT."])).numpy()
+    array([b'great   loved it '], dtype=object)
+    """
+    text = tf.strings.lower(text, encoding="utf-8")
+    text = tf.strings.regex_replace(text, _BR_PATTERN, " ")
+    return tf.strings.regex_replace(text, _PUNCTUATION_PATTERN, " ")

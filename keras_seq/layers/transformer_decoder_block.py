@@ -1,0 +1,297 @@
+"""Transformer decoder block: causal self-attention, cross-attention, feed-forward."""
+
+import keras
+
+from keras_seq.layers.attention_masks import keras_mask_of
+from keras_seq.layers.multi_head_attention import MultiHeadAttention
+from keras_seq.layers.positionwise_feed_forward import PositionwiseFeedForward
+
+
+@keras.saving.register_keras_serializable(package="keras_seq")
+class TransformerDecoderBlock(keras.layers.Layer):
+    """One transformer decoder block (Vaswani et al., 2017), with KV caches.
+
+    Post-norm (default), for decoder states x and encoder outputs m:
+
+        z = LayerNorm(x + Dropout(MultiHead_causal(x, x, x)))      (masked self-attention)
+        u = LayerNorm(z + Dropout(MultiHead(z, m, m)))             (cross-attention)
+        y = LayerNorm(u + FFN(u))
+
+    With `norm_first=True` each sub-layer is `x + Sublayer(LayerNorm(x))`. Without
+    encoder outputs (built without `encoder_sequence`) the cross-attention sub-layer
+    does not exist: a GPT-style block.
+
+    Cross-attention uses the *source* padding mask (`encoder_padding_mask`, or the Keras
+    mask of `encoder_sequence`), so padded source tokens get weight 0.
+
+    Args:
+        num_heads: int, number of heads (self- and cross-attention).
+        intermediate_dim: int, feed-forward hidden size.
+        dropout: float, dropout after each sub-layer and in the FFN.
+        attention_dropout: float, dropout on attention weights (default `dropout`).
+        key_dim: size of each head (default `hidden_dim // num_heads`).
+        activation: feed-forward activation.
+        layer_norm_epsilon: epsilon of the layer norms.
+        norm_first: pre-norm instead of post-norm.
+        kernel_initializer, bias_initializer: initializers of all dense layers.
+        **kwargs: base `keras.layers.Layer` arguments.
+
+    Call arguments:
+        decoder_sequence: `(B, T, D)` target-side states.
+        encoder_sequence: `(B, S, D_enc)` encoder outputs, or None (no cross-attention,
+            or when `cross_attention_cache` holds them already).
+        decoder_padding_mask: bool `(B, T)`; default: Keras mask of `decoder_sequence`.
+        decoder_attention_mask: `(B, T, T)` extra self-attention mask.
+        encoder_padding_mask: bool `(B, S)`; default: Keras mask of `encoder_sequence`.
+        encoder_attention_mask: `(B, T, S)` extra cross-attention mask.
+        self_attention_cache: `(B, 2, L, heads, key_dim)` self-attention KV cache.
+        self_attention_cache_update_index: int/scalar tensor, where the new step goes.
+        cross_attention_cache: `(B, 2, S, heads, key_dim)` precomputed encoder K/V
+            (`compute_cross_attention_cache`).
+        use_causal_mask: bool, default True.
+        return_attention_scores: also return the cross-attention weights `(B, heads, T, S)`
+            (self-attention weights when there is no cross-attention).
+        training: bool, enables dropout.
+
+    Returns:
+        `outputs (B, T, D)`; then the attention weights if asked; then, when a self- or
+        cross-attention cache was passed, `(self_attention_cache, cross_attention_cache)`
+        as two more items.
+
+    Example:
+
+    >>> import numpy as np
+    >>> block = TransformerDecoderBlock(num_heads=2, intermediate_dim=16)
+    >>> x, m = np.ones((2, 4, 8), "float32"), np.ones((2, 6, 8), "float32")
+    >>> block(x, m).shape
+    (2, 4, 8)
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        intermediate_dim,
+        dropout=0.1,
+        attention_dropout=None,
+        key_dim=None,
+        activation="relu",
+        layer_norm_epsilon=1e-5,
+        norm_first=False,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(intermediate_dim, int) or intermediate_dim <= 0:
+            raise ValueError(
+                "`intermediate_dim` must be a positive int, got "
+                f"intermediate_dim={intermediate_dim!r}."
+            )
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.dropout = float(dropout)
+        self.attention_dropout = (
+            self.dropout if attention_dropout is None else float(attention_dropout)
+        )
+        self.key_dim = key_dim
+        self.activation = keras.activations.get(activation)
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.norm_first = norm_first
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.supports_masking = True
+        self.has_cross_attention = None  # decided in build()
+
+    def _initializers(self):
+        return dict(
+            kernel_initializer=keras.initializers.get(
+                keras.initializers.serialize(self.kernel_initializer)
+            ),
+            bias_initializer=keras.initializers.get(
+                keras.initializers.serialize(self.bias_initializer)
+            ),
+        )
+
+    def _attention(self, name, key_dim):
+        return MultiHeadAttention(
+            self.num_heads,
+            key_dim,
+            dropout=self.attention_dropout,
+            dtype=self.dtype_policy,
+            name=name,
+            **self._initializers(),
+        )
+
+    def _norm(self, name, shape):
+        norm = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
+        )
+        norm.build(shape)
+        return norm
+
+    def build(self, decoder_sequence_shape, encoder_sequence_shape=None):
+        hidden = decoder_sequence_shape[-1]
+        key_dim = self.key_dim or max(1, hidden // self.num_heads)
+        self.self_attention = self._attention("self_attention", key_dim)
+        self.self_attention.build(decoder_sequence_shape, decoder_sequence_shape)
+        self.self_attention_norm = self._norm("self_attention_norm", decoder_sequence_shape)
+        self.self_attention_dropout = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy, name="self_attention_dropout"
+        )
+        self.has_cross_attention = encoder_sequence_shape is not None
+        if self.has_cross_attention:
+            self.cross_attention = self._attention("cross_attention", key_dim)
+            self.cross_attention.build(decoder_sequence_shape, encoder_sequence_shape)
+            self.cross_attention_norm = self._norm(
+                "cross_attention_norm", decoder_sequence_shape
+            )
+            self.cross_attention_dropout = keras.layers.Dropout(
+                self.dropout, dtype=self.dtype_policy, name="cross_attention_dropout"
+            )
+        self.feed_forward = PositionwiseFeedForward(
+            self.intermediate_dim,
+            activation=self.activation,
+            dropout=self.dropout,
+            dtype=self.dtype_policy,
+            name="feed_forward",
+            **self._initializers(),
+        )
+        self.feed_forward.build(decoder_sequence_shape)
+        self.ffn_norm = self._norm("ffn_norm", decoder_sequence_shape)
+        self.built = True
+
+    def compute_cross_attention_cache(self, encoder_sequence):
+        """Encoder keys/values for `cross_attention_cache`, `(B, 2, S, heads, key_dim)`."""
+        if not self.has_cross_attention:
+            raise ValueError("This decoder block was built without cross-attention.")
+        return self.cross_attention.compute_cache(encoder_sequence)
+
+    def init_self_attention_cache(self, batch_size, max_length, dtype=None):
+        """An empty self-attention cache `(B, 2, max_length, heads, key_dim)`."""
+        return self.self_attention.init_cache(batch_size, max_length, dtype)
+
+    def _sublayer(self, x, norm, dropout, fn, training):
+        """Residual + layer norm around `fn`, post- or pre-norm."""
+        if self.norm_first:
+            out, *extra = fn(norm(x))
+            return x + dropout(out, training=training), extra
+        out, *extra = fn(x)
+        return norm(x + dropout(out, training=training)), extra
+
+    def call(
+        self,
+        decoder_sequence,
+        encoder_sequence=None,
+        decoder_padding_mask=None,
+        decoder_attention_mask=None,
+        encoder_padding_mask=None,
+        encoder_attention_mask=None,
+        self_attention_cache=None,
+        self_attention_cache_update_index=None,
+        cross_attention_cache=None,
+        use_causal_mask=True,
+        return_attention_scores=False,
+        training=None,
+        decoder_sequence_mask=None,
+        encoder_sequence_mask=None,
+    ):
+        if decoder_padding_mask is None:
+            decoder_padding_mask = (
+                decoder_sequence_mask
+                if decoder_sequence_mask is not None
+                else keras_mask_of(decoder_sequence)
+            )
+        if encoder_padding_mask is None:
+            encoder_padding_mask = (
+                encoder_sequence_mask
+                if encoder_sequence_mask is not None
+                else keras_mask_of(encoder_sequence)
+            )
+        use_cache = self_attention_cache is not None or cross_attention_cache is not None
+        want_cross_scores = return_attention_scores and self.has_cross_attention
+
+        def self_attend(y):
+            result = self.self_attention(
+                y,
+                y,
+                query_mask=decoder_padding_mask,
+                value_mask=None if self_attention_cache is not None else decoder_padding_mask,
+                attention_mask=decoder_attention_mask,
+                use_causal_mask=use_causal_mask,
+                return_attention_scores=return_attention_scores and not want_cross_scores,
+                training=training,
+                cache=self_attention_cache,
+                cache_update_index=self_attention_cache_update_index,
+            )
+            return result if isinstance(result, tuple) else (result,)
+
+        x, extra = self._sublayer(
+            decoder_sequence,
+            self.self_attention_norm,
+            self.self_attention_dropout,
+            self_attend,
+            training,
+        )
+        scores = None
+        if return_attention_scores and not want_cross_scores:
+            scores = extra.pop(0)
+        if self_attention_cache is not None:
+            self_attention_cache = extra.pop(0)
+
+        if self.has_cross_attention:
+            if encoder_sequence is None and cross_attention_cache is None:
+                raise ValueError(
+                    "This decoder block has cross-attention: pass `encoder_sequence` or "
+                    "`cross_attention_cache`."
+                )
+
+            def cross_attend(y):
+                result = self.cross_attention(
+                    y,
+                    encoder_sequence,
+                    query_mask=decoder_padding_mask,
+                    value_mask=encoder_padding_mask,
+                    attention_mask=encoder_attention_mask,
+                    return_attention_scores=want_cross_scores,
+                    training=training,
+                    cache=cross_attention_cache,
+                )
+                return result if isinstance(result, tuple) else (result,)
+
+            x, extra = self._sublayer(
+                x, self.cross_attention_norm, self.cross_attention_dropout,
+                cross_attend, training,
+            )
+            if want_cross_scores:
+                scores = extra.pop(0)
+
+        if self.norm_first:
+            x = x + self.feed_forward(self.ffn_norm(x), training=training)
+        else:
+            x = self.ffn_norm(x + self.feed_forward(x, training=training))
+
+        outputs = [x]
+        if return_attention_scores:
+            outputs.append(scores)
+        if use_cache:
+            outputs += [self_attention_cache, cross_attention_cache]
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    def compute_mask(self, decoder_sequence, mask=None):
+        return mask
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_heads=self.num_heads,
+            intermediate_dim=self.intermediate_dim,
+            dropout=self.dropout,
+            attention_dropout=self.attention_dropout,
+            key_dim=self.key_dim,
+            activation=keras.activations.serialize(self.activation),
+            layer_norm_epsilon=self.layer_norm_epsilon,
+            norm_first=self.norm_first,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            bias_initializer=keras.initializers.serialize(self.bias_initializer),
+        )
+        return config
