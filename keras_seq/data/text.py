@@ -29,6 +29,8 @@ def standardize_review(text):
     >>> standardize_review(tf.constant(["Great!<br /><br />Loved IT."])).numpy()
     array([b'great   loved it '], dtype=object)
     """
+    # Invalid UTF-8 bytes become U+FFFD instead of failing the lowercase op.
+    text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace")
     text = tf.strings.lower(text, encoding="utf-8")
     text = tf.strings.regex_replace(text, _BR_PATTERN, " ")
     return tf.strings.regex_replace(text, _PUNCTUATION_PATTERN, " ")

@@ -41,7 +41,7 @@ class BahdanauAttention(keras.layers.Layer):
     >>> att = BahdanauAttention(16)
     >>> ctx, w = att(np.ones((2, 8), "float32"), np.ones((2, 5, 6), "float32"),
     ...              return_attention_scores=True)
-    >>> ctx.shape, w.shape
+    >>> tuple(ctx.shape), tuple(w.shape)
     ((2, 6), (2, 5))
     """
 

@@ -37,7 +37,7 @@ class BidirectionalMeanPooledRNN(keras.layers.Layer):
 
     >>> import numpy as np, keras
     >>> pool = BidirectionalMeanPooledRNN(keras.layers.GRU(4))
-    >>> pool(np.zeros((2, 7, 3), "float32")).shape
+    >>> tuple(pool(np.zeros((2, 7, 3), "float32")).shape)
     (2, 8)
     """
 

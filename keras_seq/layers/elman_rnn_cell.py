@@ -42,7 +42,7 @@ class ElmanRNNCell(keras.layers.Layer):
 
     >>> import numpy as np, keras
     >>> rnn = keras.layers.RNN(ElmanRNNCell(8, output_units=3), return_sequences=True)
-    >>> rnn(np.zeros((2, 5, 4), "float32")).shape
+    >>> tuple(rnn(np.zeros((2, 5, 4), "float32")).shape)
     (2, 5, 3)
     """
 

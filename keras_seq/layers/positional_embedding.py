@@ -41,7 +41,7 @@ class PositionalEmbedding(keras.layers.Layer):
 
     >>> import numpy as np
     >>> emb = PositionalEmbedding(vocab_size=10, sequence_length=8, embed_dim=4)
-    >>> emb(np.array([[3, 4, 0]])).shape
+    >>> tuple(emb(np.array([[3, 4, 0]])).shape)
     (1, 3, 4)
     """
 

@@ -25,7 +25,7 @@ class PositionwiseFeedForward(keras.layers.Layer):
     Example:
 
     >>> import numpy as np
-    >>> PositionwiseFeedForward(32)(np.ones((2, 5, 8), "float32")).shape
+    >>> tuple(PositionwiseFeedForward(32)(np.ones((2, 5, 8), "float32")).shape)
     (2, 5, 8)
     """
 

@@ -34,7 +34,7 @@ class SinusoidalPositionalEncoding(keras.layers.Layer):
     >>> import numpy as np
     >>> pe = SinusoidalPositionalEncoding()
     >>> p = pe(np.zeros((1, 3, 4), "float32"))
-    >>> np.round(np.asarray(p)[0, 1], 4).tolist()
+    >>> [round(float(v), 4) for v in np.asarray(p)[0, 1]]
     [0.8415, 0.5403, 0.01, 1.0]
     """
 

@@ -63,7 +63,7 @@ class TransformerDecoderBlock(keras.layers.Layer):
     >>> import numpy as np
     >>> block = TransformerDecoderBlock(num_heads=2, intermediate_dim=16)
     >>> x, m = np.ones((2, 4, 8), "float32"), np.ones((2, 6, 8), "float32")
-    >>> block(x, m).shape
+    >>> tuple(block(x, m).shape)
     (2, 4, 8)
     """
 

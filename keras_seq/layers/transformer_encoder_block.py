@@ -49,7 +49,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
 
     >>> import numpy as np
     >>> block = TransformerEncoderBlock(num_heads=2, intermediate_dim=16)
-    >>> block(np.random.rand(2, 5, 8).astype("float32")).shape
+    >>> tuple(block(np.random.rand(2, 5, 8).astype("float32")).shape)
     (2, 5, 8)
     """
 

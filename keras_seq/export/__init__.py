@@ -1,0 +1,1 @@
+"""keras_seq.export: SavedModel modules that take raw strings (TensorFlow only)."""

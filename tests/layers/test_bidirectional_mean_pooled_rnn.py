@@ -1,0 +1,73 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_seq.layers import BidirectionalMeanPooledRNN, ElmanRNNCell
+from tests import numpy_reference as ref
+from tests.layer_harness import assert_padding_invariant, run_layer_test
+
+RNNS = {
+    "simple_rnn": lambda: keras.layers.SimpleRNN(4),
+    "gru": lambda: keras.layers.GRU(4),
+    "lstm": lambda: keras.layers.LSTM(4),
+    "elman": lambda: keras.layers.RNN(ElmanRNNCell(4)),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(RNNS))
+def test_harness(kind):
+    x = np.random.default_rng(0).normal(size=(3, 6, 5)).astype("float32")
+    run_layer_test(
+        BidirectionalMeanPooledRNN,
+        dict(layer=RNNS[kind]()),
+        {"inputs": x},
+        expected_output_shape=(3, 8),
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(RNNS))
+def test_padding_does_not_change_the_result(kind):
+    layer = BidirectionalMeanPooledRNN(RNNS[kind]())
+    x = np.random.default_rng(1).normal(size=(3, 5, 2)).astype("float32")
+    mask = np.array([[1] * 5, [1] * 2 + [0] * 3, [1] * 4 + [0]], bool)
+    x = x * mask[..., None]
+    assert_padding_invariant(lambda a, m: layer(a, padding_mask=m), x, mask, extra=4)
+    # and the padded tail's content is irrelevant, too
+    noisy = x + (~mask[..., None]) * 7.0
+    np.testing.assert_allclose(
+        np.array(layer(noisy, padding_mask=mask)), np.array(layer(x, padding_mask=mask)), atol=1e-5
+    )
+
+
+def test_matches_numpy_transcription():
+    """h_t = [h→_t; h←_t]; h̄ = 1/T Σ_{t≤T} h_t with T the true length (SimpleRNN cells)."""
+    layer = BidirectionalMeanPooledRNN(keras.layers.SimpleRNN(3))
+    x = np.random.default_rng(2).normal(size=(2, 6, 4)).astype("float32")
+    lengths = [6, 3]
+    mask = np.arange(6)[None, :] < np.array(lengths)[:, None]
+    out = np.array(layer(x, padding_mask=mask))
+    fwd = [np.array(w) for w in layer.forward_layer.weights]
+    bwd = [np.array(w) for w in layer.backward_layer.weights]
+    for b, T in enumerate(lengths):
+        h_f = ref.simple_rnn(x[b, :T], *fwd)
+        h_b = ref.simple_rnn(x[b, :T][::-1], *bwd)[::-1]
+        expected = np.concatenate([h_f, h_b], -1).mean(0)
+        np.testing.assert_allclose(out[b], expected, atol=1e-5)
+
+
+def test_keras_mask_from_embedding_is_used():
+    ids = np.array([[5, 2, 7, 0, 0], [1, 2, 3, 4, 5]])
+    inputs = keras.Input((None,), dtype="int32")
+    h = keras.layers.Embedding(10, 4, mask_zero=True)(inputs)
+    pooled = BidirectionalMeanPooledRNN(keras.layers.GRU(3))(h)
+    model = keras.Model(inputs, pooled)
+    a = np.array(model(ids))
+    b = np.array(model(np.pad(ids, [(0, 0), (0, 6)])))
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_rejects_non_rnn_layer():
+    with pytest.raises(ValueError, match="keras.layers.RNN"):
+        BidirectionalMeanPooledRNN(keras.layers.Dense(3))
+    with pytest.raises(ValueError, match="return_state"):
+        BidirectionalMeanPooledRNN(keras.layers.GRU(3, return_state=True))
