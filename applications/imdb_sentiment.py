@@ -1,0 +1,349 @@
+"""IMDB sentiment: raw reviews -> TextVectorization -> BiRNN classifier -> fit -> evaluate -> export.
+
+Run it as `keras-seq train imdb [options]` or `python applications/imdb_sentiment.py [options]`.
+Without options it trains on the real IMDB reviews when they are found (see `--data-dir`) and
+otherwise on a generated review corpus (said loudly), writes a run folder
+`runs/imdb/<time>/` (TensorBoard logs, backups, SavedModel export, config.json, metrics.json)
+and prints a summary with predictions of the exported model.
+
+String processing (standardize, split, vocabulary lookup) happens once, outside the training
+step, in tf.data/TensorFlow; the model trains on integer ids, so the whole train step can be
+XLA-compiled (`--jit-compile on`). The export puts the same string processing in front of
+the model.
+"""
+
+import argparse
+import os
+import pathlib
+import sys
+import time
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+APP_NAME = "imdb"
+EXAMPLES = ("this movie is so great", "this movie is so bad")
+QUICK = {"train_size": 4000, "test_size": 1000, "batch_size": 32, "epochs": 1, "max_length": 200,
+         "vocab_size": 10000}
+
+
+def _positive_int(name):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value <= 0:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be a positive integer, got {text!r}")
+        return value
+    return parse
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"--val-fraction must be in (0, 1), got {text!r}")
+    return value
+
+
+def _dropout(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"--dropout must be in [0, 1), got {text!r}")
+    return value
+
+
+def add_arguments(parser):
+    """Adds the application's options to an `argparse` parser."""
+    g = parser.add_argument_group("data")
+    g.add_argument("--data-dir", default=None,
+                   help="folder with the IMDB data: aclImdb/{train,test}/{pos,neg}/*.txt (or "
+                        "the folder holding aclImdb/), or train.jsonl.gz + test.jsonl.gz. "
+                        "Default: $KERAS_SEQ_DATA_DIR, ../shared/datasets/imdb, the cache, "
+                        "or a download")
+    g.add_argument("--dataset", choices=("auto", "imdb", "synthetic"), default="auto",
+                   help="auto: real IMDB data if found/downloadable, else the generated "
+                        "corpus; imdb: real data or an error; synthetic: the generated corpus")
+    g.add_argument("--no-download", action="store_true", help="never try to download")
+    g.add_argument("--val-fraction", type=_fraction, default=0.1,
+                   help="share of the training reviews held out for validation (default 0.1)")
+    g.add_argument("--train-size", type=_positive_int("--train-size"), default=None,
+                   help="use only this many training reviews (seeded sample)")
+    g.add_argument("--test-size", type=_positive_int("--test-size"), default=None,
+                   help="evaluate on only this many test reviews (seeded sample)")
+    g = parser.add_argument_group("model")
+    g.add_argument("--vocab-size", type=_positive_int("--vocab-size"), default=25000,
+                   help="vocabulary size, padding and OOV included (default 25000)")
+    g.add_argument("--max-length", type=_positive_int("--max-length"), default=500,
+                   help="reviews are cut to this many tokens (default 500)")
+    g.add_argument("--embedding-dim", type=_positive_int("--embedding-dim"), default=128)
+    g.add_argument("--rnn", choices=("lstm", "gru"), default="gru")
+    g.add_argument("--units", type=_positive_int("--units"), default=64,
+                   help="units per RNN direction (default 64)")
+    g.add_argument("--stacked", type=int, default=0,
+                   help="bidirectional sequence layers below the mean-pooled BiRNN (default 0)")
+    g.add_argument("--dropout", type=_dropout, default=0.3)
+    g = parser.add_argument_group("training")
+    g.add_argument("--epochs", type=_positive_int("--epochs"), default=3)
+    g.add_argument("--batch-size", type=_positive_int("--batch-size"), default=64)
+    g.add_argument("--learning-rate", type=float, default=1e-3)
+    g.add_argument("--no-bucketing", action="store_true",
+                   help="pad every batch to --max-length instead of bucketing by length")
+    g.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
+                   help="XLA for the train step; auto = keras_seq.runtime default "
+                        "(on for GPU/TPU, off for CPU training where it measured slower)")
+    g.add_argument("--mixed-precision", action="store_true",
+                   help="mixed_bfloat16 policy (head and loss stay float32)")
+    g.add_argument("--seed", type=int, default=1337)
+    g.add_argument("--quick", action="store_true",
+                   help=f"smoke run: {QUICK['train_size']} train / {QUICK['test_size']} test "
+                        f"reviews, batch {QUICK['batch_size']}, 1 epoch, max length {QUICK['max_length']}, vocab "
+                        f"{QUICK['vocab_size']}")
+    g.add_argument("--backup-every", type=_positive_int("--backup-every"), default=50,
+                   help="BackupAndRestore saves every N batches (default 50)")
+    g = parser.add_argument_group("outputs")
+    g.add_argument("--runs-root", default="runs", help="parent of run folders (default runs/)")
+    g.add_argument("--run-dir", default=None,
+                   help="use this run folder; an existing one is resumed from its backup")
+    g.add_argument("--logdir", default=None, help="TensorBoard logs (default RUN/logs)")
+    g.add_argument("--export-dir", default=None, help="SavedModel (default RUN/export)")
+    g.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2),
+                   help="model.fit verbosity (default 2: one line per epoch)")
+    return parser
+
+
+def _apply_quick(args):
+    if args.quick:
+        args.train_size = args.train_size or QUICK["train_size"]
+        args.test_size = args.test_size or QUICK["test_size"]
+        args.epochs = QUICK["epochs"]
+        args.batch_size = min(args.batch_size, QUICK["batch_size"])
+        args.max_length = min(args.max_length, QUICK["max_length"])
+        args.vocab_size = min(args.vocab_size, QUICK["vocab_size"])
+    return args
+
+
+def _sample(split, size, seed):
+    import numpy as np
+
+    if size is None or size >= len(split):
+        return split
+    order = np.random.default_rng(seed).permutation(len(split))[:size]
+    return split.take(np.sort(order))
+
+
+def _write_vocabulary(path, vocabulary):
+    from keras_seq.runs import write_json_atomic
+
+    write_json_atomic(path, [str(t) for t in vocabulary])
+
+
+def run(args, extra_callbacks=(), log=print):
+    """Trains, evaluates and exports; returns the metrics dict (also in RUN/metrics.json).
+
+    Args:
+        args: `argparse.Namespace` from a parser filled by `add_arguments`.
+        extra_callbacks: more Keras callbacks for `fit` (tests use this to interrupt).
+        log: function called with the printed lines.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import json
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_seq import runtime
+    from keras_seq.callbacks import LearningRateLogger, SamplePredictionsText
+    from keras_seq.data.pipeline import token_id_dataset
+    from keras_seq.data.reviews import load_reviews, split_validation
+    from keras_seq.data.text import standardize_review
+    from keras_seq.export.sentiment_module import SentimentServingModule
+    from keras_seq.models import build_sentiment_classifier, compile_sentiment_classifier
+    from keras_seq.runs import RunDirectory
+
+    args = _apply_quick(args)
+    if args.stacked < 0:
+        raise ValueError(f"`--stacked` must be >= 0, got stacked={args.stacked!r}.")
+    started = time.time()
+    keras.utils.set_random_seed(args.seed)
+    policy = "mixed_bfloat16" if args.mixed_precision else "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    jit = {"on": True, "off": False}.get(args.jit_compile)
+    if jit is None:
+        jit = runtime.default_jit_compile("train")
+
+    # ---- data ---------------------------------------------------------------------------
+    splits, data_info = load_reviews(
+        args.dataset, data_dir=args.data_dir, download=not args.no_download, seed=args.seed,
+        log=log)
+    train_all = _sample(splits["train"], args.train_size, args.seed)
+    test = _sample(splits["test"], args.test_size, args.seed + 1)
+    train, val = split_validation(train_all, args.val_fraction, args.seed)
+    data_info.update(used_train=len(train), used_validation=len(val), used_test=len(test))
+
+    # The run folder is made only once the data is there (a bad --data-dir leaves nothing).
+    run_dir = RunDirectory(APP_NAME, root=args.runs_root, run_dir=args.run_dir,
+                           logdir=args.logdir, export_dir=args.export_dir)
+    for line in run_dir.describe():
+        log(line)
+
+    config = {k: v for k, v in vars(args).items() if k != "func"}
+    config.update(app=APP_NAME, data=data_info, jit_compile_resolved=jit, dtype_policy=policy,
+                  run_dir=str(run_dir.path), logdir=str(run_dir.logs),
+                  export_dir=str(run_dir.export), keras=keras.__version__,
+                  tensorflow=tf.__version__)
+    previous = run_dir.read_json("config.json")
+    if previous is not None:
+        log(f"Resuming run {run_dir.path} (config.json and backup found).")
+        config["resumed_from_previous_config"] = True
+    run_dir.write_json("config.json", config)
+
+    # ---- text -> ids (outside the compiled step) ----------------------------------------
+    vocab_file = run_dir.file("vocabulary.json")
+    vectorizer_args = dict(max_tokens=args.vocab_size, standardize=standardize_review,
+                           ragged=True)
+    if vocab_file.is_file():  # a resumed run keeps its vocabulary (and its embeddings)
+        vectorizer = keras.layers.TextVectorization(
+            vocabulary=json.loads(vocab_file.read_text(encoding="utf-8"))[2:],
+            **vectorizer_args)
+    else:
+        vectorizer = keras.layers.TextVectorization(**vectorizer_args)
+        vectorizer.adapt(tf.data.Dataset.from_tensor_slices(train.texts).batch(1024))
+        _write_vocabulary(vocab_file, vectorizer.get_vocabulary())
+    vocabulary = vectorizer.get_vocabulary()
+
+    def to_ids(texts):
+        return vectorizer(tf.constant(texts, tf.string))[:, : args.max_length]
+
+    train_ids, val_ids, test_ids = to_ids(train.texts), to_ids(val.texts), to_ids(test.texts)
+    bucket = not args.no_bucketing
+    train_ds = token_id_dataset(train_ids, train.labels, args.batch_size, shuffle=True,
+                                seed=args.seed, bucket=bucket, max_length=args.max_length)
+    val_ds = token_id_dataset(val_ids, val.labels, args.batch_size, bucket=bucket,
+                              max_length=args.max_length)
+    test_ds = token_id_dataset(test_ids, test.labels, args.batch_size, bucket=bucket,
+                               max_length=args.max_length)
+
+    # ---- model --------------------------------------------------------------------------
+    model = build_sentiment_classifier(
+        vocab_size=len(vocabulary), embedding_dim=args.embedding_dim, rnn=args.rnn,
+        units=args.units, num_stacked=args.stacked, dropout=args.dropout)
+    compile_sentiment_classifier(model, learning_rate=args.learning_rate, jit_compile=jit)
+    log(f"Model: {model.count_params():,} parameters; vocabulary {len(vocabulary)}; "
+        f"max length {args.max_length}; XLA train step: {jit}; dtype policy {policy}.")
+
+    history_file = run_dir.file("history.csv")
+    best_so_far = None
+    if history_file.is_file():
+        import csv
+
+        with open(history_file, newline="") as f:
+            values = [float(r["val_accuracy"]) for r in csv.DictReader(f) if r.get("val_accuracy")]
+        best_so_far = max(values) if values else None
+    best_weights = run_dir.file("best.weights.h5")
+    n_samples = min(8, len(val))
+    sample_ids = val_ids[:n_samples].to_tensor(default_value=0)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(run_dir.backup), save_freq=args.backup_every,
+                                         delete_checkpoint=False),
+        keras.callbacks.ModelCheckpoint(str(best_weights), monitor="val_accuracy", mode="max",
+                                        save_best_only=True, save_weights_only=True,
+                                        initial_value_threshold=best_so_far),
+        LearningRateLogger(run_dir.logs / "train"),
+        SamplePredictionsText(run_dir.logs / "validation", val.texts[:n_samples], sample_ids,
+                              val.labels[:n_samples]),
+        keras.callbacks.CSVLogger(str(history_file), append=True),
+        keras.callbacks.TensorBoard(str(run_dir.logs), write_graph=False, profile_batch=0),
+        *extra_callbacks,
+    ]
+    fit_started = time.time()
+    history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
+                        callbacks=callbacks, verbose=args.verbose)
+    fit_seconds = time.time() - fit_started
+    epochs_run = len(history.history.get("loss", []))
+    if best_weights.is_file():
+        model.load_weights(str(best_weights))
+
+    # ---- evaluate on the test split (only here) -----------------------------------------
+    test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
+
+    # ---- export and check the export ----------------------------------------------------
+    module = SentimentServingModule(model, vocabulary, max_length=args.max_length)
+    module.save(run_dir.export)
+    serving = tf.saved_model.load(str(run_dir.export)).signatures["serving_default"]
+    examples = serving(text=tf.constant(list(EXAMPLES)))
+    example_rows = [
+        {"text": t, "label": lab.decode(), "probability": float(p)}
+        for t, lab, p in zip(EXAMPLES, examples["label"].numpy(), examples["probability"].numpy())
+    ]
+    check_texts = test.texts[:16]
+    exported_p = serving(text=tf.constant(check_texts))["probability"].numpy()
+    keras_p = model.predict(to_ids(check_texts).to_tensor(default_value=0), verbose=0)[:, 0]
+    export_diff = float(np.max(np.abs(exported_p - keras_p)))
+
+    val_history = history.history.get("val_accuracy", [])
+    metrics = {
+        "dataset": data_info["dataset"],
+        "test_accuracy": float(test_accuracy), "test_loss": float(test_loss),
+        "test_size": len(test),
+        "best_val_accuracy": float(max(val_history + ([best_so_far] if best_so_far else [])))
+        if (val_history or best_so_far) else None,
+        "epochs_run_this_call": epochs_run, "epochs": args.epochs,
+        "fit_seconds": fit_seconds, "total_seconds": time.time() - started,
+        "train_samples_per_second": (len(train) * epochs_run / fit_seconds)
+        if epochs_run else None,
+        "export_max_abs_diff_vs_keras": export_diff,
+        "examples": example_rows, "history": {k: [float(x) for x in v]
+                                              for k, v in history.history.items()},
+    }
+    run_dir.write_json("metrics.json", metrics)
+
+    # ---- summary ------------------------------------------------------------------------
+    banner = "=" * 78
+    log(banner)
+    if data_info["dataset"] == "synthetic":
+        log("DATA: the GENERATED synthetic review corpus (not IMDB) - see --data-dir.")
+    else:
+        log(f"DATA: IMDB ({data_info['format']}) from {data_info['path']}")
+    log(f"Test accuracy: {test_accuracy:.4f} on {len(test)} reviews (loss {test_loss:.4f}); "
+        f"epochs {args.epochs} ({epochs_run} run now), fit {fit_seconds:.0f} s.")
+    log(f"Run folder: {run_dir.path}")
+    log(f"Export (SavedModel, serving_default: text -> probability, label): {run_dir.export}")
+    log(f"Export vs keras max |diff|: {export_diff:.2e}")
+    for row in example_rows:
+        log(f"  {row['text']!r:32} -> {row['label']} (p(positive)={row['probability']:.3f})")
+    log(f"Predict: keras-seq predict {run_dir.export} \"an absolute joy to watch\"")
+    log(f"TensorBoard: {run_dir.tensorboard_command()}")
+    log(banner)
+    return metrics
+
+
+def build_parser(parser=None):
+    """An `argparse` parser for running this app directly."""
+    parser = parser or argparse.ArgumentParser(
+        prog="imdb_sentiment",
+        description="Train, evaluate and export the IMDB sentiment classifier.")
+    return add_arguments(parser)
+
+
+def main(argv=None):
+    """Command-line entry point of `python applications/imdb_sentiment.py`."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        run(args)
+    except ValueError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

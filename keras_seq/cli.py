@@ -1,0 +1,212 @@
+"""`keras-seq`: train the ready applications and query any exported SavedModel.
+
+    keras-seq train APP [options]        # e.g. keras-seq train imdb --quick
+    keras-seq train APP --help           # the application's options
+    keras-seq predict EXPORT_DIR TEXT... [--json]
+
+Applications are rows of `APPLICATIONS`: a short name, the module under
+`keras_seq.applications` and a one-line description. An application module defines
+`add_arguments(parser)` (fills an argparse parser) and `run(args)` (trains, evaluates,
+exports; raises `ValueError` on bad input), and imports heavy libraries inside `run` so that
+the CLI stays fast. A new application adds one row.
+"""
+
+import argparse
+import importlib
+import pathlib
+from importlib import util as importlib_util
+import json
+import math
+import os
+import sys
+
+APPLICATIONS = {
+    "imdb": ("keras_seq.applications.imdb_sentiment",
+             "IMDB movie-review sentiment: BiRNN classifier, raw strings in the export"),
+}
+
+
+def _apps_epilog():
+    width = max(len(name) for name in APPLICATIONS)
+    lines = ["applications:"]
+    lines += [f"  {name:<{width}}  {desc}" for name, (_, desc) in APPLICATIONS.items()]
+    return "\n".join(lines)
+
+
+def build_parser():
+    """The top-level parser (`train` takes the application's options after APP)."""
+    parser = argparse.ArgumentParser(
+        prog="keras-seq", description="Sequence models for Keras 3: train applications, "
+        "query exported SavedModels.", epilog=_apps_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    train = sub.add_parser(
+        "train", help="train, evaluate and export an application",
+        description="Train, evaluate and export an application. "
+        "`keras-seq train APP --help` lists its options.",
+        epilog=_apps_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.add_argument("app", choices=sorted(APPLICATIONS), metavar="APP",
+                       help="one of: " + ", ".join(sorted(APPLICATIONS)))
+    train.add_argument("app_args", nargs=argparse.REMAINDER,
+                       help="the application's options (see keras-seq train APP --help)")
+    predict = sub.add_parser(
+        "predict", help="run an exported SavedModel on inputs",
+        description="Load EXPORT_DIR with tf.saved_model.load, call a signature (default "
+        "serving_default) on the inputs and print one line per input.")
+    predict.add_argument("export_dir", metavar="EXPORT_DIR", help="SavedModel directory")
+    predict.add_argument("inputs", nargs="*", metavar="INPUT",
+                         help="input strings (use --file to read one per line)")
+    predict.add_argument("--file", default=None, help="read inputs from this file, one per line "
+                         "('-' = stdin)")
+    predict.add_argument("--json", action="store_true", help="print JSON (one list)")
+    predict.add_argument("--signature", default="serving_default",
+                         help="signature to call (default serving_default)")
+    return parser
+
+
+def _import_application(module_name):
+    """Imports `keras_seq.applications.X`.
+
+    An installed package maps `keras_seq.applications` to the repository's `applications/`
+    folder (setup.py `package_dir`). A legacy editable install (`setup.py develop`, an
+    egg-link) ignores that mapping; then the folder next to the package is registered as
+    `keras_seq.applications` here.
+    """
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name != "keras_seq.applications":
+            raise
+    folder = pathlib.Path(__file__).resolve().parents[1] / "applications"
+    spec = importlib_util.spec_from_file_location(
+        "keras_seq.applications", folder / "__init__.py",
+        submodule_search_locations=[str(folder)])
+    if spec is None or not (folder / "__init__.py").is_file():
+        raise ModuleNotFoundError(f"No module named {module_name!r} (and no {folder}).")
+    package = importlib_util.module_from_spec(spec)
+    sys.modules["keras_seq.applications"] = package
+    spec.loader.exec_module(package)
+    return importlib.import_module(module_name)
+
+
+def app_parser(app):
+    """The parser of `keras-seq train APP`, filled by the application's `add_arguments`."""
+    module = _import_application(APPLICATIONS[app][0])
+    parser = argparse.ArgumentParser(prog=f"keras-seq train {app}",
+                                     description=APPLICATIONS[app][1])
+    module.add_arguments(parser)
+    return module, parser
+
+
+def _train(args):
+    module, parser = app_parser(args.app)
+    app_args = parser.parse_args(args.app_args)
+    try:
+        module.run(app_args)
+    except ValueError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    return 0
+
+
+def _format_value(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, float):
+        return f"{value:.4f}" if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def _to_python(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if hasattr(value, "tolist"):
+        return _to_python(value.tolist())
+    if isinstance(value, list):
+        return [_to_python(v) for v in value]
+    return value
+
+
+def predict(export_dir, inputs, signature="serving_default"):
+    """Calls `signature` of the SavedModel at `export_dir` on a list of strings.
+
+    Args:
+        export_dir: SavedModel directory.
+        inputs: list of str.
+        signature: signature name.
+
+    Returns:
+        A list with one dict per input: `{"input": str, <output name>: value, ...}`.
+
+    Raises:
+        ValueError: `export_dir` is no SavedModel, the signature is missing, or it does not
+            take exactly one string tensor.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    if not os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
+        raise ValueError(f"EXPORT_DIR must be a SavedModel directory (with saved_model.pb), "
+                         f"got {export_dir!r}.")
+    loaded = tf.saved_model.load(export_dir)
+    if signature not in loaded.signatures:
+        raise ValueError(f"--signature must be one of {sorted(loaded.signatures)}, "
+                         f"got {signature!r}.")
+    fn = loaded.signatures[signature]
+    specs = fn.structured_input_signature[1]
+    if len(specs) != 1 or next(iter(specs.values())).dtype != tf.string:
+        raise ValueError(
+            f"signature {signature!r} of {export_dir} takes {specs}; `keras-seq predict` needs "
+            "one tf.string input.")
+    name = next(iter(specs))
+    outputs = fn(**{name: tf.constant(list(inputs), tf.string)})
+    rows = []
+    for i, text in enumerate(inputs):
+        row = {"input": text}
+        for key in sorted(outputs):
+            value = outputs[key].numpy()
+            row[key] = _to_python(value[i]) if value.ndim and value.shape[0] == len(inputs) \
+                else _to_python(value)
+        rows.append(row)
+    return rows
+
+
+def _predict(args, parser):
+    inputs = list(args.inputs)
+    if args.file:
+        try:
+            stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
+        except OSError as error:
+            parser.exit(2, f"keras-seq predict: error: --file {args.file!r}: {error}\n")
+        with stream:
+            inputs += [line.rstrip("\n") for line in stream]
+    if not inputs:
+        parser.exit(2, "keras-seq predict: error: INPUT: give at least one input string "
+                       "(or --file).\n")
+    try:
+        rows = predict(args.export_dir, inputs, args.signature)
+    except ValueError as error:
+        parser.exit(2, f"keras-seq predict: error: {error}\n")
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return 0
+    for row in rows:
+        strings = [_format_value(v) for k, v in row.items() if k != "input" and isinstance(v, str)]
+        others = [f"{k}={_format_value(v)}" for k, v in row.items()
+                  if k != "input" and not isinstance(v, str)]
+        text = row["input"] if len(row["input"]) <= 60 else row["input"][:57] + "..."
+        print("\t".join(strings + others + [json.dumps(text, ensure_ascii=False)]))
+    return 0
+
+
+def main(argv=None):
+    """Entry point of the `keras-seq` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train":
+        return _train(args)
+    return _predict(args, parser)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
