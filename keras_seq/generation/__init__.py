@@ -1,0 +1,4 @@
+"""keras_seq.generation: decoding loops over the `next(prompt, cache, index)` contract."""
+
+from keras_seq.generation.decode import decode, pad_after_first_stop
+from keras_seq.generation.samplers import SAMPLERS, get_sampler
