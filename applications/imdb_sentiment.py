@@ -94,6 +94,8 @@ def add_arguments(parser):
     g.add_argument("--epochs", type=_positive_int("--epochs"), default=3)
     g.add_argument("--batch-size", type=_positive_int("--batch-size"), default=64)
     g.add_argument("--learning-rate", type=float, default=1e-3)
+    g.add_argument("--lr-schedule", choices=("constant", "cosine"), default="cosine",
+                   help="cosine: decay the learning rate to 0 over all epochs (default)")
     g.add_argument("--no-bucketing", action="store_true",
                    help="pad every batch to --max-length instead of bucketing by length")
     g.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
@@ -161,7 +163,8 @@ def run(args, extra_callbacks=(), log=print):
     import tensorflow as tf
 
     from keras_seq import runtime
-    from keras_seq.callbacks import LearningRateLogger, SamplePredictionsText
+    from keras_seq.callbacks import (
+        LearningRateLogger, ResumableBackupAndRestore, SamplePredictionsText)
     from keras_seq.data.pipeline import token_id_dataset
     from keras_seq.data.reviews import load_reviews, split_validation
     from keras_seq.data.text import standardize_review
@@ -236,7 +239,11 @@ def run(args, extra_callbacks=(), log=print):
     model = build_sentiment_classifier(
         vocab_size=len(vocabulary), embedding_dim=args.embedding_dim, rnn=args.rnn,
         units=args.units, num_stacked=args.stacked, dropout=args.dropout)
-    compile_sentiment_classifier(model, learning_rate=args.learning_rate, jit_compile=jit)
+    learning_rate = args.learning_rate
+    if args.lr_schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            args.learning_rate, decay_steps=max(1, int(train_ds.cardinality()) * args.epochs))
+    compile_sentiment_classifier(model, learning_rate=learning_rate, jit_compile=jit)
     log(f"Model: {model.count_params():,} parameters; vocabulary {len(vocabulary)}; "
         f"max length {args.max_length}; XLA train step: {jit}; dtype policy {policy}.")
 
@@ -252,8 +259,7 @@ def run(args, extra_callbacks=(), log=print):
     n_samples = min(8, len(val))
     sample_ids = val_ids[:n_samples].to_tensor(default_value=0)
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(run_dir.backup), save_freq=args.backup_every,
-                                         delete_checkpoint=False),
+        ResumableBackupAndRestore(str(run_dir.backup), save_freq=args.backup_every),
         keras.callbacks.ModelCheckpoint(str(best_weights), monitor="val_accuracy", mode="max",
                                         save_best_only=True, save_weights_only=True,
                                         initial_value_threshold=best_so_far),
@@ -266,7 +272,8 @@ def run(args, extra_callbacks=(), log=print):
     ]
     fit_started = time.time()
     history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
-                        callbacks=callbacks, verbose=args.verbose)
+                        callbacks=callbacks, verbose=args.verbose,
+                        shuffle=False)  # tf.data shuffles (seeded, every epoch)
     fit_seconds = time.time() - fit_started
     epochs_run = len(history.history.get("loss", []))
     if best_weights.is_file():

@@ -15,10 +15,10 @@
     `--reference-accuracy` also trains the reference for `--reference-epochs` epochs on the
     full training set and tests it on all test reviews.
 
-    python benchmarks/bench_imdb.py --part accuracy   [--epochs 3]     # long: tens of minutes
+    python benchmarks/bench_imdb.py --part accuracy [--epochs 3] [-- APP OPTIONS]  # long
     python benchmarks/bench_imdb.py --part throughput [--rounds 4 --subset 1536]
 
-Writes benchmarks/out/imdb_accuracy.json / imdb_throughput.json and prints a table.
+Writes benchmarks/out/imdb_accuracy.json (or --out) / imdb_throughput.json and prints a table.
 """
 
 import argparse
@@ -55,13 +55,12 @@ def part_accuracy(opts):
     started = time.time()
     metrics = imdb_sentiment.run(args)
     wall = time.time() - started
-    result = {"part": "accuracy", "command": "python benchmarks/bench_imdb.py --part accuracy "
-              + " ".join(sys.argv[sys.argv.index("--part") + 2:] if "--part" in sys.argv else []),
+    result = {"part": "accuracy", "command": "python " + " ".join(sys.argv),
               "app_argv": argv, "wall_seconds": wall, "machine": _machine(),
               "metrics": {k: v for k, v in metrics.items() if k != "examples"},
               "examples": metrics["examples"]}
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "imdb_accuracy.json").write_text(json.dumps(result, indent=2, default=str))
+    (OUT / opts.out).write_text(json.dumps(result, indent=2, default=str))
     print("| what | value |\n|---|---|")
     print(f"| test accuracy (25k test reviews) | {metrics['test_accuracy']:.4f} |")
     print(f"| best validation accuracy | {metrics['best_val_accuracy']:.4f} |")
@@ -204,6 +203,8 @@ def main(argv=None):
     parser.add_argument("--part", choices=("accuracy", "throughput"), required=True)
     parser.add_argument("--epochs", type=int, default=3, help="accuracy: epochs")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--out", default="imdb_accuracy.json",
+                        help="accuracy: JSON file name under benchmarks/out/")
     parser.add_argument("--rounds", type=int, default=4, help="throughput: rounds (first dropped)")
     parser.add_argument("--subset", type=int, default=1536, help="throughput: reviews per round")
     parser.add_argument("--vocab-size", type=int, default=20000)
@@ -215,8 +216,12 @@ def main(argv=None):
     parser.add_argument("--bf16", action="store_true", help="throughput: also ours in bf16")
     parser.add_argument("--reference-accuracy", action="store_true")
     parser.add_argument("--reference-epochs", type=int, default=2)
-    opts, app_args = parser.parse_known_args(argv)
-    opts.app_args = app_args
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Options after "--" go to the application unchanged (accuracy part).
+    app_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    own = argv[: argv.index("--")] if "--" in argv else argv
+    opts, unknown = parser.parse_known_args(own)
+    opts.app_args = unknown + app_args
     if opts.part == "accuracy":
         part_accuracy(opts)
     else:

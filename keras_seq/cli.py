@@ -65,7 +65,7 @@ def build_parser():
     return parser
 
 
-def _import_application(module_name):
+def import_application(module_name):
     """Imports `keras_seq.applications.X`.
 
     An installed package maps `keras_seq.applications` to the repository's `applications/`
@@ -92,7 +92,7 @@ def _import_application(module_name):
 
 def app_parser(app):
     """The parser of `keras-seq train APP`, filled by the application's `add_arguments`."""
-    module = _import_application(APPLICATIONS[app][0])
+    module = import_application(APPLICATIONS[app][0])
     parser = argparse.ArgumentParser(prog=f"keras-seq train {app}",
                                      description=APPLICATIONS[app][1])
     module.add_arguments(parser)

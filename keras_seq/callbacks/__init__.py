@@ -1,4 +1,5 @@
-"""keras_seq.callbacks: TensorBoard extras (learning rate, text samples of predictions)."""
+"""keras_seq.callbacks: TensorBoard extras (learning rate, text samples of predictions), resumable backups."""
 
 from keras_seq.callbacks.learning_rate_logger import LearningRateLogger
+from keras_seq.callbacks.resumable_backup import ResumableBackupAndRestore
 from keras_seq.callbacks.sample_predictions_text import SamplePredictionsText

@@ -135,7 +135,7 @@ def sha256_of(path, chunk=1 << 20):
     return digest.hexdigest()
 
 
-def download_imdb(url=IMDB_URL, sha256=IMDB_SHA256, cache=None, progress=print):
+def download_imdb(url=None, sha256=None, cache=None, progress=print):
     """Downloads, verifies and extracts the archive into `cache/imdb/aclImdb`.
 
     The archive goes to a temporary file in the cache folder and is renamed to its final
@@ -143,8 +143,8 @@ def download_imdb(url=IMDB_URL, sha256=IMDB_SHA256, cache=None, progress=print):
     `aclImdb` at the end. A failure leaves neither behind.
 
     Args:
-        url: where to fetch `aclImdb_v1.tar.gz` (a `file://` URL works too).
-        sha256: the expected hex digest of the archive.
+        url: where to fetch `aclImdb_v1.tar.gz` (default `IMDB_URL`; `file://` works too).
+        sha256: the expected hex digest of the archive (default `IMDB_SHA256`).
         cache: the cache root (default: `cache_dir()`).
         progress: a function called with status lines.
 
@@ -155,6 +155,8 @@ def download_imdb(url=IMDB_URL, sha256=IMDB_SHA256, cache=None, progress=print):
         ValueError: the download's sha256 differs from `sha256`.
         OSError: the download failed (e.g. offline).
     """
+    url = url or IMDB_URL
+    sha256 = sha256 or IMDB_SHA256
     target = pathlib.Path(cache or cache_dir()) / "imdb"
     target.mkdir(parents=True, exist_ok=True)
     archive = target / "aclImdb_v1.tar.gz"

@@ -79,7 +79,7 @@ def compile_sentiment_classifier(model, learning_rate=1e-3, jit_compile=False, l
 
     Args:
         model: a model from `build_sentiment_classifier`.
-        learning_rate: Adam learning rate.
+        learning_rate: Adam learning rate (a float or a `keras.optimizers.schedules` schedule).
         jit_compile: XLA-compile the train/eval/predict steps (bool or "auto").
         logits: must match the model's `logits` argument.
         clipnorm: global-norm gradient clipping (None = off).

@@ -1,0 +1,194 @@
+"""The IMDB application end to end: train a few steps, export, reload, resume a killed run."""
+
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_seq.cli import import_application
+from keras_seq.data.synthetic_reviews import generate_reviews
+from keras_seq.export.sentiment_module import SentimentServingModule
+from tests.imdb_helpers import tiny_model_and_vocabulary
+
+# Works for a regular install and for a legacy editable one (see import_application).
+imdb_sentiment = import_application("keras_seq.applications.imdb_sentiment")
+
+ODD_INPUTS = ["", "   \t  ", "Ce film est magnifique, je l'ai adoré !", "映画はとても良かった",
+              "great " * 20000, "this movie is so great", "this movie is so bad"]
+
+
+def _tiny_args(tmp_path, *extra):
+    parser = imdb_sentiment.build_parser()
+    return parser.parse_args([
+        "--dataset", "synthetic", "--train-size", "320", "--test-size", "64",
+        "--vocab-size", "300", "--max-length", "48", "--embedding-dim", "16", "--units", "8",
+        "--batch-size", "32", "--epochs", "1", "--runs-root", str(tmp_path / "runs"),
+        "--verbose", "0", *extra])
+
+
+@pytest.fixture(scope="module")
+def tiny_export(tmp_path_factory):
+    data = generate_reviews(256, seed=0)
+    model, vectorizer = tiny_model_and_vocabulary(data.texts, data.labels, max_length=40)
+    path = tmp_path_factory.mktemp("export") / "export"
+    SentimentServingModule(model, vectorizer.get_vocabulary(), max_length=40).save(path)
+    return model, vectorizer, data, path
+
+
+def _run_exported(path, texts):
+    """Calls the export in a fresh Python that imports only tensorflow."""
+    code = (
+        "import json, sys\n"
+        "import tensorflow as tf\n"
+        f"fn = tf.saved_model.load({str(path)!r}).signatures['serving_default']\n"
+        "texts = json.loads(sys.stdin.read())\n"
+        "out = fn(text=tf.constant(texts))\n"
+        "print(json.dumps({'probability': out['probability'].numpy().tolist(),\n"
+        "                  'label': [s.decode() for s in out['label'].numpy()],\n"
+        "                  'modules': sorted(m for m in sys.modules if m.startswith(('keras_seq', 'keras.')))[:5]}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], input=json.dumps(texts),
+                          capture_output=True, text=True, timeout=300,
+                          env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"},
+                          cwd="/")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_export_matches_keras_predict_in_fresh_process(tiny_export):
+    model, vectorizer, data, path = tiny_export
+    texts = data.texts[:20] + ODD_INPUTS
+    out = _run_exported(path, texts)
+    assert not [m for m in out["modules"] if m.startswith("keras_seq")]
+    ids = vectorizer(tf.constant(texts))[:, :40].to_tensor(default_value=0)
+    ids = tf.pad(ids, [[0, 0], [0, max(0, 1 - ids.shape[1])]])
+    expected = model.predict(ids, verbose=0)[:, 0]
+    np.testing.assert_allclose(out["probability"], expected, atol=1e-5)
+    assert out["label"] == ["positive" if p >= 0.5 else "negative" for p in expected]
+    assert all(np.isfinite(out["probability"]))
+
+
+def test_export_tokenizes_like_the_vectorizer(tiny_export):
+    model, vectorizer, data, path = tiny_export
+    module = SentimentServingModule(model, vectorizer.get_vocabulary(), max_length=40)
+    texts = data.texts[:10] + ["Great!<br />Not BAD, really.", "zzzunknownzzz"]
+    got = module.tokenize(tf.constant(texts)).numpy()
+    want = vectorizer(tf.constant(texts))[:, :40].to_tensor(default_value=0).numpy()
+    np.testing.assert_array_equal(got, want)
+
+
+def test_export_rejects_non_string_input_and_lists_signature(tiny_export):
+    _, _, _, path = tiny_export
+    fn = tf.saved_model.load(str(path)).signatures["serving_default"]
+    with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError), match="string|dtype"):
+        fn(text=tf.constant([1.0, 2.0]))
+    with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError),
+                       match="shape|vector"):
+        fn(text=tf.constant("not a batch"))
+    cli = shutil.which("saved_model_cli")
+    if cli is None:
+        pytest.skip("saved_model_cli not on PATH")
+    shown = subprocess.run([cli, "show", "--all", "--dir", str(path)], capture_output=True,
+                           text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert "serving_default" in shown.stdout and "DT_STRING" in shown.stdout
+    assert "probability" in shown.stdout and "label" in shown.stdout
+
+
+def test_serving_module_validates_arguments(tiny_export):
+    model, vectorizer, _, _ = tiny_export
+    with pytest.raises(ValueError, match="vocabulary"):
+        SentimentServingModule(model, ["a", "b", "c"], max_length=10)
+    with pytest.raises(ValueError, match="max_length"):
+        SentimentServingModule(model, vectorizer.get_vocabulary(), max_length=0)
+
+
+def test_app_trains_exports_and_writes_run_folder(tmp_path):
+    lines = []
+    metrics = imdb_sentiment.run(_tiny_args(tmp_path), log=lines.append)
+    run = next((tmp_path / "runs" / "imdb").iterdir())
+    config = json.loads((run / "config.json").read_text())
+    saved = json.loads((run / "metrics.json").read_text())
+    assert config["data"]["dataset"] == "synthetic" and config["max_length"] == 48
+    assert saved["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    assert 0.0 <= saved["test_accuracy"] <= 1.0 and saved["test_size"] == 64
+    assert saved["export_max_abs_diff_vs_keras"] < 1e-5
+    assert [e["text"] for e in saved["examples"]] == list(imdb_sentiment.EXAMPLES)
+    assert all(e["label"] in ("positive", "negative") for e in saved["examples"])
+    assert (run / "export" / "saved_model.pb").is_file()
+    assert list((run / "logs").glob("train/events.out.tfevents.*"))
+    assert (run / "vocabulary.json").is_file() and (run / "best.weights.h5").is_file()
+    text = "\n".join(lines)
+    assert "GENERATED" in text and "tensorboard --logdir" in text and str(run) in text
+    assert not [p for p in run.rglob("*") if p.name.startswith(".") and "tmp" in p.name]
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Raises after `after` training batches of epoch `epoch` (a simulated kill)."""
+
+    def __init__(self, epoch, after):
+        super().__init__()
+        self.epoch, self.after, self.current = epoch, after, -1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.current == self.epoch and batch + 1 >= self.after:
+            raise KeyboardInterrupt("simulated kill")
+
+
+class _EpochRecorder(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+def test_killed_run_resumes_from_backup(tmp_path):
+    run_dir = tmp_path / "run"
+    args = _tiny_args(tmp_path, "--epochs", "2", "--backup-every", "2", "--run-dir", str(run_dir))
+    with pytest.raises(KeyboardInterrupt):
+        imdb_sentiment.run(args, extra_callbacks=[_Interrupt(epoch=1, after=3)],
+                           log=lambda s: None)
+    meta = json.loads((run_dir / "backup" / "training_metadata.json").read_text())
+    assert meta["epoch"] == 1  # saved mid-way through the second epoch
+    assert not (run_dir / "metrics.json").exists()
+    vocabulary = (run_dir / "vocabulary.json").read_text()
+
+    recorder = _EpochRecorder()
+    lines = []
+    args = _tiny_args(tmp_path, "--epochs", "2", "--backup-every", "2", "--run-dir", str(run_dir))
+    metrics = imdb_sentiment.run(args, extra_callbacks=[recorder], log=lines.append)
+    assert recorder.epochs == [1]  # continued with the second epoch, not from scratch
+    assert metrics["epochs_run_this_call"] == 1
+    assert (run_dir / "vocabulary.json").read_text() == vocabulary
+    assert any("Resuming" in line for line in lines)
+    # A finished run given again does not train any more.
+    recorder = _EpochRecorder()
+    again = imdb_sentiment.run(args, extra_callbacks=[recorder], log=lambda s: None)
+    assert recorder.epochs == [] and again["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+
+
+def test_bad_app_options_raise_clear_errors(tmp_path):
+    args = _tiny_args(tmp_path, "--stacked", "-1")
+    with pytest.raises(ValueError, match="--stacked"):
+        imdb_sentiment.run(args, log=lambda s: None)
+    args = _tiny_args(tmp_path, "--dataset", "imdb", "--data-dir", str(tmp_path / "nothing"))
+    with pytest.raises(ValueError, match="--data-dir"):
+        imdb_sentiment.run(args, log=lambda s: None)
+    assert not (tmp_path / "runs").exists()  # nothing half-written
+
+
+def test_script_runs_directly_help():
+    done = subprocess.run([sys.executable, str(pathlib.Path(imdb_sentiment.__file__)), "--help"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "--max-length" in done.stdout and "--quick" in done.stdout

@@ -1,0 +1,61 @@
+"""The sentiment classifier model: masking, serialization, compile defaults, argument checks."""
+
+import pathlib
+import re
+
+import keras
+import numpy as np
+import pytest
+
+from keras_seq.models import build_sentiment_classifier, compile_sentiment_classifier
+
+MODELS_DIR = pathlib.Path(__file__).resolve().parents[1] / "keras_seq" / "models"
+
+
+@pytest.mark.parametrize("rnn, stacked", [("lstm", 1), ("gru", 0)])
+def test_padding_does_not_change_the_output(rnn, stacked):
+    model = build_sentiment_classifier(50, embedding_dim=8, rnn=rnn, units=4,
+                                       num_stacked=stacked)
+    ids = np.array([[5, 6, 7, 8], [9, 3, 0, 0]], "int32")
+    padded = np.concatenate([ids, np.zeros((2, 5), "int32")], axis=1)
+    np.testing.assert_allclose(model(ids), model(padded), atol=1e-6)
+    assert model(ids).shape == (2, 1)
+
+
+def test_keras_file_round_trip(tmp_path):
+    model = build_sentiment_classifier(40, embedding_dim=8, units=4, num_stacked=1)
+    ids = np.array([[1, 2, 3, 0]], "int32")
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(model(ids), loaded(ids), atol=1e-6)
+
+
+def test_compile_defaults_and_a_fit_step_under_xla():
+    model = compile_sentiment_classifier(
+        build_sentiment_classifier(30, embedding_dim=8, units=4), jit_compile=True)
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
+    ids = np.random.default_rng(0).integers(1, 30, size=(8, 6)).astype("int32")
+    history = model.fit(ids, np.ones((8, 1)), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0]) and "accuracy" in history.history
+
+
+def test_logits_head():
+    model = build_sentiment_classifier(30, embedding_dim=8, units=4, logits=True)
+    assert model.layers[-1].activation is keras.activations.linear
+
+
+@pytest.mark.parametrize("kwargs, named", [
+    ({"vocab_size": 2}, "vocab_size"), ({"rnn": "rnn"}, "rnn"), ({"units": 0}, "units"),
+    ({"num_stacked": -1}, "num_stacked"), ({"dropout": 1.0}, "dropout"),
+])
+def test_bad_arguments_name_themselves(kwargs, named):
+    args = {"vocab_size": 30, **kwargs}
+    with pytest.raises(ValueError, match=named):
+        build_sentiment_classifier(**args)
+
+
+def test_models_floor_does_not_import_tensorflow():
+    for path in MODELS_DIR.glob("*.py"):
+        source = path.read_text()
+        assert not re.search(r"^\s*(import|from)\s+tensorflow", source, re.M), path
+        assert not re.search(r"^\s*from\s+keras_seq\.(data|export)", source, re.M), path
