@@ -1,0 +1,328 @@
+"""Character-level RNN language model with state-carrying, compiled generation."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_seq.generation import decode, get_sampler
+from keras_seq.layers.elman_rnn_cell import ElmanRNNCell
+from keras_seq.runtime import default_jit_compile
+
+CELLS = ("elman", "rnn", "gru", "lstm")
+_BUCKET = 64
+
+
+def _round_up(n, multiple=_BUCKET):
+    return int(-(-n // multiple) * multiple)
+
+
+@keras.saving.register_keras_serializable(package="keras_seq")
+class CharLanguageModel(keras.Model):
+    """Stacked-RNN language model over character ids: embedding -> RNN x L -> dense logits.
+
+    For input ids x_1..x_T it computes, per layer l (h^0_t = e(x_t), the embedding or one-hot)
+
+        h^l_t = RNN_l(h^l_{t-1}, h^{l-1}_t)          e.g. Elman: h_t = tanh(V h_{t-1} + U x_t + b_h)
+        P(x_{t+1} | x_1..x_t) = softmax(W h^L_t + b)
+
+    and is trained with the cross-entropy of the next character (perplexity = exp of its mean,
+    bits per char = mean / ln 2). `cell` is "elman" (the seed's `ElmanRNNCell`), "rnn"
+    (`keras.layers.SimpleRNN`), "gru" or "lstm". Dropout is applied to the embedding and
+    between layers (not on the recurrent connections).
+
+    Generation follows the keras_seq contract: the cache is the RNN state (a flat tuple of
+    `[batch, units]` tensors, two per LSTM layer, one otherwise); `call_with_cache` reads the
+    token at `cache_update_index - 1`, advances the state one step and returns the logits of
+    the next token. `generate` runs the prompt through the RNN once (prefill) and then carries
+    the state inside one `ops.while_loop` (`keras_seq.generation.decode`), compiled once per
+    (batch, prompt bucket, length bucket) with XLA by default.
+
+    Args:
+        vocabulary_size: number of ids (padding id 0 and unknown id 1 included).
+        cell: "elman", "rnn", "gru" or "lstm".
+        units: hidden units per layer.
+        num_layers: stacked RNN layers.
+        embedding_dim: size of the character embedding; None or 0 = one-hot inputs.
+        dropout: dropout rate on the embedding and between layers (training only).
+        stateful: keep the final state of each batch as the initial state of the next (for
+            truncated BPTT over `sequential_dataset` batches; needs a fixed batch size; reset
+            with `reset_rnn_states()`).
+        **kwargs: base `keras.Model` arguments (name, dtype, ...).
+
+    Call arguments:
+        token_ids: int `[batch, time]`.
+        training: dropout on/off.
+        initial_state: a cache (flat tuple of states) to start from, or None (zeros).
+        padding_mask: bool `[batch, time]`, False = padding (the state is kept unchanged over
+            padded steps, so a left-padded prompt gives the state of the unpadded one).
+        return_state: also return the final cache.
+
+    Returns:
+        Logits `[batch, time, vocabulary_size]` (float32), and the cache when `return_state`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> model = CharLanguageModel(vocabulary_size=29, cell="gru", units=16, embedding_dim=8)
+    >>> tuple(model(np.array([[3, 4, 5]])).shape)
+    (1, 3, 29)
+    >>> out = model.generate(np.array([[3, 4, 5]]), num_chars=4)  # greedy
+    >>> out.shape
+    (1, 7)
+    """
+
+    def __init__(self, vocabulary_size, cell="lstm", units=256, num_layers=1, embedding_dim=32,
+                 dropout=0.0, stateful=False, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(vocabulary_size, (int, np.integer)) or vocabulary_size < 3:
+            raise ValueError("`vocabulary_size` must be an int >= 3 (padding, unknown and at "
+                             f"least one character), got vocabulary_size={vocabulary_size!r}.")
+        if cell not in CELLS:
+            raise ValueError(f"`cell` must be one of {CELLS}, got cell={cell!r}.")
+        for name, value in (("units", units), ("num_layers", num_layers)):
+            if not isinstance(value, (int, np.integer)) or value <= 0:
+                raise ValueError(f"`{name}` must be a positive int, got {name}={value!r}.")
+        if embedding_dim is not None and (not isinstance(embedding_dim, (int, np.integer))
+                                          or embedding_dim < 0):
+            raise ValueError("`embedding_dim` must be None, 0 (one-hot) or a positive int, "
+                             f"got embedding_dim={embedding_dim!r}.")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1), got dropout={dropout!r}.")
+        self.vocabulary_size = int(vocabulary_size)
+        self.cell_type = cell
+        self.units = int(units)
+        self.num_layers = int(num_layers)
+        self.embedding_dim = int(embedding_dim) if embedding_dim else None
+        self.dropout_rate = float(dropout)
+        self.stateful = bool(stateful)
+        self.embedding = (keras.layers.Embedding(self.vocabulary_size, self.embedding_dim,
+                                                 name="embedding")
+                          if self.embedding_dim else None)
+        self.rnn_layers = [self._make_rnn(i) for i in range(self.num_layers)]
+        self.dropouts = [keras.layers.Dropout(self.dropout_rate, name=f"dropout_{i}")
+                         for i in range(self.num_layers + 1)]
+        self.head = keras.layers.Dense(self.vocabulary_size, dtype=self._head_dtype(),
+                                       name="logits")
+        self.states_per_layer = 2 if cell == "lstm" else 1
+        # Plain holder (not tracked by Keras): compiled generate runners and the twin.
+        self._runtime = _Untracked(generators={}, twin=None)
+
+    def _head_dtype(self):
+        policy = keras.dtype_policies.get(self.dtype_policy)
+        return "float32" if policy.compute_dtype != policy.variable_dtype else self.dtype_policy
+
+    def _make_rnn(self, i):
+        common = dict(return_sequences=True, return_state=True, stateful=self.stateful,
+                      name=f"{self.cell_type}_{i}")
+        if self.cell_type == "lstm":
+            return keras.layers.LSTM(self.units, **common)
+        if self.cell_type == "gru":
+            return keras.layers.GRU(self.units, **common)
+        if self.cell_type == "rnn":
+            return keras.layers.SimpleRNN(self.units, **common)
+        return keras.layers.RNN(ElmanRNNCell(self.units), **common)
+
+    # ---- forward -------------------------------------------------------------------------
+    def embed(self, token_ids):
+        """h^0: the embedding (or one-hot) of int ids of any shape."""
+        if self.embedding is not None:
+            return self.embedding(token_ids)
+        return ops.one_hot(ops.cast(token_ids, "int32"), self.vocabulary_size,
+                           dtype=self.compute_dtype)
+
+    def split_cache(self, cache):
+        """The flat cache as a list of per-layer state lists."""
+        cache = list(cache)
+        n = self.states_per_layer
+        if len(cache) != n * self.num_layers:
+            raise ValueError(f"`cache` must hold {n * self.num_layers} state tensors "
+                             f"({n} per layer), got {len(cache)}.")
+        return [cache[i * n:(i + 1) * n] for i in range(self.num_layers)]
+
+    def call(self, token_ids, training=None, initial_state=None, padding_mask=None,
+             return_state=False):
+        x = self.dropouts[0](self.embed(token_ids), training=training)
+        states = None if initial_state is None else self.split_cache(initial_state)
+        final = []
+        for i, rnn in enumerate(self.rnn_layers):
+            out = rnn(x, initial_state=None if states is None else states[i],
+                      mask=padding_mask, training=training)
+            x, layer_states = out[0], list(out[1:])
+            final += layer_states
+            x = self.dropouts[i + 1](x, training=training)
+        logits = self.head(x)
+        if return_state:
+            return logits, tuple(final)
+        return logits
+
+    def init_cache(self, batch_size):
+        """The zero state (an empty cache) for `batch_size` sequences."""
+        return tuple(ops.zeros((batch_size, self.units), dtype=self.compute_dtype)
+                     for _ in range(self.states_per_layer * self.num_layers))
+
+    def step(self, inputs, cache):
+        """One time step from embedded `inputs [batch, d]`: returns (hidden [batch, units], cache)."""
+        x, new = inputs, []
+        for rnn, layer_states in zip(self.rnn_layers, self.split_cache(cache)):
+            x, s = rnn.cell(x, list(layer_states), training=False)
+            new += list(s) if isinstance(s, (list, tuple)) else [s]
+        return x, tuple(new)
+
+    def call_with_cache(self, token_ids, cache, cache_update_index):
+        """Reads `token_ids[:, cache_update_index - 1]`, advances the state one step.
+
+        Returns:
+            `(logits [batch, vocabulary_size], hidden [batch, units], cache)`: the logits of
+            the token at `cache_update_index`.
+        """
+        token = ops.take(token_ids, ops.cast(cache_update_index, "int32") - 1, axis=1)
+        hidden, cache = self.step(self.embed(token), cache)
+        return self.head(hidden), hidden, cache
+
+    def prefill(self, token_ids, padding_mask=None):
+        """The cache after reading all of `token_ids` once (padded steps leave it unchanged)."""
+        if padding_mask is None:
+            padding_mask = ops.not_equal(token_ids, 0)
+        _, cache = self(token_ids, training=False, padding_mask=padding_mask, return_state=True)
+        return cache
+
+    def unroll(self, token_ids, initial_state=None):
+        """Runs step by step (Python loop) and returns (logits [B,T,V], list of top hidden [B,units]).
+
+        Each returned hidden state h_t is a separate tensor, so a gradient tape can take
+        derivatives with respect to it (gradient flow through time).
+        """
+        batch = ops.shape(token_ids)[0]
+        cache = self.init_cache(batch) if initial_state is None else initial_state
+        inputs = self.embed(token_ids)
+        hidden, logits = [], []
+        for t in range(token_ids.shape[1]):
+            h, cache = self.step(inputs[:, t], cache)
+            hidden.append(h)
+            logits.append(self.head(h))
+        return ops.stack(logits, axis=1), hidden
+
+    def reset_rnn_states(self):
+        """Zeros the carried state of every stateful RNN layer (no-op when not stateful)."""
+        for rnn in self.rnn_layers:
+            if rnn.stateful and rnn.states is not None:
+                rnn.reset_state()
+
+    # ---- generation ----------------------------------------------------------------------
+    def stateless_copy(self):
+        """A non-stateful model with the same config and (copied) weights."""
+        config = self.get_config()
+        config["stateful"] = False
+        twin = CharLanguageModel.from_config(config)
+        twin(np.ones((1, 1), "int32"))
+        twin.set_weights(self.get_weights())
+        return twin
+
+    def _sampler(self, temperature, top_k, seed):
+        if temperature is None or temperature == 0:
+            if top_k is not None:
+                raise ValueError("`top_k` needs a temperature > 0 (sampling); got "
+                                 f"temperature={temperature!r}, top_k={top_k!r}.")
+            return get_sampler("greedy")
+        if temperature < 0:
+            raise ValueError(f"`temperature` must be >= 0 (0 or None = greedy), got "
+                             f"temperature={temperature!r}.")
+        if top_k is not None:
+            if not isinstance(top_k, (int, np.integer)) or not 0 < top_k <= self.vocabulary_size:
+                raise ValueError(f"`top_k` must be an int in [1, {self.vocabulary_size}], got "
+                                 f"top_k={top_k!r}.")
+            return get_sampler("top_k", k=int(top_k), temperature=float(temperature), seed=seed)
+        return get_sampler("random", temperature=float(temperature), seed=seed)
+
+    def generate(self, prefix, num_chars, temperature=None, top_k=None, seed=None,
+                 jit_compile=None):
+        """Continues `prefix` by `num_chars` ids: prefill once, then one compiled while_loop.
+
+        Args:
+            prefix: int ids `[batch, P]` (P >= 1); rows may be left-padded with 0.
+            num_chars: number of ids to generate.
+            temperature: None or 0 = greedy; > 0 = sample from softmax(logits / temperature).
+            top_k: sample among the k most likely ids only (needs temperature > 0).
+            seed: seed of the sampler (same seed, same text).
+            jit_compile: XLA for the loop (default `runtime.default_jit_compile("inference")`).
+
+        Returns:
+            numpy int32 `[batch, P + num_chars]`: the prefix followed by the generated ids.
+        """
+        prefix = np.asarray(prefix)
+        if prefix.ndim != 2 or prefix.shape[1] < 1 or not np.issubdtype(prefix.dtype, np.integer):
+            raise ValueError("`prefix` must be int ids of shape [batch, length >= 1], got "
+                             f"shape {prefix.shape} and dtype {prefix.dtype}.")
+        if not np.all(prefix[:, -1] > 0):
+            raise ValueError("`prefix` rows must end with a real (non-padding) id; left-pad "
+                             "shorter rows with 0. Got last ids "
+                             f"{prefix[:, -1].tolist()}.")
+        if not isinstance(num_chars, (int, np.integer)) or num_chars <= 0:
+            raise ValueError(f"`num_chars` must be a positive int, got num_chars={num_chars!r}.")
+        model = self
+        if self.stateful:
+            if self._runtime.twin is None:
+                self._runtime.twin = self.stateless_copy()
+            else:
+                self._runtime.twin.set_weights(self.get_weights())
+            model = self._runtime.twin
+        jit = default_jit_compile("inference") if jit_compile is None else bool(jit_compile)
+        key = (temperature, top_k, seed, jit)
+        runner = self._runtime.generators.get(key)
+        if runner is None:
+            runner = _GenerateRunner(model, self._sampler(temperature, top_k, seed))
+            runner.compile(jit_compile=jit)
+            self._runtime.generators[key] = runner
+        batch, length = prefix.shape
+        padded = _round_up(length)
+        prompt = np.zeros((batch, padded), "int32")
+        prompt[:, padded - length:] = prefix
+        slots = np.zeros((batch, _round_up(num_chars)), "int32")
+        out = np.asarray(runner.predict_on_batch([prompt, slots]))
+        return out[:, padded - length: padded + num_chars].astype("int32")
+
+    @property
+    def generate_traces(self):
+        """How many times a generate loop was traced (compiled), over all sampler settings."""
+        return sum(r.traces for r in self._runtime.generators.values())
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(vocabulary_size=self.vocabulary_size, cell=self.cell_type, units=self.units,
+                      num_layers=self.num_layers, embedding_dim=self.embedding_dim,
+                      dropout=self.dropout_rate, stateful=self.stateful)
+        return config
+
+
+class _Untracked:
+    """A plain attribute holder that Keras' layer tracking leaves alone."""
+
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+
+class _GenerateRunner(keras.Model):
+    """Runs prefill + decode in `predict_step`, so Keras compiles it (XLA when asked) per shape.
+
+    Keras' predict function gives a backend-neutral compiled call without importing a
+    backend here (models/ stays on keras + keras.ops).
+    """
+
+    def __init__(self, lm, sampler):
+        super().__init__()
+        self.lm = lm
+        self.sampler = sampler
+        self.traces = 0
+
+    def predict_step(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        prompt, slots = x
+        self.traces += 1  # a Python side effect: runs once per trace
+        prompt = ops.cast(prompt, "int32")
+        index = prompt.shape[1]
+        # The state after reading prompt[:, :index - 1]; the loop reads prompt[:, index - 1].
+        cache = self.lm.prefill(prompt[:, :index - 1]) if index > 1 else \
+            self.lm.init_cache(ops.shape(prompt)[0])
+        buffer = ops.concatenate([prompt, ops.cast(slots, "int32")], axis=1)
+        return decode(self.lm.call_with_cache, buffer, cache=cache, index=index,
+                      sampler=self.sampler, model=self.lm)
