@@ -1,0 +1,117 @@
+import os
+import tempfile
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import ops
+
+from keras_seq.models import BahdanauEncoderDecoder, RNNEncoderDecoder, TransformerEncoderDecoder
+
+SRC_VOCAB, TGT_VOCAB, MAX_LEN = 23, 17, 9
+SOURCE = np.array([[5, 6, 7, 8, 0, 0], [9, 10, 11, 12, 13, 14]], "int32")
+TARGET_IN = np.array([[2, 4, 5, 6, 0, 0, 0], [2, 7, 8, 9, 10, 11, 12]], "int32")
+
+FACTORIES = {
+    "seq2seq": lambda: RNNEncoderDecoder(SRC_VOCAB, TGT_VOCAB, embed_dim=8, hidden_dim=12),
+    "attention": lambda: BahdanauEncoderDecoder(SRC_VOCAB, TGT_VOCAB, embed_dim=8, hidden_dim=12),
+    "transformer": lambda: TransformerEncoderDecoder(
+        SRC_VOCAB, TGT_VOCAB, 16, 16, embed_dim=16, num_heads=2, intermediate_dim=32,
+        num_layers=2),
+}
+
+
+def _logits(model, source, target_in):
+    return np.array(model({"source": source, "target_in": target_in}, training=False))
+
+
+def _greedy_by_rerunning(model, source, max_length):
+    """The tutorial way: run the whole model on the growing prefix for every new token."""
+    tokens = np.full((len(source), 1), 2, "int32")
+    done = np.zeros(len(source), bool)
+    for _ in range(max_length - 1):
+        nxt = _logits(model, source, tokens)[:, -1].argmax(-1)
+        nxt = np.where(done, 0, nxt)
+        tokens = np.concatenate([tokens, nxt[:, None].astype("int32")], 1)
+        done |= nxt == 3
+    return tokens
+
+
+@pytest.mark.parametrize("kind", sorted(FACTORIES))
+def test_cached_greedy_equals_rerunning_the_model(kind):
+    model = FACTORIES[kind]()
+    expected = _greedy_by_rerunning(model, SOURCE, MAX_LEN)
+    eager = np.array(model.generate(SOURCE, max_length=MAX_LEN))
+    np.testing.assert_array_equal(eager, expected)
+    compiled = tf.function(lambda s: model.generate(s, max_length=MAX_LEN), jit_compile=True)
+    np.testing.assert_array_equal(np.array(compiled(tf.constant(SOURCE))), expected)
+
+
+@pytest.mark.parametrize("kind", sorted(FACTORIES))
+def test_step_logits_equal_teacher_forced_logits(kind):
+    model = FACTORIES[kind]()
+    full = _logits(model, SOURCE[1:], TARGET_IN[1:])
+    cache = model.build_cache(SOURCE[1:], TARGET_IN.shape[1])
+    steps = []
+    for t in range(TARGET_IN.shape[1]):
+        logits, _, cache = model.call_with_cache(TARGET_IN[1:, t : t + 1], cache, t)
+        steps.append(np.array(logits))
+    np.testing.assert_allclose(np.stack(steps, 1), full, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", sorted(FACTORIES))
+def test_source_padding_and_target_causality(kind):
+    model = FACTORIES[kind]()
+    base = _logits(model, SOURCE, TARGET_IN)
+    padded = _logits(model, np.pad(SOURCE, [(0, 0), (0, 3)]), TARGET_IN)
+    np.testing.assert_allclose(padded, base, atol=1e-5)
+    changed = TARGET_IN.copy()
+    changed[:, 4:] = 1
+    np.testing.assert_allclose(_logits(model, SOURCE, changed)[:, :4], base[:, :4], atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", sorted(FACTORIES))
+def test_keras_save_load_and_xla_fit(kind):
+    model = FACTORIES[kind]()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True,
+                                                                  ignore_class=0),
+                  jit_compile=True)
+    x = {"source": SOURCE, "target_in": TARGET_IN}
+    y = np.concatenate([TARGET_IN[:, 1:], np.full((2, 1), 3)], 1)
+    y[0, 4:] = 0
+    first = model.fit(x, y, epochs=1, verbose=0).history["loss"][0]
+    last = model.fit(x, y, epochs=20, verbose=0).history["loss"][-1]
+    assert np.isfinite(last) and last < first
+    before = _logits(model, SOURCE, TARGET_IN)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "m.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(_logits(loaded, SOURCE, TARGET_IN), before, atol=1e-5)
+    np.testing.assert_array_equal(np.array(loaded.generate(SOURCE, 7)),
+                                  np.array(model.generate(SOURCE, 7)))
+
+
+def test_attention_weights_shapes_and_padding():
+    rnn = FACTORIES["attention"]()
+    alpha = np.array(rnn.attention_weights(SOURCE, TARGET_IN))
+    assert alpha.shape == (2, 7, 6)
+    assert np.all(alpha[0, :, 4:] == 0.0)
+    np.testing.assert_allclose(alpha.sum(-1), 1.0, atol=1e-5)
+    transformer = FACTORIES["transformer"]()
+    w = np.array(transformer.attention_weights(SOURCE, TARGET_IN))
+    assert w.shape == (2, 2, 7, 6) and np.all(w[0, :, :, 4:] == 0.0)
+
+
+@pytest.mark.parametrize("sampler", ["beam", "top_k", "top_p"])
+def test_other_samplers_run_through_the_same_api(sampler):
+    from keras_seq.generation import get_sampler
+
+    model = FACTORIES["transformer"]()
+    kwargs = {"beam": {"num_beams": 3}, "top_k": {"k": 3, "seed": 1},
+              "top_p": {"p": 0.9, "seed": 1}}[sampler]
+    out = np.array(model.generate(SOURCE, MAX_LEN, sampler=get_sampler(sampler, **kwargs)))
+    assert out.shape == (2, MAX_LEN) and np.all(out[:, 0] == 2)
+    assert np.all((out >= 0) & (out < TGT_VOCAB))
