@@ -48,7 +48,8 @@ class Seq2SeqModel(keras.Model):
         )
 
         def next_fn(tokens, cache, index):
-            previous = ops.slice(tokens, [0, index - 1], [batch, 1])  # (B, 1)
+            # The batch here may be B * num_beams (beam search), not B.
+            previous = ops.slice(tokens, [0, index - 1], [ops.shape(tokens)[0], 1])  # (B, 1)
             return self.call_with_cache(previous, cache, index - 1)
 
         return decode(next_fn, tokens, cache=cache, index=1, mask=mask, sampler=sampler,
