@@ -23,6 +23,8 @@ import sys
 APPLICATIONS = {
     "imdb": ("keras_seq.applications.imdb_sentiment",
              "IMDB movie-review sentiment: BiRNN classifier, raw strings in the export"),
+    "char-lm": ("keras_seq.applications.char_lm",
+                "char-level language model (The Time Machine): Elman/RNN/GRU/LSTM, text generation"),
 }
 
 
