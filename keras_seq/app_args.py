@@ -1,0 +1,66 @@
+"""Command-line argument types and option groups shared by the applications."""
+
+import argparse
+
+
+def positive_int(name):
+    """An argparse type: an int > 0, with an error that names the option."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value <= 0:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {text!r}")
+        return value
+    return parse
+
+
+def float_in(name, low, high, low_inclusive=True):
+    """An argparse type: a float in [low, high) (or (low, high) when not `low_inclusive`)."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+        ok = value is not None and (value >= low if low_inclusive else value > low) and value < high
+        if not ok:
+            bracket = "[" if low_inclusive else "("
+            raise argparse.ArgumentTypeError(
+                f"{name} must be in {bracket}{low}, {high}), got {text!r}")
+        return value
+    return parse
+
+
+def add_run_arguments(parser, default_epochs, default_batch_size, quick_help):
+    """The options every application shares: training length, XLA, seed, run folder."""
+    g = parser.add_argument_group("training")
+    g.add_argument("--epochs", type=positive_int("--epochs"), default=default_epochs)
+    g.add_argument("--batch-size", type=positive_int("--batch-size"), default=default_batch_size)
+    g.add_argument("--learning-rate", type=float_in("--learning-rate", 0.0, 10.0, False),
+                   default=1e-3)
+    g.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
+                   help="XLA for the train step; auto = keras_seq.runtime default "
+                        "(on for GPU/TPU, off for CPU training where it measured slower)")
+    g.add_argument("--seed", type=int, default=1337)
+    g.add_argument("--quick", action="store_true", help=quick_help)
+    g = parser.add_argument_group("outputs")
+    g.add_argument("--runs-root", default="runs", help="parent of run folders (default runs/)")
+    g.add_argument("--run-dir", default=None,
+                   help="use this run folder; an existing one is resumed from its backup")
+    g.add_argument("--logdir", default=None, help="TensorBoard logs (default RUN/logs)")
+    g.add_argument("--export-dir", default=None, help="SavedModel (default RUN/export)")
+    g.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2),
+                   help="model.fit verbosity (default 2: one line per epoch)")
+    return parser
+
+
+def resolve_jit(choice, purpose="train"):
+    """'on'/'off' → bool; 'auto' → `keras_seq.runtime.default_jit_compile(purpose)`."""
+    if choice == "on":
+        return True
+    if choice == "off":
+        return False
+    from keras_seq import runtime
+
+    return runtime.default_jit_compile(purpose)

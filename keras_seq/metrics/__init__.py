@@ -1,0 +1,3 @@
+"""keras_seq.metrics: sequence-level quality measures."""
+
+from keras_seq.metrics.translation_metrics import corpus_bleu, exact_match
