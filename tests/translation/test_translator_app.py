@@ -1,0 +1,55 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from keras_seq.cli import import_application
+
+translator = import_application("keras_seq.applications.translator")
+
+
+def _args(tmp_path, *extra):
+    parser = translator.build_parser()
+    return parser.parse_args([
+        "--runs-root", str(tmp_path), "--train-size", "300", "--validation-size", "40",
+        "--test-size", "40", "--epochs", "1", "--embed-dim", "16", "--hidden-dim", "16",
+        "--num-heads", "2", "--intermediate-dim", "32", "--num-layers", "1", "--verbose", "0",
+        *extra])
+
+
+@pytest.mark.parametrize("model", ["transformer", "attention"])
+def test_end_to_end_export_loads_in_plain_tensorflow(tmp_path, model):
+    lines = []
+    metrics = translator.run(_args(tmp_path, "--model", model), log=lines.append)
+    assert metrics["export_matches_in_process_decoding"] is True
+    assert 0.0 <= metrics["test_exact_match"] <= 1.0
+    run = next((tmp_path / "translator").iterdir())
+    for name in ("config.json", "metrics.json", "split.json", "tokenizers.json"):
+        assert (run / name).is_file()
+    assert any((run / "logs" / "validation").iterdir())
+    script = (
+        "import sys, json, tensorflow as tf\n"
+        "f = tf.saved_model.load(sys.argv[1]).signatures['serving_default']\n"
+        "out = f(text=tf.constant(json.loads(sys.argv[2])))['translation'].numpy()\n"
+        "assert 'keras_seq' not in sys.modules\n"
+        "print(json.dumps([t.decode() for t in out]))\n")
+    sources = [e["source"] for e in metrics["examples"]] + ["", "   ", "x" * 5000]
+    proc = subprocess.run([sys.executable, "-c", script, str(run / "export"), json.dumps(sources)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    outputs = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert outputs[:4] == [e["translation"] for e in metrics["examples"]]
+    assert len(outputs) == len(sources)
+    bad = subprocess.run(
+        [sys.executable, "-c", "import sys, tensorflow as tf\n"
+         "f = tf.saved_model.load(sys.argv[1]).signatures['serving_default']\n"
+         "f(text=tf.constant([1, 2]))", str(run / "export")],
+        capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and ("string" in bad.stderr or "dtype" in bad.stderr)
+
+
+def test_bad_options_exit_with_code_2(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "keras_seq.cli", "train", "translator",
+                           "--epochs", "0"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--epochs" in proc.stderr
