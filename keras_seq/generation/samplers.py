@@ -1,18 +1,22 @@
 """Sampler lookup over one contract: `next(prompt, cache, index) -> (logits, hidden, cache)`.
 
 `keras_hub.samplers` already implement that contract as one `ops.while_loop` over a
-fixed-size token buffer (greedy, random/temperature, top-k, top-p, beam): we use them as they
-are, and only name them here so every application accepts the same `--sampler` strings.
+fixed-size token buffer (greedy, random/temperature, top-k, top-p): we use them as they are,
+and only name them here so every application accepts the same `--sampler` strings. Beam
+search is ours (`BeamSearchSampler`: length penalty, finished beams frozen).
 """
 
 import keras_hub
+
+from keras_seq.generation.beam_search_sampler import BeamSearchSampler
 
 SAMPLERS = {
     "greedy": keras_hub.samplers.GreedySampler,
     "random": keras_hub.samplers.RandomSampler,
     "top_k": keras_hub.samplers.TopKSampler,
     "top_p": keras_hub.samplers.TopPSampler,
-    "beam": keras_hub.samplers.BeamSampler,
+    # Ours: keras_hub's BeamSampler has no length penalty and keeps extending finished beams.
+    "beam": BeamSearchSampler,
 }
 
 

@@ -69,7 +69,8 @@ def test_sampler_lookup_errors_and_instances():
         get_sampler(greedy, k=3)
 
 
-@pytest.mark.parametrize("module", ["keras_seq.generation.decode", "keras_seq.generation.samplers"])
+@pytest.mark.parametrize("module", ["keras_seq.generation.decode", "keras_seq.generation.samplers",
+                                    "keras_seq.generation.beam_search_sampler"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
