@@ -32,7 +32,7 @@ FRA_EXAMPLES = ("i am hungry.", "where is the station?", "we have to go now.",
                 "she likes to read books.")
 DEFAULTS = {
     "dates": dict(train_size=20000, validation_size=1000, test_size=2000, max_source_length=12,
-                  max_target_length=12, epochs=10, embed_dim=64, hidden_dim=128, num_heads=4,
+                  max_target_length=12, epochs=4, embed_dim=64, hidden_dim=128, num_heads=4,
                   intermediate_dim=128, num_layers=2, vocab_size=1000),
     "fra-eng": dict(train_size=None, validation_size=2000, test_size=5000,
                     max_source_length=20, max_target_length=24, epochs=20, embed_dim=256,
@@ -170,8 +170,10 @@ def translate(model, source_ids, target_tok, max_target_length, sampler, batch_s
     """Decodes `source_ids` in batches with one compiled loop; returns strings."""
     import tensorflow as tf
 
-    decode = tf.function(lambda ids: model.generate(ids, max_target_length + 1, sampler=sampler),
-                         jit_compile=jit)
+    def generate(ids):
+        return model.generate(ids, max_target_length + 1, sampler=sampler)
+
+    decode = tf.function(generate, jit_compile=jit)
     out = []
     for i in range(0, len(source_ids), batch_size):
         tokens = decode(tf.constant(source_ids[i:i + batch_size]))

@@ -35,8 +35,11 @@ class TranslatorServingModule(tf.Module):
         self.target_tokenizer = target_tokenizer
         self.max_source_length = int(max_source_length)
         self.max_target_length = int(max_target_length)
-        self._decode = tf.function(
-            lambda ids: model.generate(ids, self.max_target_length + 1), jit_compile=jit_compile)
+
+        def generate(ids):
+            return model.generate(ids, self.max_target_length + 1)
+
+        self._decode = tf.function(generate, jit_compile=jit_compile)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(self, text):

@@ -31,7 +31,8 @@ class Seq2SeqModel(keras.Model):
             source: int `(B, S)` source ids (0 = padding).
             max_length: int, size of the output buffer (including [START]).
             sampler: a `keras_seq.generation.get_sampler` name or sampler instance.
-            start_id, end_id: ids of [START] and [END].
+            start_id, end_id: ids of [START] and [END]; `end_id=None` never stops early
+                (fills the whole buffer, e.g. for timing).
 
         Returns:
             int32 `(B, max_length)`: [START], the generated ids, [END], then zeros.
@@ -52,5 +53,6 @@ class Seq2SeqModel(keras.Model):
             previous = ops.slice(tokens, [0, index - 1], [ops.shape(tokens)[0], 1])  # (B, 1)
             return self.call_with_cache(previous, cache, index - 1)
 
+        stop = None if end_id is None else (end_id,)
         return decode(next_fn, tokens, cache=cache, index=1, mask=mask, sampler=sampler,
-                      stop_token_ids=(end_id,), model=self)
+                      stop_token_ids=stop, model=self)
