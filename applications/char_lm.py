@@ -220,13 +220,9 @@ def run(args, extra_callbacks=(), log=print):
     # ---- data ---------------------------------------------------------------------------
     text, data_info = load_text(args.dataset, data_file=args.data_file, data_dir=args.data_dir,
                                 download=not args.no_download, log=log)
-    run_dir = RunDirectory(APP_NAME, root=args.runs_root, run_dir=args.run_dir,
-                           logdir=args.logdir, export_dir=args.export_dir)
-    for line in run_dir.describe():
-        log(line)
-    tokenizer_file = run_dir.file("tokenizer.json")
-    if tokenizer_file.is_file():  # a resumed run keeps its vocabulary
-        tokenizer = CharTokenizer.load(tokenizer_file)
+    previous = pathlib.Path(args.run_dir) / "tokenizer.json" if args.run_dir else None
+    if previous is not None and previous.is_file():  # a resumed run keeps its vocabulary
+        tokenizer = CharTokenizer.load(previous)
     elif args.tokenizer == "full":
         tokenizer = CharTokenizer("full", CharTokenizer.build_vocabulary(text))
     else:
@@ -236,7 +232,12 @@ def run(args, extra_callbacks=(), log=print):
         ids = ids[: args.max_chars]
     train_ids, val_ids = split_by_position(ids, args.val_fraction)
     train_ds, val_ds = make_datasets(train_ids, val_ids, args)
-    tokenizer.save(tokenizer_file)
+    # The run folder is made only once the data is there (bad input leaves nothing behind).
+    run_dir = RunDirectory(APP_NAME, root=args.runs_root, run_dir=args.run_dir,
+                           logdir=args.logdir, export_dir=args.export_dir)
+    for line in run_dir.describe():
+        log(line)
+    tokenizer.save(run_dir.file("tokenizer.json"))
     data_info.update(tokenizer=tokenizer.mode, vocabulary_size=tokenizer.vocabulary_size,
                      used_characters=int(len(ids)), train_characters=int(len(train_ids)),
                      validation_characters=int(len(val_ids)))

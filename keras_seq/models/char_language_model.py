@@ -44,6 +44,8 @@ class CharLanguageModel(keras.Model):
         num_layers: stacked RNN layers.
         embedding_dim: size of the character embedding; None or 0 = one-hot inputs.
         dropout: dropout rate on the embedding and between layers (training only).
+        recurrent_dropout: dropout on the recurrent connections (one mask per sequence;
+            LSTM/GRU/SimpleRNN only).
         stateful: keep the final state of each batch as the initial state of the next (for
             truncated BPTT over `sequential_dataset` batches; needs a fixed batch size; reset
             with `reset_rnn_states()`).
@@ -72,7 +74,7 @@ class CharLanguageModel(keras.Model):
     """
 
     def __init__(self, vocabulary_size, cell="lstm", units=256, num_layers=1, embedding_dim=32,
-                 dropout=0.0, stateful=False, **kwargs):
+                 dropout=0.0, recurrent_dropout=0.0, stateful=False, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(vocabulary_size, (int, np.integer)) or vocabulary_size < 3:
             raise ValueError("`vocabulary_size` must be an int >= 3 (padding, unknown and at "
@@ -88,12 +90,16 @@ class CharLanguageModel(keras.Model):
                              f"got embedding_dim={embedding_dim!r}.")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1), got dropout={dropout!r}.")
+        if not 0.0 <= float(recurrent_dropout) < 1.0 or (recurrent_dropout and cell == "elman"):
+            raise ValueError("`recurrent_dropout` must be in [0, 1) (and 0 for the 'elman' "
+                             f"cell), got recurrent_dropout={recurrent_dropout!r}, cell={cell!r}.")
         self.vocabulary_size = int(vocabulary_size)
         self.cell_type = cell
         self.units = int(units)
         self.num_layers = int(num_layers)
         self.embedding_dim = int(embedding_dim) if embedding_dim else None
         self.dropout_rate = float(dropout)
+        self.recurrent_dropout = float(recurrent_dropout)
         self.stateful = bool(stateful)
         self.embedding = (keras.layers.Embedding(self.vocabulary_size, self.embedding_dim,
                                                  name="embedding")
@@ -114,6 +120,8 @@ class CharLanguageModel(keras.Model):
     def _make_rnn(self, i):
         common = dict(return_sequences=True, return_state=True, stateful=self.stateful,
                       name=f"{self.cell_type}_{i}")
+        if self.cell_type != "elman" and self.recurrent_dropout:
+            common["recurrent_dropout"] = self.recurrent_dropout
         if self.cell_type == "lstm":
             return keras.layers.LSTM(self.units, **common)
         if self.cell_type == "gru":
@@ -273,6 +281,9 @@ class CharLanguageModel(keras.Model):
             runner = _GenerateRunner(model, self._sampler(temperature, top_k, seed))
             runner.compile(jit_compile=jit)
             self._runtime.generators[key] = runner
+        seed_generator = getattr(runner.sampler, "seed_generator", None)
+        if seed is not None and seed_generator is not None:
+            seed_generator.state.assign(runner.initial_seed_state)  # same seed, same text
         batch, length = prefix.shape
         padded = _round_up(length)
         prompt = np.zeros((batch, padded), "int32")
@@ -290,7 +301,8 @@ class CharLanguageModel(keras.Model):
         config = super().get_config()
         config.update(vocabulary_size=self.vocabulary_size, cell=self.cell_type, units=self.units,
                       num_layers=self.num_layers, embedding_dim=self.embedding_dim,
-                      dropout=self.dropout_rate, stateful=self.stateful)
+                      dropout=self.dropout_rate, recurrent_dropout=self.recurrent_dropout,
+                      stateful=self.stateful)
         return config
 
 
@@ -313,6 +325,9 @@ class _GenerateRunner(keras.Model):
         self.lm = lm
         self.sampler = sampler
         self.traces = 0
+        seed_generator = getattr(sampler, "seed_generator", None)
+        self.initial_seed_state = (None if seed_generator is None
+                                   else ops.convert_to_numpy(seed_generator.state.value))
 
     def predict_step(self, data):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)

@@ -1,0 +1,348 @@
+"""Char-level language model benchmarks (issue 4): quality (d2l protocol, full book) and speed.
+
+    python benchmarks/bench_char_lm.py --part d2l [--cell gru --units 256 ...]
+    python benchmarks/bench_char_lm.py --part full
+    python benchmarks/bench_char_lm.py --part generation
+    python benchmarks/bench_char_lm.py --part training
+
+Each part prints a table and writes `benchmarks/out/char_lm_<part>.json`.
+
+* d2l: d2l 1.0's TimeMachine data: the book standardized to lower-case a-z + space
+  (`re.sub('[^A-Za-z]+', ' ', t).lower()`), every stride-1 window of 32 + 1 characters; windows
+  starting at 0..9,999 train, windows starting at 10,000..14,999 validate (d2l's num_train=10000,
+  num_val=5000, num_steps=32). Validation perplexity = exp(mean cross-entropy over all 5,000 x
+  32 predictions), computed here from the logits (not Keras' running mean). Early stopping on it,
+  wall-clock limit `--time-limit` (default 600 s).
+* full: the whole book, 90/10 split by position; random-sampling batches; validation over
+  non-overlapping subsequences of the held-out 10% (state reset per subsequence).
+* generation: chars/s of `CharLanguageModel.generate` (prefill once + one XLA while_loop that
+  carries the state) vs re-running the model on the growing prefix (a `tf.function` with a
+  shape-relaxed trace, i.e. the full-sequence forward compiled once) for 200 characters.
+* training: chars/s of a train step of our model (mixed_bfloat16 on a CPU with AVX512-BF16)
+  vs a plain Keras `Embedding -> LSTM(256) -> Dense` in float32, seq 35, batch 32, the two
+  interleaved in one process (alternating blocks of steps), step times from a callback.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "benchmarks" / "out"
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_seq.data.char_tokenizer import CharTokenizer  # noqa: E402
+from keras_seq.data.sequence_batches import (  # noqa: E402
+    random_sampling_dataset, split_by_position, window_dataset, windows)
+from keras_seq.data.timemachine import load_text  # noqa: E402
+from keras_seq.models.char_language_model import CharLanguageModel  # noqa: E402
+
+
+def _book_ids():
+    text, info = load_text("timemachine", download=False, log=lambda *_: None)
+    tokenizer = CharTokenizer("d2l")
+    return tokenizer, tokenizer.encode_text(text), info
+
+
+def _cross_entropy(model, x, y, batch=256):
+    """Mean next-char cross-entropy (nats) over every prediction, from the logits."""
+    total, count = 0.0, 0
+    for i in range(0, len(x), batch):
+        logits = np.asarray(model(x[i:i + batch], training=False), "float64")
+        logits -= logits.max(-1, keepdims=True)
+        logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+        total -= np.take_along_axis(logp, y[i:i + batch, :, None], -1).sum()
+        count += y[i:i + batch].size
+    return total / count
+
+
+class _TimeLimit(keras.callbacks.Callback):
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds, self.start = seconds, None
+
+    def on_train_begin(self, logs=None):
+        self.start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if time.time() - self.start > self.seconds:
+            self.model.stop_training = True
+
+
+class _ExactValidation(keras.callbacks.Callback):
+    """Exact validation cross-entropy each epoch; keeps the best weights (early stopping)."""
+
+    def __init__(self, x, y, patience):
+        super().__init__()
+        self.x, self.y, self.patience = x, y, patience
+        self.best, self.best_weights, self.best_epoch, self.wait, self.rows = np.inf, None, -1, 0, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        ce = _cross_entropy(self.model, self.x, self.y)
+        self.rows.append({"epoch": epoch + 1, "train_loss": float(logs["loss"]),
+                          "val_ce": ce, "val_ppl": float(np.exp(ce)),
+                          "seconds": time.time() - self.start})
+        print(f"  epoch {epoch + 1}: train loss {logs['loss']:.4f}  val ppl {np.exp(ce):.3f}",
+              flush=True)
+        if ce < self.best:
+            self.best, self.best_epoch, self.wait = ce, epoch + 1, 0
+            self.best_weights = self.model.get_weights()
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                self.model.stop_training = True
+
+    def on_train_begin(self, logs=None):
+        self.start = time.time()
+
+
+def _train(model, train_ds, x_val, y_val, args, steps):
+    if args.steps_per_epoch:
+        steps = args.steps_per_epoch * args.epochs
+    schedule = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=steps, alpha=0.05)
+    optimizer = (keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay,
+                                        global_clipnorm=args.clip_norm) if args.weight_decay
+                 else keras.optimizers.Adam(schedule, global_clipnorm=args.clip_norm))
+    model.compile(optimizer,
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    exact = _ExactValidation(x_val, y_val, args.patience)
+    started = time.time()
+    fit_kwargs = {}
+    if args.steps_per_epoch:  # evaluate (and early-stop) more often than once a pass
+        train_ds, fit_kwargs = train_ds.repeat(), {"steps_per_epoch": args.steps_per_epoch}
+    model.fit(train_ds, epochs=args.epochs, verbose=0, shuffle=False,
+              callbacks=[exact, _TimeLimit(args.time_limit)], **fit_kwargs)
+    seconds = time.time() - started
+    model.set_weights(exact.best_weights)
+    return exact, seconds
+
+
+def _model(args, vocab):
+    return CharLanguageModel(vocab, cell=args.cell, units=args.units, num_layers=args.layers,
+                             embedding_dim=args.embedding_dim or None, dropout=args.dropout,
+                             recurrent_dropout=args.recurrent_dropout)
+
+
+def part_d2l(args):
+    tokenizer, ids, info = _book_ids()
+    steps = 32
+    x_tr, _ = windows(ids, steps, start=0, count=10000)
+    x_val, y_val = windows(ids, steps, start=10000, count=5000)
+    train_ds = window_dataset(ids, steps, args.batch_size, start=0, count=10000, seed=args.seed)
+    keras.utils.set_random_seed(args.seed)
+    model = _model(args, tokenizer.vocabulary_size)
+    model(x_tr[:2])
+    n_batches = int(np.ceil(10000 / args.batch_size))
+    exact, seconds = _train(model, train_ds, x_val, y_val, args, n_batches * args.epochs)
+    result = {
+        "protocol": "d2l 1.0 TimeMachine: windows 0..9999 train, 10000..14999 validation, "
+                    "num_steps 32, 28 symbols (+ padding id)",
+        "config": vars(args), "parameters": int(model.count_params()),
+        "best_epoch": exact.best_epoch, "validation_perplexity": float(np.exp(exact.best)),
+        "validation_bits_per_char": float(exact.best / np.log(2)),
+        "train_seconds": seconds, "epochs": exact.rows, "data": info,
+    }
+    print(f"\n| protocol | model | params | best epoch | val perplexity | bits/char | train s |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| d2l (10k/5k windows, 32 steps) | {args.cell} x{args.layers} {args.units}u "
+          f"emb {args.embedding_dim} drop {args.dropout} | {model.count_params():,} | "
+          f"{exact.best_epoch} | {result['validation_perplexity']:.3f} | "
+          f"{result['validation_bits_per_char']:.3f} | {seconds:.0f} |")
+    return result
+
+
+def part_full(args):
+    tokenizer, ids, info = _book_ids()
+    train_ids, val_ids = split_by_position(ids, 0.1)
+    steps = args.num_steps
+    n_val = (len(val_ids) - 1) // steps
+    x_val = val_ids[:n_val * steps].reshape(n_val, steps)
+    y_val = val_ids[1:n_val * steps + 1].reshape(n_val, steps)
+    train_ds = random_sampling_dataset(train_ids, args.batch_size, steps, seed=args.seed)
+    keras.utils.set_random_seed(args.seed)
+    model = _model(args, tokenizer.vocabulary_size)
+    model(x_val[:2])
+    n_batches = int(train_ds.cardinality().numpy())
+    exact, seconds = _train(model, train_ds, x_val, y_val, args, n_batches * args.epochs)
+    result = {
+        "protocol": f"full book, d2l symbols, 90/10 split by position ({len(train_ids)} / "
+                    f"{len(val_ids)} chars), random sampling {steps} steps; validation over "
+                    f"{n_val} non-overlapping {steps}-char subsequences (state reset each)",
+        "config": vars(args), "parameters": int(model.count_params()),
+        "best_epoch": exact.best_epoch, "validation_perplexity": float(np.exp(exact.best)),
+        "validation_bits_per_char": float(exact.best / np.log(2)),
+        "train_seconds": seconds, "epochs": exact.rows, "data": info,
+    }
+    print("\n| protocol | model | params | best epoch | val perplexity | bits/char | train s |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| full book 90/10 | {args.cell} x{args.layers} {args.units}u | "
+          f"{model.count_params():,} | {exact.best_epoch} | "
+          f"{result['validation_perplexity']:.3f} | {result['validation_bits_per_char']:.3f} | "
+          f"{seconds:.0f} |")
+    return result
+
+
+def part_generation(args):
+    tokenizer = CharTokenizer("d2l")
+    keras.utils.set_random_seed(args.seed)
+    model = _model(args, tokenizer.vocabulary_size)
+    prefix = tokenizer.encode_text("the time traveller")[None].astype("int32")
+    model(prefix)
+    n = args.num_chars
+
+    t0 = time.perf_counter()
+    ours = model.generate(prefix, n)
+    compile_s = time.perf_counter() - t0
+    times = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        ours = model.generate(prefix, n)
+        times.append(time.perf_counter() - t0)
+    ours_s = float(np.median(times))
+
+    forward = tf.function(lambda ids: model(ids, training=False)[:, -1],
+                          reduce_retracing=True)
+
+    def rerun():
+        ids = prefix
+        for _ in range(n):
+            nxt = tf.argmax(forward(ids), axis=-1, output_type=tf.int32)
+            ids = tf.concat([ids, nxt[:, None]], axis=1)
+        return ids.numpy()
+
+    t0 = time.perf_counter()
+    base = rerun()  # warm-up (traces with a relaxed shape after the first lengths)
+    base_warm = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    base = rerun()
+    base_s = time.perf_counter() - t0
+    same = bool(np.array_equal(ours, base))
+    result = {
+        "model": f"{args.cell} x{args.layers} {args.units}u", "num_chars": n,
+        "prefix_chars": int(prefix.shape[1]),
+        "ours_seconds_median": ours_s, "ours_runs": times, "ours_first_call_seconds": compile_s,
+        "ours_chars_per_second": n / ours_s,
+        "rerun_seconds": base_s, "rerun_first_call_seconds": base_warm,
+        "rerun_chars_per_second": n / base_s, "speedup": base_s / ours_s,
+        "same_greedy_tokens": same, "generate_traces": model.generate_traces,
+    }
+    print("\n| method | chars/s | seconds for 200 chars | first call s |")
+    print("|---|---|---|---|")
+    print(f"| cached: prefill + one XLA while_loop | {n / ours_s:,.0f} | {ours_s:.3f} | "
+          f"{compile_s:.2f} |")
+    print(f"| re-run on growing prefix (tf.function) | {n / base_s:,.0f} | {base_s:.3f} | "
+          f"{base_warm:.2f} |")
+    print(f"speedup {base_s / ours_s:.1f}x; same greedy tokens: {same}")
+    return result
+
+
+class _StepTimer(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.times, self._t = [], None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._t = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.times.append(time.perf_counter() - self._t)
+
+
+def part_training(args):
+    vocab, seq, batch, units = 29, 35, 32, 256
+    rng = np.random.default_rng(0)
+    x = rng.integers(2, vocab, (batch * args.steps_per_block, seq)).astype("int32")
+    y = rng.integers(2, vocab, (batch * args.steps_per_block, seq)).astype("int32")
+    keras.utils.set_random_seed(args.seed)
+
+    def plain():
+        keras.config.set_dtype_policy("float32")
+        inp = keras.Input((seq,), dtype="int32")
+        h = keras.layers.Embedding(vocab, args.embedding_dim)(inp)
+        h = keras.layers.LSTM(units, return_sequences=True)(h)
+        m = keras.Model(inp, keras.layers.Dense(vocab)(h))
+        m.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return m
+
+    def ours():
+        keras.config.set_dtype_policy(args.policy)
+        m = CharLanguageModel(vocab, cell="lstm", units=units, embedding_dim=args.embedding_dim)
+        m.compile(keras.optimizers.Adam(global_clipnorm=1.0),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        keras.config.set_dtype_policy("float32")
+        return m
+
+    models = {"plain Keras LSTM(256) float32": plain(), f"ours ({args.policy})": ours()}
+    timers = {k: _StepTimer() for k in models}
+    for name, m in models.items():  # warm-up (tracing), not timed
+        m.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+    for _ in range(args.blocks):
+        for name, m in models.items():
+            m.fit(x, y, batch_size=batch, epochs=1, verbose=0, callbacks=[timers[name]])
+    rows = {}
+    for name, timer in timers.items():
+        t = np.array(timer.times)
+        rows[name] = {"median_step_ms": float(np.median(t) * 1e3),
+                      "mean_step_ms": float(t.mean() * 1e3), "steps": len(t),
+                      "chars_per_second": batch * seq / float(np.median(t)),
+                      "parameters": int(models[name].count_params())}
+    names = list(rows)
+    speedup = rows[names[1]]["chars_per_second"] / rows[names[0]]["chars_per_second"]
+    print("\n| model | params | median step ms | chars/s |")
+    print("|---|---|---|---|")
+    for name, r in rows.items():
+        print(f"| {name} | {r['parameters']:,} | {r['median_step_ms']:.1f} | "
+              f"{r['chars_per_second']:,.0f} |")
+    print(f"speedup {speedup:.2f}x (median step times, {args.blocks} interleaved blocks of "
+          f"{args.steps_per_block} steps each)")
+    return {"rows": rows, "speedup": speedup, "seq": seq, "batch": batch,
+            "policy": args.policy, "blocks": args.blocks, "steps_per_block": args.steps_per_block,
+            "cpu_threads": os.cpu_count()}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--part", choices=("d2l", "full", "generation", "training"), required=True)
+    p.add_argument("--cell", default="lstm", choices=("elman", "rnn", "gru", "lstm"))
+    p.add_argument("--units", type=int, default=256)
+    p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--embedding-dim", type=int, default=32)
+    p.add_argument("--dropout", type=float, default=0.3)
+    p.add_argument("--recurrent-dropout", type=float, default=0.0)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--num-steps", type=int, default=64, help="full part only (d2l uses 32)")
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--clip-norm", type=float, default=1.0)
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--patience", type=int, default=3)
+    p.add_argument("--steps-per-epoch", type=int, default=0,
+                   help="train steps between validations (0 = one pass over the data)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (0 = Adam)")
+    p.add_argument("--time-limit", type=float, default=600.0)
+    p.add_argument("--num-chars", type=int, default=200)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--policy", default="mixed_bfloat16")
+    p.add_argument("--blocks", type=int, default=6)
+    p.add_argument("--steps-per-block", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tag", default="", help="suffix of the JSON file name")
+    args = p.parse_args(argv)
+    result = globals()[f"part_{args.part}"](args)
+    result.update(command="python " + " ".join(sys.argv), tensorflow=tf.__version__,
+                  keras=keras.__version__, note="2-core CPU shared with other jobs; timings noisy")
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"char_lm_{args.part}{args.tag}.json"
+    path.write_text(json.dumps(result, indent=1, default=str))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+import json
+import pathlib
+
+import pytest
+import tensorflow as tf
+
+from keras_seq import cli
+from tests.char_lm.helpers import TINY_TEXT
+
+
+def _train(tmp_path, *extra, epochs="2"):
+    data = tmp_path / "tiny.txt"
+    data.write_text(TINY_TEXT)
+    run_dir = tmp_path / "run"
+    code = cli.main(["train", "char-lm", "--data-file", str(data), "--run-dir", str(run_dir),
+                     "--epochs", epochs, "--units", "16", "--batch-size", "4", "--num-steps", "16",
+                     "--sample-chars", "12", "--backup-every", "5", "--verbose", "0", *extra])
+    assert code == 0
+    return run_dir
+
+
+def test_cli_quick_run_end_to_end(tmp_path):
+    run_dir = _train(tmp_path, "--tokenizer", "full", "--cell", "gru")
+    for name in ("config.json", "metrics.json", "tokenizer.json", "history.csv",
+                 "export/saved_model.pb"):
+        assert (run_dir / name).is_file(), name
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["export_greedy_matches_keras"] is True
+    assert metrics["validation_perplexity"] > 1.0
+    assert abs(metrics["validation_bits_per_char"] * 0.6931471805599453
+               - metrics["validation_loss"]) < 1e-9
+    assert len(metrics["history"]["val_perplexity"]) == 2
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["cell"] == "gru" and config["data"]["dataset"] == "file"
+    tags = set()
+    for path in (run_dir / "logs").rglob("events.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            tags |= {v.tag for v in event.summary.value}
+    assert {"epoch_perplexity", "epoch_bits_per_char", "samples",
+            "gradient_flow/t_001"} <= tags, tags
+    rows = cli.predict(str(run_dir / "export"), ["the time"])
+    assert rows[0]["text"].startswith("the time")
+
+
+def test_stateful_truncated_bptt_run_with_the_elman_cell(tmp_path):
+    run_dir = _train(tmp_path, "--cell", "elman", "--stateful", "--patience", "0", epochs="1")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["sampling"] == "sequential" and metrics["export_greedy_matches_keras"]
+
+
+def test_bad_input_exits_with_code_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "char-lm", "--data-file", str(tmp_path / "missing.txt"),
+                  "--run-dir", str(tmp_path / "r")])
+    assert exit_info.value.code == 2
+    assert "--data-file" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()  # nothing half-written
+    short = tmp_path / "short.txt"
+    short.write_text("abc " * 20)
+    with pytest.raises(SystemExit):
+        cli.main(["train", "char-lm", "--data-file", str(short), "--run-dir",
+                  str(tmp_path / "r2"), "--batch-size", "32"])
+    assert "--batch-size" in capsys.readouterr().err
+    assert not (tmp_path / "r2").exists()
