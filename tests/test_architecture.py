@@ -73,6 +73,13 @@ JAX_SCRIPT = textwrap.dedent(
     model.compile("adam", "mse", jit_compile=True)
     hist = model.fit(ids, np.ones((2, 1)), epochs=2, verbose=0)
     assert np.isfinite(hist.history["loss"][-1])
+    from keras_seq.models import BahdanauEncoderDecoder, TransformerEncoderDecoder
+    src, tgt = np.array([[5, 6, 7, 0], [4, 5, 6, 7]]), np.array([[2, 4, 5, 6], [2, 7, 8, 9]])
+    for seq2seq in (TransformerEncoderDecoder(20, 15, 8, 8, embed_dim=16, num_heads=2,
+                                              intermediate_dim=32),
+                    BahdanauEncoderDecoder(20, 15, embed_dim=8, hidden_dim=8)):
+        assert seq2seq({"source": src, "target_in": tgt}).shape == (2, 4, 15)
+        assert np.asarray(seq2seq.generate(src, 6)).shape == (2, 6)
     print("JAX OK")
     """
 )
