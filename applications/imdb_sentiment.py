@@ -113,7 +113,8 @@ def add_arguments(parser):
     g = parser.add_argument_group("outputs")
     g.add_argument("--runs-root", default="runs", help="parent of run folders (default runs/)")
     g.add_argument("--run-dir", default=None,
-                   help="use this run folder; an existing one is resumed from its backup")
+                   help="use this run folder; an existing one is resumed from its backup, "
+                        "with the data/model/training options of its config.json")
     g.add_argument("--logdir", default=None, help="TensorBoard logs (default RUN/logs)")
     g.add_argument("--export-dir", default=None, help="SavedModel (default RUN/export)")
     g.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2),
@@ -129,6 +130,35 @@ def _apply_quick(args):
         args.batch_size = min(args.batch_size, QUICK["batch_size"])
         args.max_length = min(args.max_length, QUICK["max_length"])
         args.vocab_size = min(args.vocab_size, QUICK["vocab_size"])
+    return args
+
+
+# Options that define the data, the vocabulary, the model or the optimizer: a resumed run
+# (--run-dir with a config.json) takes them from its config.json, whatever the command says.
+RESUMED_OPTIONS = (
+    "data_dir", "dataset", "no_download", "val_fraction", "train_size", "test_size",
+    "vocab_size", "max_length", "embedding_dim", "rnn", "units", "stacked", "dropout",
+    "epochs", "batch_size", "learning_rate", "lr_schedule", "no_bucketing", "mixed_precision",
+    "seed", "quick", "backup_every")
+
+
+def _restore_options(args, log):
+    """For `--run-dir` with a config.json: takes the run's options from it."""
+    if not args.run_dir:
+        return args
+    config_file = pathlib.Path(args.run_dir) / "config.json"
+    if not config_file.is_file():
+        return args
+    import json
+
+    stored = json.loads(config_file.read_text(encoding="utf-8"))
+    changed = []
+    for key in RESUMED_OPTIONS:
+        if key in stored and getattr(args, key, None) != stored[key]:
+            changed.append(f"--{key.replace('_', '-')}={stored[key]!r}")
+            setattr(args, key, stored[key])
+    if changed:
+        log(f"Resuming {args.run_dir}: options taken from its config.json: " + ", ".join(changed))
     return args
 
 
@@ -172,7 +202,7 @@ def run(args, extra_callbacks=(), log=print):
     from keras_seq.models import build_sentiment_classifier, compile_sentiment_classifier
     from keras_seq.runs import RunDirectory
 
-    args = _apply_quick(args)
+    args = _apply_quick(_restore_options(args, log))
     if args.stacked < 0:
         raise ValueError(f"`--stacked` must be >= 0, got stacked={args.stacked!r}.")
     started = time.time()

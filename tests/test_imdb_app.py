@@ -166,8 +166,11 @@ def test_killed_run_resumes_from_backup(tmp_path):
 
     recorder = _EpochRecorder()
     lines = []
-    args = _tiny_args(tmp_path, "--epochs", "2", "--backup-every", "2", "--run-dir", str(run_dir))
+    # Only --run-dir: the data, model and training options come from the run's config.json.
+    args = imdb_sentiment.build_parser().parse_args(
+        ["--run-dir", str(run_dir), "--verbose", "0"])
     metrics = imdb_sentiment.run(args, extra_callbacks=[recorder], log=lines.append)
+    assert args.max_length == 48 and args.dataset == "synthetic" and args.epochs == 2
     assert recorder.epochs == [1]  # continued with the second epoch, not from scratch
     assert metrics["epochs_run_this_call"] == 1
     assert (run_dir / "vocabulary.json").read_text() == vocabulary
