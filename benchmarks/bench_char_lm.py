@@ -52,16 +52,17 @@ def _book_ids():
     return tokenizer, tokenizer.encode_text(text), info
 
 
-def _cross_entropy(model, x, y, batch=256):
+def _cross_entropy(model, x, y, batch=256, per_position=False):
     """Mean next-char cross-entropy (nats) over every prediction, from the logits."""
-    total, count = 0.0, 0
+    total = np.zeros(y.shape[1])
     for i in range(0, len(x), batch):
         logits = np.asarray(model(x[i:i + batch], training=False), "float64")
         logits -= logits.max(-1, keepdims=True)
         logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
-        total -= np.take_along_axis(logp, y[i:i + batch, :, None], -1).sum()
-        count += y[i:i + batch].size
-    return total / count
+        total -= np.take_along_axis(logp, y[i:i + batch, :, None], -1)[..., 0].sum(0)
+    if per_position:
+        return total / len(y)
+    return total.sum() / y.size
 
 
 class _TimeLimit(keras.callbacks.Callback):
@@ -149,7 +150,11 @@ def part_d2l(args):
         "best_epoch": exact.best_epoch, "validation_perplexity": float(np.exp(exact.best)),
         "validation_bits_per_char": float(exact.best / np.log(2)),
         "train_seconds": seconds, "epochs": exact.rows, "data": info,
+        "validation_perplexity_by_position": np.exp(
+            _cross_entropy(model, x_val, y_val, per_position=True)).tolist(),
     }
+    print("val perplexity by position in the window (1 = one character of context):",
+          " ".join(f"{p:.1f}" for p in result["validation_perplexity_by_position"]))
     print(f"\n| protocol | model | params | best epoch | val perplexity | bits/char | train s |")
     print("|---|---|---|---|---|---|---|")
     print(f"| d2l (10k/5k windows, 32 steps) | {args.cell} x{args.layers} {args.units}u "
@@ -334,7 +339,11 @@ def main(argv=None):
     p.add_argument("--steps-per-block", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tag", default="", help="suffix of the JSON file name")
+    p.add_argument("--mixed-precision", action="store_true",
+                   help="d2l/full parts: train with the mixed_bfloat16 policy")
     args = p.parse_args(argv)
+    if args.mixed_precision and args.part in ("d2l", "full"):
+        keras.config.set_dtype_policy("mixed_bfloat16")
     result = globals()[f"part_{args.part}"](args)
     result.update(command="python " + " ".join(sys.argv), tensorflow=tf.__version__,
                   keras=keras.__version__, note="2-core CPU shared with other jobs; timings noisy")

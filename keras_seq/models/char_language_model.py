@@ -46,6 +46,7 @@ class CharLanguageModel(keras.Model):
         dropout: dropout rate on the embedding and between layers (training only).
         recurrent_dropout: dropout on the recurrent connections (one mask per sequence;
             LSTM/GRU/SimpleRNN only).
+        activation: f of the "elman" and "rnn" cells (default "tanh"; e.g. "relu").
         stateful: keep the final state of each batch as the initial state of the next (for
             truncated BPTT over `sequential_dataset` batches; needs a fixed batch size; reset
             with `reset_rnn_states()`).
@@ -74,7 +75,8 @@ class CharLanguageModel(keras.Model):
     """
 
     def __init__(self, vocabulary_size, cell="lstm", units=256, num_layers=1, embedding_dim=32,
-                 dropout=0.0, recurrent_dropout=0.0, stateful=False, **kwargs):
+                 dropout=0.0, recurrent_dropout=0.0, activation="tanh", stateful=False,
+                 **kwargs):
         super().__init__(**kwargs)
         if not isinstance(vocabulary_size, (int, np.integer)) or vocabulary_size < 3:
             raise ValueError("`vocabulary_size` must be an int >= 3 (padding, unknown and at "
@@ -100,6 +102,7 @@ class CharLanguageModel(keras.Model):
         self.embedding_dim = int(embedding_dim) if embedding_dim else None
         self.dropout_rate = float(dropout)
         self.recurrent_dropout = float(recurrent_dropout)
+        self.activation = activation
         self.stateful = bool(stateful)
         self.embedding = (keras.layers.Embedding(self.vocabulary_size, self.embedding_dim,
                                                  name="embedding")
@@ -127,8 +130,8 @@ class CharLanguageModel(keras.Model):
         if self.cell_type == "gru":
             return keras.layers.GRU(self.units, **common)
         if self.cell_type == "rnn":
-            return keras.layers.SimpleRNN(self.units, **common)
-        return keras.layers.RNN(ElmanRNNCell(self.units), **common)
+            return keras.layers.SimpleRNN(self.units, activation=self.activation, **common)
+        return keras.layers.RNN(ElmanRNNCell(self.units, activation=self.activation), **common)
 
     # ---- forward -------------------------------------------------------------------------
     def embed(self, token_ids):
@@ -302,7 +305,7 @@ class CharLanguageModel(keras.Model):
         config.update(vocabulary_size=self.vocabulary_size, cell=self.cell_type, units=self.units,
                       num_layers=self.num_layers, embedding_dim=self.embedding_dim,
                       dropout=self.dropout_rate, recurrent_dropout=self.recurrent_dropout,
-                      stateful=self.stateful)
+                      activation=self.activation, stateful=self.stateful)
         return config
 
 
@@ -314,24 +317,25 @@ class _Untracked:
 
 
 class _GenerateRunner(keras.Model):
-    """Runs prefill + decode in `predict_step`, so Keras compiles it (XLA when asked) per shape.
+    """Runs prefill + decode as its `call`, so Keras' predict compiles it (XLA when asked) per shape.
 
     Keras' predict function gives a backend-neutral compiled call without importing a
     backend here (models/ stays on keras + keras.ops).
     """
 
     def __init__(self, lm, sampler):
-        super().__init__()
+        super().__init__(name="generate_runner")
         self.lm = lm
         self.sampler = sampler
         self.traces = 0
         seed_generator = getattr(sampler, "seed_generator", None)
+        if seed_generator is not None:
+            self.seed_generator = seed_generator  # tracked: its state is a model variable
         self.initial_seed_state = (None if seed_generator is None
                                    else ops.convert_to_numpy(seed_generator.state.value))
 
-    def predict_step(self, data):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        prompt, slots = x
+    def call(self, inputs):
+        prompt, slots = inputs
         self.traces += 1  # a Python side effect: runs once per trace
         prompt = ops.cast(prompt, "int32")
         index = prompt.shape[1]

@@ -120,3 +120,37 @@ def test_bad_generate_arguments():
         model.generate(np.array([[3]]), 5, temperature=1.0, top_k=99)
     with pytest.raises(ValueError, match="temperature"):
         model.generate(np.array([[3]]), 5, temperature=-1.0)
+
+
+JAX_SCRIPT = """
+import numpy as np
+import keras
+assert keras.backend.backend() == "jax"
+from keras_seq.models.char_language_model import CharLanguageModel
+m = CharLanguageModel(20, cell="lstm", units=8, embedding_dim=4)
+p = np.array([[3, 4, 5]])
+out = m.generate(p, 10)
+seq = p
+for _ in range(10):
+    seq = np.concatenate([seq, [[int(np.argmax(np.asarray(m(seq))[0, -1]))]]], 1)
+assert (out == seq).all(), (out, seq)
+a = m.generate(p, 10, temperature=1.0, seed=3)
+b = m.generate(p, 10, temperature=1.0, seed=3)
+assert (a == b).all()
+print("JAX OK")
+"""
+
+
+@pytest.mark.slow
+def test_generate_on_the_jax_backend():
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax", reason="jax is not installed")
+    from tests.char_lm.helpers import ROOT
+
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", JAX_SCRIPT], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0 and "JAX OK" in proc.stdout, proc.stderr[-3000:]
