@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_seq.layers.layer_utils import fresh_initializers
+
 
 @keras.saving.register_keras_serializable(package="keras_seq")
 class PositionwiseFeedForward(keras.layers.Layer):
@@ -56,13 +58,8 @@ class PositionwiseFeedForward(keras.layers.Layer):
     def build(self, inputs_shape):
         output_dim = self.output_dim or inputs_shape[-1]
         init = dict(
-            kernel_initializer=keras.initializers.get(
-                keras.initializers.serialize(self.kernel_initializer)
-            ),
-            bias_initializer=keras.initializers.get(
-                keras.initializers.serialize(self.bias_initializer)
-            ),
             dtype=self.dtype_policy,
+            **fresh_initializers(self.kernel_initializer, self.bias_initializer),
         )
         self.inner = keras.layers.Dense(
             self.intermediate_dim, activation=self.activation, name="W_1", **init

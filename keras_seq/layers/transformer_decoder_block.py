@@ -3,12 +3,11 @@
 import keras
 
 from keras_seq.layers.attention_masks import keras_mask_of
-from keras_seq.layers.multi_head_attention import MultiHeadAttention
-from keras_seq.layers.positionwise_feed_forward import PositionwiseFeedForward
+from keras_seq.layers.transformer_block_base import TransformerBlockBase
 
 
 @keras.saving.register_keras_serializable(package="keras_seq")
-class TransformerDecoderBlock(keras.layers.Layer):
+class TransformerDecoderBlock(TransformerBlockBase):
     """One transformer decoder block (Vaswani et al., 2017), with KV caches.
 
     Post-norm (default), for decoder states x and encoder outputs m:
@@ -67,97 +66,24 @@ class TransformerDecoderBlock(keras.layers.Layer):
     (2, 4, 8)
     """
 
-    def __init__(
-        self,
-        num_heads,
-        intermediate_dim,
-        dropout=0.1,
-        attention_dropout=None,
-        key_dim=None,
-        activation="relu",
-        layer_norm_epsilon=1e-5,
-        norm_first=False,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        if not isinstance(intermediate_dim, int) or intermediate_dim <= 0:
-            raise ValueError(
-                "`intermediate_dim` must be a positive int, got "
-                f"intermediate_dim={intermediate_dim!r}."
-            )
-        self.num_heads = num_heads
-        self.intermediate_dim = intermediate_dim
-        self.dropout = float(dropout)
-        self.attention_dropout = (
-            self.dropout if attention_dropout is None else float(attention_dropout)
-        )
-        self.key_dim = key_dim
-        self.activation = keras.activations.get(activation)
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.norm_first = norm_first
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.supports_masking = True
+    def __init__(self, num_heads, intermediate_dim, **kwargs):
+        super().__init__(num_heads, intermediate_dim, **kwargs)
         self.has_cross_attention = None  # decided in build()
 
-    def _initializers(self):
-        return dict(
-            kernel_initializer=keras.initializers.get(
-                keras.initializers.serialize(self.kernel_initializer)
-            ),
-            bias_initializer=keras.initializers.get(
-                keras.initializers.serialize(self.bias_initializer)
-            ),
-        )
-
-    def _attention(self, name, key_dim):
-        return MultiHeadAttention(
-            self.num_heads,
-            key_dim,
-            dropout=self.attention_dropout,
-            dtype=self.dtype_policy,
-            name=name,
-            **self._initializers(),
-        )
-
-    def _norm(self, name, shape):
-        norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
-        )
-        norm.build(shape)
-        return norm
-
     def build(self, decoder_sequence_shape, encoder_sequence_shape=None):
-        hidden = decoder_sequence_shape[-1]
-        key_dim = self.key_dim or max(1, hidden // self.num_heads)
-        self.self_attention = self._attention("self_attention", key_dim)
-        self.self_attention.build(decoder_sequence_shape, decoder_sequence_shape)
-        self.self_attention_norm = self._norm("self_attention_norm", decoder_sequence_shape)
-        self.self_attention_dropout = keras.layers.Dropout(
-            self.dropout, dtype=self.dtype_policy, name="self_attention_dropout"
-        )
+        shape = decoder_sequence_shape
+        self.self_attention = self._make_attention("self_attention", shape, shape)
+        self.self_attention_norm = self._make_norm("self_attention_norm", shape)
+        self.self_attention_dropout = self._make_dropout("self_attention_dropout")
         self.has_cross_attention = encoder_sequence_shape is not None
         if self.has_cross_attention:
-            self.cross_attention = self._attention("cross_attention", key_dim)
-            self.cross_attention.build(decoder_sequence_shape, encoder_sequence_shape)
-            self.cross_attention_norm = self._norm(
-                "cross_attention_norm", decoder_sequence_shape
+            self.cross_attention = self._make_attention(
+                "cross_attention", shape, encoder_sequence_shape
             )
-            self.cross_attention_dropout = keras.layers.Dropout(
-                self.dropout, dtype=self.dtype_policy, name="cross_attention_dropout"
-            )
-        self.feed_forward = PositionwiseFeedForward(
-            self.intermediate_dim,
-            activation=self.activation,
-            dropout=self.dropout,
-            dtype=self.dtype_policy,
-            name="feed_forward",
-            **self._initializers(),
-        )
-        self.feed_forward.build(decoder_sequence_shape)
-        self.ffn_norm = self._norm("ffn_norm", decoder_sequence_shape)
+            self.cross_attention_norm = self._make_norm("cross_attention_norm", shape)
+            self.cross_attention_dropout = self._make_dropout("cross_attention_dropout")
+        self.feed_forward = self._make_feed_forward(shape)
+        self.ffn_norm = self._make_norm("ffn_norm", shape)
         self.built = True
 
     def compute_cross_attention_cache(self, encoder_sequence):
@@ -169,14 +95,6 @@ class TransformerDecoderBlock(keras.layers.Layer):
     def init_self_attention_cache(self, batch_size, max_length, dtype=None):
         """An empty self-attention cache `(B, 2, max_length, heads, key_dim)`."""
         return self.self_attention.init_cache(batch_size, max_length, dtype)
-
-    def _sublayer(self, x, norm, dropout, fn, training):
-        """Residual + layer norm around `fn`, post- or pre-norm."""
-        if self.norm_first:
-            out, *extra = fn(norm(x))
-            return x + dropout(out, training=training), extra
-        out, *extra = fn(x)
-        return norm(x + dropout(out, training=training)), extra
 
     def call(
         self,
@@ -225,7 +143,7 @@ class TransformerDecoderBlock(keras.layers.Layer):
             )
             return result if isinstance(result, tuple) else (result,)
 
-        x, extra = self._sublayer(
+        x, extra = self._residual(
             decoder_sequence,
             self.self_attention_norm,
             self.self_attention_dropout,
@@ -258,17 +176,14 @@ class TransformerDecoderBlock(keras.layers.Layer):
                 )
                 return result if isinstance(result, tuple) else (result,)
 
-            x, extra = self._sublayer(
+            x, extra = self._residual(
                 x, self.cross_attention_norm, self.cross_attention_dropout,
                 cross_attend, training,
             )
             if want_cross_scores:
                 scores = extra.pop(0)
 
-        if self.norm_first:
-            x = x + self.feed_forward(self.ffn_norm(x), training=training)
-        else:
-            x = self.ffn_norm(x + self.feed_forward(x, training=training))
+        x = self._feed_forward_residual(x, training)
 
         outputs = [x]
         if return_attention_scores:
@@ -280,18 +195,3 @@ class TransformerDecoderBlock(keras.layers.Layer):
     def compute_mask(self, decoder_sequence, mask=None):
         return mask
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            num_heads=self.num_heads,
-            intermediate_dim=self.intermediate_dim,
-            dropout=self.dropout,
-            attention_dropout=self.attention_dropout,
-            key_dim=self.key_dim,
-            activation=keras.activations.serialize(self.activation),
-            layer_norm_epsilon=self.layer_norm_epsilon,
-            norm_first=self.norm_first,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-            bias_initializer=keras.initializers.serialize(self.bias_initializer),
-        )
-        return config

@@ -3,12 +3,11 @@
 import keras
 
 from keras_seq.layers.attention_masks import keras_mask_of
-from keras_seq.layers.multi_head_attention import MultiHeadAttention
-from keras_seq.layers.positionwise_feed_forward import PositionwiseFeedForward
+from keras_seq.layers.transformer_block_base import TransformerBlockBase
 
 
 @keras.saving.register_keras_serializable(package="keras_seq")
-class TransformerEncoderBlock(keras.layers.Layer):
+class TransformerEncoderBlock(TransformerBlockBase):
     """One transformer encoder block (Vaswani et al., 2017).
 
     Post-norm (the paper, default):
@@ -53,83 +52,12 @@ class TransformerEncoderBlock(keras.layers.Layer):
     (2, 5, 8)
     """
 
-    def __init__(
-        self,
-        num_heads,
-        intermediate_dim,
-        dropout=0.1,
-        attention_dropout=None,
-        key_dim=None,
-        activation="relu",
-        layer_norm_epsilon=1e-5,
-        norm_first=False,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        if not isinstance(intermediate_dim, int) or intermediate_dim <= 0:
-            raise ValueError(
-                "`intermediate_dim` must be a positive int, got "
-                f"intermediate_dim={intermediate_dim!r}."
-            )
-        self.num_heads = num_heads
-        self.intermediate_dim = intermediate_dim
-        self.dropout = float(dropout)
-        self.attention_dropout = (
-            self.dropout if attention_dropout is None else float(attention_dropout)
-        )
-        self.key_dim = key_dim
-        self.activation = keras.activations.get(activation)
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.norm_first = norm_first
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.supports_masking = True
-
-    def _initializers(self):
-        # Fresh initializer objects per sub-layer (a shared seeded one repeats values).
-        return dict(
-            kernel_initializer=keras.initializers.get(
-                keras.initializers.serialize(self.kernel_initializer)
-            ),
-            bias_initializer=keras.initializers.get(
-                keras.initializers.serialize(self.bias_initializer)
-            ),
-        )
-
     def build(self, inputs_shape):
-        hidden = inputs_shape[-1]
-        key_dim = self.key_dim or max(1, hidden // self.num_heads)
-        self.self_attention = MultiHeadAttention(
-            self.num_heads,
-            key_dim,
-            dropout=self.attention_dropout,
-            dtype=self.dtype_policy,
-            name="self_attention",
-            **self._initializers(),
-        )
-        self.self_attention.build(inputs_shape, inputs_shape)
-        self.attention_dropout_layer = keras.layers.Dropout(
-            self.dropout, dtype=self.dtype_policy, name="attention_output_dropout"
-        )
-        self.attention_norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="attention_norm"
-        )
-        self.attention_norm.build(inputs_shape)
-        self.feed_forward = PositionwiseFeedForward(
-            self.intermediate_dim,
-            activation=self.activation,
-            dropout=self.dropout,
-            dtype=self.dtype_policy,
-            name="feed_forward",
-            **self._initializers(),
-        )
-        self.feed_forward.build(inputs_shape)
-        self.ffn_norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="ffn_norm"
-        )
-        self.ffn_norm.build(inputs_shape)
+        self.self_attention = self._make_attention("self_attention", inputs_shape, inputs_shape)
+        self.attention_dropout_layer = self._make_dropout("attention_output_dropout")
+        self.attention_norm = self._make_norm("attention_norm", inputs_shape)
+        self.feed_forward = self._make_feed_forward(inputs_shape)
+        self.ffn_norm = self._make_norm("ffn_norm", inputs_shape)
         self.built = True
 
     def call(
@@ -143,45 +71,25 @@ class TransformerEncoderBlock(keras.layers.Layer):
     ):
         if padding_mask is None:
             padding_mask = keras_mask_of(inputs)
-        x = inputs
-        y = self.attention_norm(x) if self.norm_first else x
-        attended = self.self_attention(
-            y,
-            y,
-            query_mask=padding_mask,
-            value_mask=padding_mask,
-            attention_mask=attention_mask,
-            use_causal_mask=use_causal_mask,
-            return_attention_scores=return_attention_scores,
-            training=training,
+
+        def attend(y):
+            out = self.self_attention(
+                y,
+                y,
+                query_mask=padding_mask,
+                value_mask=padding_mask,
+                attention_mask=attention_mask,
+                use_causal_mask=use_causal_mask,
+                return_attention_scores=return_attention_scores,
+                training=training,
+            )
+            return out if isinstance(out, tuple) else (out,)
+
+        x, extra = self._residual(
+            inputs, self.attention_norm, self.attention_dropout_layer, attend, training
         )
-        scores = None
-        if return_attention_scores:
-            attended, scores = attended
-        x = x + self.attention_dropout_layer(attended, training=training)
-        if not self.norm_first:
-            x = self.attention_norm(x)
-        if self.norm_first:
-            x = x + self.feed_forward(self.ffn_norm(x), training=training)
-        else:
-            x = self.ffn_norm(x + self.feed_forward(x, training=training))
-        return (x, scores) if return_attention_scores else x
+        x = self._feed_forward_residual(x, training)
+        return (x, extra[0]) if return_attention_scores else x
 
     def compute_mask(self, inputs, mask=None):
         return mask
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            num_heads=self.num_heads,
-            intermediate_dim=self.intermediate_dim,
-            dropout=self.dropout,
-            attention_dropout=self.attention_dropout,
-            key_dim=self.key_dim,
-            activation=keras.activations.serialize(self.activation),
-            layer_norm_epsilon=self.layer_norm_epsilon,
-            norm_first=self.norm_first,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-            bias_initializer=keras.initializers.serialize(self.bias_initializer),
-        )
-        return config
