@@ -84,7 +84,10 @@ def add_arguments(parser):
     g.add_argument("--layers", type=_positive_int("--layers"), default=1, help="stacked RNNs")
     g.add_argument("--embedding-dim", type=int, default=32,
                    help="character embedding size; 0 = one-hot inputs")
-    g.add_argument("--dropout", type=_float_in("--dropout", 0, 1), default=0.2)
+    g.add_argument("--dropout", type=_float_in("--dropout", 0, 1), default=0.2,
+                   help="dropout on the embedding and between layers")
+    g.add_argument("--recurrent-dropout", type=_float_in("--recurrent-dropout", 0, 1),
+                   default=0.0, help="dropout on the recurrent connections (not elman)")
     g = parser.add_argument_group("training")
     g.add_argument("--epochs", type=_positive_int("--epochs"), default=20)
     g.add_argument("--batch-size", type=_positive_int("--batch-size"), default=32)
@@ -155,6 +158,9 @@ def _check_args(args):
         raise ValueError(f"`--clip-norm` must be >= 0 (0 = off), got {args.clip_norm}.")
     if args.patience < 0:
         raise ValueError(f"`--patience` must be >= 0 (0 = off), got {args.patience}.")
+    if args.recurrent_dropout and args.cell == "elman":
+        raise ValueError("`--recurrent-dropout` is not supported by the elman cell, got "
+                         f"--recurrent-dropout {args.recurrent_dropout} with --cell elman.")
     if args.top_k is not None and args.top_k <= 0:
         raise ValueError(f"`--top-k` must be a positive int, got {args.top_k}.")
 
@@ -255,7 +261,8 @@ def run(args, extra_callbacks=(), log=print):
     # ---- model --------------------------------------------------------------------------
     model = CharLanguageModel(tokenizer.vocabulary_size, cell=args.cell, units=args.units,
                               num_layers=args.layers, embedding_dim=args.embedding_dim or None,
-                              dropout=args.dropout, stateful=args.stateful)
+                              dropout=args.dropout, recurrent_dropout=args.recurrent_dropout,
+                              stateful=args.stateful)
     steps_per_epoch = int(train_ds.cardinality().numpy())
     learning_rate = args.learning_rate
     if args.lr_decay == "cosine":
