@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 APP_NAME = "char-lm"
 PROMPTS = ("time traveller", "the machine")
-QUICK = {"max_chars": 60000, "epochs": 3, "units": 64, "batch_size": 32, "num_steps": 32,
+QUICK = {"max_chars": 120000, "epochs": 4, "units": 128, "batch_size": 32, "num_steps": 32,
          "sample_chars": 40}
 
 
