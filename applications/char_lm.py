@@ -130,12 +130,42 @@ def add_arguments(parser):
     g = parser.add_argument_group("outputs")
     g.add_argument("--runs-root", default="runs", help="parent of run folders (default runs/)")
     g.add_argument("--run-dir", default=None,
-                   help="use this run folder; an existing one is resumed from its backup")
+                   help="use this run folder; an existing one is resumed from its backup, "
+                        "with the data/model/training options of its config.json")
     g.add_argument("--logdir", default=None, help="TensorBoard logs (default RUN/logs)")
     g.add_argument("--export-dir", default=None, help="SavedModel (default RUN/export)")
     g.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2),
                    help="model.fit verbosity (default 2: one line per epoch)")
     return parser
+
+
+# Options that define the data, the tokenizer, the model or the optimizer: a resumed run
+# (--run-dir with a config.json) takes them from its config.json, whatever the command says.
+RESUMED_OPTIONS = (
+    "data_file", "data_dir", "dataset", "no_download", "tokenizer", "max_chars", "val_fraction",
+    "cell", "units", "layers", "embedding_dim", "dropout", "recurrent_dropout", "epochs",
+    "batch_size", "num_steps", "sampling", "stateful", "learning_rate", "lr_decay", "clip_norm",
+    "patience", "mixed_precision", "seed", "quick", "backup_every")
+
+
+def _restore_options(args, log):
+    """For `--run-dir` with a config.json: takes the run's options from it."""
+    if not args.run_dir:
+        return args
+    config_file = pathlib.Path(args.run_dir) / "config.json"
+    if not config_file.is_file():
+        return args
+    import json
+
+    stored = json.loads(config_file.read_text(encoding="utf-8"))
+    changed = []
+    for key in RESUMED_OPTIONS:
+        if key in stored and getattr(args, key, None) != stored[key]:
+            changed.append(f"--{key.replace('_', '-')}={stored[key]!r}")
+            setattr(args, key, stored[key])
+    if changed:
+        log(f"Resuming {args.run_dir}: options taken from its config.json: " + ", ".join(changed))
+    return args
 
 
 def _apply_quick(args):
@@ -213,7 +243,7 @@ def run(args, extra_callbacks=(), log=print):
     from keras_seq.models.char_language_model import CharLanguageModel
     from keras_seq.runs import RunDirectory
 
-    args = _apply_quick(args)
+    args = _apply_quick(_restore_options(args, log))
     _check_args(args)
     started = time.time()
     keras.utils.set_random_seed(args.seed)

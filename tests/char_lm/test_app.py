@@ -1,11 +1,15 @@
 import json
 import pathlib
 
+import keras
 import pytest
 import tensorflow as tf
 
 from keras_seq import cli
+from keras_seq.cli import import_application
 from tests.char_lm.helpers import TINY_TEXT
+
+char_lm = import_application("keras_seq.applications.char_lm")
 
 
 def _train(tmp_path, *extra, epochs="2"):
@@ -63,3 +67,51 @@ def test_bad_input_exits_with_code_2(tmp_path, capsys):
                   str(tmp_path / "r2"), "--batch-size", "32"])
     assert "--batch-size" in capsys.readouterr().err
     assert not (tmp_path / "r2").exists()
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Raises after `after` training batches of epoch `epoch` (a simulated kill)."""
+
+    def __init__(self, epoch, after):
+        super().__init__()
+        self.epoch, self.after, self.current = epoch, after, -1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.current == self.epoch and batch + 1 >= self.after:
+            raise KeyboardInterrupt("simulated kill")
+
+
+class _EpochRecorder(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+def test_killed_run_resumes_from_its_backup(tmp_path):
+    data = tmp_path / "tiny.txt"
+    data.write_text(TINY_TEXT)
+    run_dir = tmp_path / "run"
+    parser = char_lm.build_parser()
+    args = parser.parse_args(["--data-file", str(data), "--run-dir", str(run_dir), "--epochs", "2",
+                              "--units", "8", "--batch-size", "4", "--num-steps", "16",
+                              "--sample-chars", "5", "--backup-every", "2", "--verbose", "0",
+                              "--tokenizer", "full"])
+    with pytest.raises(KeyboardInterrupt):
+        char_lm.run(args, extra_callbacks=[_Interrupt(epoch=1, after=3)], log=lambda s: None)
+    meta = json.loads((run_dir / "backup" / "training_metadata.json").read_text())
+    assert meta["epoch"] == 1 and not (run_dir / "metrics.json").exists()
+    tokenizer = (run_dir / "tokenizer.json").read_text()
+    recorder, lines = _EpochRecorder(), []
+    args = parser.parse_args(["--run-dir", str(run_dir), "--verbose", "0"])  # options from config
+    metrics = char_lm.run(args, extra_callbacks=[recorder], log=lines.append)
+    assert args.units == 8 and args.tokenizer == "full" and args.epochs == 2
+    assert recorder.epochs == [1]  # continued with the second epoch
+    assert metrics["epochs_run_this_call"] == 1
+    assert (run_dir / "tokenizer.json").read_text() == tokenizer
+    assert any("Resuming" in line for line in lines)
