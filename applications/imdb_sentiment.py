@@ -81,17 +81,18 @@ def add_arguments(parser):
     g = parser.add_argument_group("model")
     g.add_argument("--vocab-size", type=_positive_int("--vocab-size"), default=25000,
                    help="vocabulary size, padding and OOV included (default 25000)")
-    g.add_argument("--max-length", type=_positive_int("--max-length"), default=500,
-                   help="reviews are cut to this many tokens (default 500)")
+    g.add_argument("--max-length", type=_positive_int("--max-length"), default=1000,
+                   help="reviews are cut to this many tokens (default 1000)")
     g.add_argument("--embedding-dim", type=_positive_int("--embedding-dim"), default=128)
     g.add_argument("--rnn", choices=("lstm", "gru"), default="gru")
     g.add_argument("--units", type=_positive_int("--units"), default=64,
                    help="units per RNN direction (default 64)")
     g.add_argument("--stacked", type=int, default=0,
                    help="bidirectional sequence layers below the mean-pooled BiRNN (default 0)")
-    g.add_argument("--dropout", type=_dropout, default=0.3)
+    g.add_argument("--dropout", type=_dropout, default=0.5,
+                   help="dropout after the embedding and before the head (default 0.5)")
     g = parser.add_argument_group("training")
-    g.add_argument("--epochs", type=_positive_int("--epochs"), default=3)
+    g.add_argument("--epochs", type=_positive_int("--epochs"), default=2)
     g.add_argument("--batch-size", type=_positive_int("--batch-size"), default=64)
     g.add_argument("--learning-rate", type=float, default=1e-3)
     g.add_argument("--lr-schedule", choices=("constant", "cosine"), default="cosine",

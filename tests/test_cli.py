@@ -40,11 +40,14 @@ def test_help_lists_commands_and_applications(capsys):
         assert option in out
 
 
-def test_every_application_row_imports_and_fills_a_parser():
+def test_every_application_row_follows_the_template():
+    common = {"data_dir", "epochs", "batch_size", "logdir", "export_dir", "seed", "quick",
+              "run_dir"}
     for name in cli.APPLICATIONS:
         module, parser = cli.app_parser(name)
-        assert callable(module.run)
-        assert parser.parse_args([]).epochs > 0
+        assert callable(module.run), name
+        missing = common - set(vars(parser.parse_args([])))
+        assert not missing, f"{name} lacks the common options {sorted(missing)}"
 
 
 @pytest.mark.parametrize("argv, named", [
