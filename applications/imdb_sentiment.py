@@ -84,7 +84,7 @@ def add_arguments(parser):
     g.add_argument("--max-length", type=_positive_int("--max-length"), default=1000,
                    help="reviews are cut to this many tokens (default 1000)")
     g.add_argument("--embedding-dim", type=_positive_int("--embedding-dim"), default=128)
-    g.add_argument("--rnn", choices=("lstm", "gru"), default="gru")
+    g.add_argument("--rnn", choices=("lstm", "gru"), default="lstm")
     g.add_argument("--units", type=_positive_int("--units"), default=64,
                    help="units per RNN direction (default 64)")
     g.add_argument("--stacked", type=int, default=0,

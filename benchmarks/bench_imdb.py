@@ -216,7 +216,7 @@ def main(argv=None):
     parser.add_argument("--vocab-size", type=int, default=20000)
     parser.add_argument("--max-length", type=int, default=1000, help="throughput: ours")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--rnn", default="gru")
+    parser.add_argument("--rnn", default="lstm", help="throughput: ours (the app default)")
     parser.add_argument("--units", type=int, default=64)
     parser.add_argument("--stacked", type=int, default=0)
     parser.add_argument("--bf16", action="store_true", help="throughput: also ours in bf16")
