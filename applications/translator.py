@@ -215,7 +215,7 @@ def run(args, extra_callbacks=(), log=print):
     import tensorflow as tf
 
     from keras_seq.callbacks import (AttentionHeatmaps, LearningRateLogger,
-                                     ResumableBackupAndRestore)
+                                     ResumableBackupAndRestore, TrainingTimeBudget)
     from keras_seq.export.translator_module import TranslatorServingModule
     from keras_seq.generation import get_sampler
     from keras_seq.metrics import corpus_bleu, exact_match
@@ -276,6 +276,10 @@ def run(args, extra_callbacks=(), log=print):
         keras.callbacks.CSVLogger(str(run_dir.file("history.csv")), append=True),
         *extra_callbacks,
     ]
+    budget = None
+    if args.time_budget_minutes:
+        budget = TrainingTimeBudget(args.time_budget_minutes, log=log)
+        callbacks.insert(0, budget)
     fit_started = time.time()
     history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
                         steps_per_epoch=batches_per_epoch if bucket else None,
@@ -307,7 +311,10 @@ def run(args, extra_callbacks=(), log=print):
         "test_bleu": bleu, "test_bleu_note": "sacreBLEU corpus BLEU, 13a, case-insensitive, "
         "1 reference per pair, detokenized text",
         "test_exact_match": match, "test_pairs": len(references),
-        "epochs": args.epochs, "fit_seconds": fit_seconds, "total_seconds": time.time() - started,
+        "epochs": args.epochs, "epochs_run": len(history.history.get("loss", [])),
+        "time_budget_minutes": args.time_budget_minutes,
+        "stopped_by_time_budget": budget.stopped_at if budget else None,
+        "fit_seconds": fit_seconds, "total_seconds": time.time() - started,
         "test_decode_ms_per_sentence": 1000 * decode_seconds / max(1, len(references)),
         "export_matches_in_process_decoding": export_agrees,
         "examples": [{"source": s, "translation": t} for s, t in zip(examples, exported)],

@@ -43,6 +43,10 @@ def add_run_arguments(parser, default_epochs, default_batch_size, quick_help):
                    help="XLA for the train step; auto = keras_seq.runtime default "
                         "(on for GPU/TPU, off for CPU training where it measured slower)")
     g.add_argument("--seed", type=int, default=1337)
+    g.add_argument("--time-budget-minutes", type=float_in("--time-budget-minutes", 0.0, 1e6, False),
+                   default=None,
+                   help="stop training once this much wall time is spent (the epoch's "
+                        "validation, logs and export still run)")
     g.add_argument("--quick", action="store_true", help=quick_help)
     g = parser.add_argument_group("outputs")
     g.add_argument("--runs-root", default="runs", help="parent of run folders (default runs/)")

@@ -85,3 +85,33 @@ def test_resumable_backup_records_epoch_across_two_kills(tmp_path):
     _tiny_model().fit(x, y, batch_size=2, epochs=4, verbose=0,
                       callbacks=[ResumableBackupAndRestore(tmp_path, save_freq=1), record])
     assert seen == []  # a finished run given again trains no more
+
+
+def test_training_time_budget_stops_fit_and_keeps_history():
+    import doctest
+
+    from keras_seq.callbacks import TrainingTimeBudget
+    from keras_seq.callbacks import training_time_budget as module
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    lines = []
+    budget = TrainingTimeBudget(minutes=1e-6, log=lines.append)
+    history = model.fit(np.ones((64, 2)), np.ones((64, 1)), batch_size=8, epochs=5,
+                        validation_data=(np.ones((8, 2)), np.ones((8, 1))),
+                        callbacks=[budget], verbose=0)
+    assert budget.stopped_at == {"epoch": 0, "batch": 0}
+    assert len(history.history["loss"]) == 1 and "val_loss" in history.history
+    assert budget.elapsed_seconds > 0 and "stopping in epoch 1 after batch 1" in lines[0]
+
+    roomy = TrainingTimeBudget(minutes=60, log=None)
+    history = model.fit(np.ones((16, 2)), np.ones((16, 1)), batch_size=8, epochs=3,
+                        callbacks=[roomy], verbose=0)
+    assert roomy.stopped_at is None and len(history.history["loss"]) == 3
+    with pytest.raises(ValueError, match="minutes must be > 0"):
+        TrainingTimeBudget(0)
+
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in doctest.DocTestFinder().find(TrainingTimeBudget, globs=vars(module)):
+        runner.run(test)
+    assert runner.tries > 0 and runner.failures == 0

@@ -4,3 +4,4 @@ from keras_seq.callbacks.learning_rate_logger import LearningRateLogger
 from keras_seq.callbacks.resumable_backup import ResumableBackupAndRestore
 from keras_seq.callbacks.sample_predictions_text import SamplePredictionsText
 from keras_seq.callbacks.attention_heatmaps import AttentionHeatmaps, render_attention_heatmap
+from keras_seq.callbacks.training_time_budget import TrainingTimeBudget
