@@ -13,7 +13,6 @@ same tokenizer and the decode loop around the model.
 """
 
 import argparse
-import math
 import os
 import pathlib
 import sys
@@ -22,39 +21,12 @@ import time
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from keras_seq.app_args import add_output_arguments, float_in, positive_int  # noqa: E402
+
 APP_NAME = "char-lm"
 PROMPTS = ("time traveller", "the machine")
 QUICK = {"max_chars": 120000, "epochs": 4, "units": 128, "batch_size": 32, "num_steps": 32,
          "sample_chars": 40}
-
-
-def _positive_int(name):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value <= 0:
-            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {text!r}")
-        return value
-    return parse
-
-
-def _float_in(name, low, high, low_open=False, high_open=True):
-    def parse(text):
-        try:
-            value = float(text)
-        except ValueError:
-            value = None
-        ok = value is not None and math.isfinite(value) and \
-            (value > low if low_open else value >= low) and \
-            (value < high if high_open else value <= high)
-        if not ok:
-            lo, hi = ("(" if low_open else "["), (")" if high_open else "]")
-            raise argparse.ArgumentTypeError(
-                f"{name} must be in {lo}{low}, {high}{hi}, got {text!r}")
-        return value
-    return parse
 
 
 def add_arguments(parser):
@@ -73,25 +45,25 @@ def add_arguments(parser):
     g.add_argument("--tokenizer", choices=("d2l", "full"), default="d2l",
                    help="d2l: lower-case a-z + space (+ unknown), 28 symbols; full: every "
                         "character of the training text")
-    g.add_argument("--max-chars", type=_positive_int("--max-chars"), default=None,
+    g.add_argument("--max-chars", type=positive_int("--max-chars"), default=None,
                    help="use only the first N characters of the (standardized) text")
-    g.add_argument("--val-fraction", type=_float_in("--val-fraction", 0, 1, low_open=True),
+    g.add_argument("--val-fraction", type=float_in("--val-fraction", 0, 1, low_open=True),
                    default=0.1, help="last share of the text (by position) for validation")
     g = parser.add_argument_group("model")
     g.add_argument("--cell", choices=("elman", "rnn", "gru", "lstm"), default="lstm",
                    help="elman: the seed's ElmanRNNCell; rnn: SimpleRNN; gru; lstm")
-    g.add_argument("--units", type=_positive_int("--units"), default=256)
-    g.add_argument("--layers", type=_positive_int("--layers"), default=1, help="stacked RNNs")
+    g.add_argument("--units", type=positive_int("--units"), default=256)
+    g.add_argument("--layers", type=positive_int("--layers"), default=1, help="stacked RNNs")
     g.add_argument("--embedding-dim", type=int, default=32,
                    help="character embedding size; 0 = one-hot inputs")
-    g.add_argument("--dropout", type=_float_in("--dropout", 0, 1), default=0.2,
+    g.add_argument("--dropout", type=float_in("--dropout", 0, 1), default=0.2,
                    help="dropout on the embedding and between layers")
-    g.add_argument("--recurrent-dropout", type=_float_in("--recurrent-dropout", 0, 1),
+    g.add_argument("--recurrent-dropout", type=float_in("--recurrent-dropout", 0, 1),
                    default=0.0, help="dropout on the recurrent connections (not elman)")
     g = parser.add_argument_group("training")
-    g.add_argument("--epochs", type=_positive_int("--epochs"), default=20)
-    g.add_argument("--batch-size", type=_positive_int("--batch-size"), default=32)
-    g.add_argument("--num-steps", type=_positive_int("--num-steps"), default=64,
+    g.add_argument("--epochs", type=positive_int("--epochs"), default=20)
+    g.add_argument("--batch-size", type=positive_int("--batch-size"), default=32)
+    g.add_argument("--num-steps", type=positive_int("--num-steps"), default=64,
                    help="BPTT length: characters per training subsequence")
     g.add_argument("--sampling", choices=("random", "sequential"), default="random",
                    help="random: shuffled subsequences, zero state per batch; sequential: "
@@ -99,7 +71,7 @@ def add_arguments(parser):
     g.add_argument("--stateful", action="store_true",
                    help="carry the state across consecutive batches (truncated BPTT), reset "
                         "at each epoch start; implies --sampling sequential")
-    g.add_argument("--learning-rate", type=_float_in("--learning-rate", 0, 10, low_open=True),
+    g.add_argument("--learning-rate", type=float_in("--learning-rate", 0, 10, low_open=True),
                    default=3e-3)
     g.add_argument("--lr-decay", choices=("cosine", "none"), default="cosine",
                    help="cosine decay of the learning rate over all steps (default)")
@@ -117,25 +89,18 @@ def add_arguments(parser):
                    help=f"smoke run: first {QUICK['max_chars']} characters, {QUICK['epochs']} "
                         f"epochs, {QUICK['units']} units, batch {QUICK['batch_size']}, "
                         f"{QUICK['num_steps']} steps")
-    g.add_argument("--backup-every", type=_positive_int("--backup-every"), default=100,
+    g.add_argument("--backup-every", type=positive_int("--backup-every"), default=100,
                    help="BackupAndRestore saves every N batches (default 100)")
     g = parser.add_argument_group("generation")
     g.add_argument("--prompt", action="append", default=None,
                    help=f"prompt for samples (repeatable; default {list(PROMPTS)})")
-    g.add_argument("--sample-chars", type=_positive_int("--sample-chars"), default=100,
+    g.add_argument("--sample-chars", type=positive_int("--sample-chars"), default=100,
                    help="characters generated per sample")
-    g.add_argument("--temperature", type=_float_in("--temperature", 0, 100), default=0.8,
+    g.add_argument("--temperature", type=float_in("--temperature", 0, 100), default=0.8,
                    help="sampling temperature of the sampled TensorBoard samples")
     g.add_argument("--top-k", type=int, default=None, help="top-k sampling for the samples")
-    g = parser.add_argument_group("outputs")
-    g.add_argument("--runs-root", default="runs", help="parent of run folders (default runs/)")
-    g.add_argument("--run-dir", default=None,
-                   help="use this run folder; an existing one is resumed from its backup, "
-                        "with the data/model/training options of its config.json")
-    g.add_argument("--logdir", default=None, help="TensorBoard logs (default RUN/logs)")
-    g.add_argument("--export-dir", default=None, help="SavedModel (default RUN/export)")
-    g.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2),
-                   help="model.fit verbosity (default 2: one line per epoch)")
+    add_output_arguments(parser, run_dir_help="use this run folder; an existing one is resumed "
+                         "from its backup, with the data/model/training options of its config.json")
     return parser
 
 

@@ -21,43 +21,12 @@ import time
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from keras_seq.app_args import add_output_arguments, float_in, positive_int  # noqa: E402
+
 APP_NAME = "imdb"
 EXAMPLES = ("this movie is so great", "this movie is so bad")
 QUICK = {"train_size": 4000, "test_size": 1000, "batch_size": 32, "epochs": 1, "max_length": 200,
          "vocab_size": 10000}
-
-
-def _positive_int(name):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value <= 0:
-            raise argparse.ArgumentTypeError(
-                f"{name} must be a positive integer, got {text!r}")
-        return value
-    return parse
-
-
-def _fraction(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = None
-    if value is None or not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"--val-fraction must be in (0, 1), got {text!r}")
-    return value
-
-
-def _dropout(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = None
-    if value is None or not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"--dropout must be in [0, 1), got {text!r}")
-    return value
 
 
 def add_arguments(parser):
@@ -72,29 +41,30 @@ def add_arguments(parser):
                    help="auto: real IMDB data if found/downloadable, else the generated "
                         "corpus; imdb: real data or an error; synthetic: the generated corpus")
     g.add_argument("--no-download", action="store_true", help="never try to download")
-    g.add_argument("--val-fraction", type=_fraction, default=0.1,
+    g.add_argument("--val-fraction", type=float_in("--val-fraction", 0.0, 1.0, low_open=True), default=0.1,
                    help="share of the training reviews held out for validation (default 0.1)")
-    g.add_argument("--train-size", type=_positive_int("--train-size"), default=None,
+    g.add_argument("--train-size", type=positive_int("--train-size"), default=None,
                    help="use only this many training reviews (seeded sample)")
-    g.add_argument("--test-size", type=_positive_int("--test-size"), default=None,
+    g.add_argument("--test-size", type=positive_int("--test-size"), default=None,
                    help="evaluate on only this many test reviews (seeded sample)")
     g = parser.add_argument_group("model")
-    g.add_argument("--vocab-size", type=_positive_int("--vocab-size"), default=25000,
+    g.add_argument("--vocab-size", type=positive_int("--vocab-size"), default=25000,
                    help="vocabulary size, padding and OOV included (default 25000)")
-    g.add_argument("--max-length", type=_positive_int("--max-length"), default=1000,
+    g.add_argument("--max-length", type=positive_int("--max-length"), default=1000,
                    help="reviews are cut to this many tokens (default 1000)")
-    g.add_argument("--embedding-dim", type=_positive_int("--embedding-dim"), default=128)
+    g.add_argument("--embedding-dim", type=positive_int("--embedding-dim"), default=128)
     g.add_argument("--rnn", choices=("lstm", "gru"), default="lstm")
-    g.add_argument("--units", type=_positive_int("--units"), default=64,
+    g.add_argument("--units", type=positive_int("--units"), default=64,
                    help="units per RNN direction (default 64)")
     g.add_argument("--stacked", type=int, default=0,
                    help="bidirectional sequence layers below the mean-pooled BiRNN (default 0)")
-    g.add_argument("--dropout", type=_dropout, default=0.5,
+    g.add_argument("--dropout", type=float_in("--dropout", 0.0, 1.0), default=0.5,
                    help="dropout after the embedding and before the head (default 0.5)")
     g = parser.add_argument_group("training")
-    g.add_argument("--epochs", type=_positive_int("--epochs"), default=2)
-    g.add_argument("--batch-size", type=_positive_int("--batch-size"), default=64)
-    g.add_argument("--learning-rate", type=float, default=1e-3)
+    g.add_argument("--epochs", type=positive_int("--epochs"), default=2)
+    g.add_argument("--batch-size", type=positive_int("--batch-size"), default=64)
+    g.add_argument("--learning-rate", type=float_in("--learning-rate", 0.0, 10.0, low_open=True),
+                   default=1e-3)
     g.add_argument("--lr-schedule", choices=("constant", "cosine"), default="cosine",
                    help="cosine: decay the learning rate to 0 over all epochs (default)")
     g.add_argument("--no-bucketing", action="store_true",
@@ -109,17 +79,10 @@ def add_arguments(parser):
                    help=f"smoke run: {QUICK['train_size']} train / {QUICK['test_size']} test "
                         f"reviews, batch {QUICK['batch_size']}, 1 epoch, max length {QUICK['max_length']}, vocab "
                         f"{QUICK['vocab_size']}")
-    g.add_argument("--backup-every", type=_positive_int("--backup-every"), default=50,
+    g.add_argument("--backup-every", type=positive_int("--backup-every"), default=50,
                    help="BackupAndRestore saves every N batches (default 50)")
-    g = parser.add_argument_group("outputs")
-    g.add_argument("--runs-root", default="runs", help="parent of run folders (default runs/)")
-    g.add_argument("--run-dir", default=None,
-                   help="use this run folder; an existing one is resumed from its backup, "
-                        "with the data/model/training options of its config.json")
-    g.add_argument("--logdir", default=None, help="TensorBoard logs (default RUN/logs)")
-    g.add_argument("--export-dir", default=None, help="SavedModel (default RUN/export)")
-    g.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2),
-                   help="model.fit verbosity (default 2: one line per epoch)")
+    add_output_arguments(parser, run_dir_help="use this run folder; an existing one is resumed "
+                         "from its backup, with the data/model/training options of its config.json")
     return parser
 
 

@@ -14,7 +14,6 @@ detokenizer into one SavedModel.
 """
 
 import argparse
-import json
 import os
 import pathlib
 import sys
@@ -211,7 +210,6 @@ def run(args, extra_callbacks=(), log=print):
     """Trains, evaluates (BLEU, exact match) and exports; returns the metrics dict."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
-    import numpy as np
     import tensorflow as tf
 
     from keras_seq.callbacks import (AttentionHeatmaps, LearningRateLogger,

@@ -1,6 +1,7 @@
 """Command-line argument types and option groups shared by the applications."""
 
 import argparse
+import math
 
 
 def positive_int(name):
@@ -16,18 +17,20 @@ def positive_int(name):
     return parse
 
 
-def float_in(name, low, high, low_inclusive=True):
-    """An argparse type: a float in [low, high) (or (low, high) when not `low_inclusive`)."""
+def float_in(name, low, high, low_open=False, high_open=True):
+    """An argparse type: a finite float in [low, high) (brackets set by `low_open`/`high_open`)."""
     def parse(text):
         try:
             value = float(text)
         except ValueError:
             value = None
-        ok = value is not None and (value >= low if low_inclusive else value > low) and value < high
+        ok = value is not None and math.isfinite(value) and \
+            (value > low if low_open else value >= low) and \
+            (value < high if high_open else value <= high)
         if not ok:
-            bracket = "[" if low_inclusive else "("
+            lo, hi = ("(" if low_open else "["), (")" if high_open else "]")
             raise argparse.ArgumentTypeError(
-                f"{name} must be in {bracket}{low}, {high}), got {text!r}")
+                f"{name} must be in {lo}{low:g}, {high:g}{hi}, got {text!r}")
         return value
     return parse
 
@@ -37,26 +40,32 @@ def add_run_arguments(parser, default_epochs, default_batch_size, quick_help):
     g = parser.add_argument_group("training")
     g.add_argument("--epochs", type=positive_int("--epochs"), default=default_epochs)
     g.add_argument("--batch-size", type=positive_int("--batch-size"), default=default_batch_size)
-    g.add_argument("--learning-rate", type=float_in("--learning-rate", 0.0, 10.0, False),
+    g.add_argument("--learning-rate", type=float_in("--learning-rate", 0.0, 10.0, low_open=True),
                    default=1e-3)
     g.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
                    help="XLA for the train step; auto = keras_seq.runtime default "
                         "(on for GPU/TPU, off for CPU training where it measured slower)")
     g.add_argument("--seed", type=int, default=1337)
-    g.add_argument("--time-budget-minutes", type=float_in("--time-budget-minutes", 0.0, 1e6, False),
+    g.add_argument("--time-budget-minutes", type=float_in("--time-budget-minutes", 0.0, 1e6, low_open=True),
                    default=None,
                    help="stop training once this much wall time is spent (the epoch's "
                         "validation, logs and export still run)")
     g.add_argument("--quick", action="store_true", help=quick_help)
+    add_output_arguments(parser)
+    return parser
+
+
+def add_output_arguments(parser, run_dir_help="use this run folder; an existing one is resumed "
+                                                 "from its backup"):
+    """The "outputs" option group: run folder, TensorBoard logs, export, verbosity."""
     g = parser.add_argument_group("outputs")
     g.add_argument("--runs-root", default="runs", help="parent of run folders (default runs/)")
-    g.add_argument("--run-dir", default=None,
-                   help="use this run folder; an existing one is resumed from its backup")
+    g.add_argument("--run-dir", default=None, help=run_dir_help)
     g.add_argument("--logdir", default=None, help="TensorBoard logs (default RUN/logs)")
     g.add_argument("--export-dir", default=None, help="SavedModel (default RUN/export)")
     g.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2),
                    help="model.fit verbosity (default 2: one line per epoch)")
-    return parser
+    return g
 
 
 def resolve_jit(choice, purpose="train"):

@@ -1,6 +1,5 @@
 """Beam search with a length penalty and frozen finished beams."""
 
-import keras
 import keras_hub
 from keras import ops
 from keras import tree
