@@ -21,7 +21,8 @@ import time
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from keras_seq.app_args import add_output_arguments, float_in, positive_int  # noqa: E402
+from keras_seq.app_args import (  # noqa: E402
+    add_output_arguments, float_in, positive_int, restore_run_options, run_main)
 
 APP_NAME = "imdb"
 EXAMPLES = ("this movie is so great", "this movie is so bad")
@@ -108,22 +109,7 @@ RESUMED_OPTIONS = (
 
 def _restore_options(args, log):
     """For `--run-dir` with a config.json: takes the run's options from it."""
-    if not args.run_dir:
-        return args
-    config_file = pathlib.Path(args.run_dir) / "config.json"
-    if not config_file.is_file():
-        return args
-    import json
-
-    stored = json.loads(config_file.read_text(encoding="utf-8"))
-    changed = []
-    for key in RESUMED_OPTIONS:
-        if key in stored and getattr(args, key, None) != stored[key]:
-            changed.append(f"--{key.replace('_', '-')}={stored[key]!r}")
-            setattr(args, key, stored[key])
-    if changed:
-        log(f"Resuming {args.run_dir}: options taken from its config.json: " + ", ".join(changed))
-    return args
+    return restore_run_options(args, RESUMED_OPTIONS, log)
 
 
 def _sample(split, size, seed):
@@ -337,13 +323,7 @@ def build_parser(parser=None):
 
 def main(argv=None):
     """Command-line entry point of `python applications/imdb_sentiment.py`."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        run(args)
-    except ValueError as error:
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
-    return 0
+    return run_main(build_parser(), run, argv)
 
 
 if __name__ == "__main__":

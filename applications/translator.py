@@ -22,7 +22,8 @@ import time
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from keras_seq.app_args import add_run_arguments, float_in, positive_int, resolve_jit  # noqa: E402
+from keras_seq.app_args import (  # noqa: E402
+    add_run_arguments, float_in, positive_int, resolve_jit, run_main)
 
 APP_NAME = "translator"
 DATE_EXAMPLES = ("saturday, march 3rd 1998", "the 1st of january 2000", "12 dec 1975",
@@ -345,13 +346,8 @@ def build_parser(parser=None):
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        run(args)
-    except ValueError as error:
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
-    return 0
+    """Command-line entry point of `python applications/translator.py`."""
+    return run_main(build_parser(), run, argv)
 
 
 if __name__ == "__main__":

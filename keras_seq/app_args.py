@@ -46,7 +46,8 @@ def add_run_arguments(parser, default_epochs, default_batch_size, quick_help):
                    help="XLA for the train step; auto = keras_seq.runtime default "
                         "(on for GPU/TPU, off for CPU training where it measured slower)")
     g.add_argument("--seed", type=int, default=1337)
-    g.add_argument("--time-budget-minutes", type=float_in("--time-budget-minutes", 0.0, 1e6, low_open=True),
+    g.add_argument("--time-budget-minutes",
+                   type=float_in("--time-budget-minutes", 0.0, 1e6, low_open=True),
                    default=None,
                    help="stop training once this much wall time is spent (the epoch's "
                         "validation, logs and export still run)")
@@ -77,3 +78,38 @@ def resolve_jit(choice, purpose="train"):
     from keras_seq import runtime
 
     return runtime.default_jit_compile(purpose)
+
+
+def restore_run_options(args, names, log=print):
+    """For `--run-dir` holding a config.json: takes the options in `names` from it.
+
+    A resumed run must keep what defines its data, vocabulary, model and optimizer, whatever
+    the new command line says; each option that differs is reported through `log`.
+    """
+    if not getattr(args, "run_dir", None):
+        return args
+    import json
+    import pathlib
+
+    config_file = pathlib.Path(args.run_dir) / "config.json"
+    if not config_file.is_file():
+        return args
+    stored = json.loads(config_file.read_text(encoding="utf-8"))
+    changed = []
+    for key in names:
+        if key in stored and getattr(args, key, None) != stored[key]:
+            changed.append(f"--{key.replace('_', '-')}={stored[key]!r}")
+            setattr(args, key, stored[key])
+    if changed:
+        log(f"Resuming {args.run_dir}: options taken from its config.json: " + ", ".join(changed))
+    return args
+
+
+def run_main(parser, run, argv=None):
+    """Parses `argv`, calls `run(args)`; a `ValueError` becomes a usage error (exit status 2)."""
+    args = parser.parse_args(argv)
+    try:
+        run(args)
+    except ValueError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    return 0
