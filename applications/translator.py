@@ -23,7 +23,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from keras_seq.app_args import (  # noqa: E402
-    add_run_arguments, float_in, positive_int, resolve_jit, run_main)
+    add_run_arguments, float_in, positive_int, resolve_jit, restore_run_options, run_main)
 
 APP_NAME = "translator"
 DATE_EXAMPLES = ("saturday, march 3rd 1998", "the 1st of january 2000", "12 dec 1975",
@@ -41,6 +41,13 @@ DEFAULTS = {
 }
 DEFAULTS["spa-eng"] = DEFAULTS["fra-eng"]
 QUICK = dict(train_size=4000, validation_size=500, test_size=500, epochs=3)
+# Options that define the data, the vocabulary, the model or the optimizer: a resumed run
+# (--run-dir with a config.json) takes them from its config.json, whatever the command says.
+RESUMED_OPTIONS = (
+    "dataset", "data_dir", "no_download", "train_size", "validation_size", "test_size",
+    "max_source_length", "max_target_length", "vocab_size", "model", "embed_dim", "hidden_dim",
+    "num_heads", "intermediate_dim", "num_layers", "dropout", "bucket", "mixed_precision",
+    "epochs", "batch_size", "learning_rate", "seed", "quick")
 
 
 def add_arguments(parser):
@@ -220,7 +227,7 @@ def run(args, extra_callbacks=(), log=print):
     from keras_seq.metrics import corpus_bleu, exact_match
     from keras_seq.runs import RunDirectory
 
-    args = _resolve(args)
+    args = _resolve(restore_run_options(args, RESUMED_OPTIONS, log))
     started = time.time()
     keras.utils.set_random_seed(args.seed)
     jit = resolve_jit(args.jit_compile, "train")
