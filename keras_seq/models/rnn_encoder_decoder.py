@@ -58,6 +58,15 @@ class RNNEncoderDecoder(Seq2SeqModel):
         self.dropout = keras.layers.Dropout(dropout)
         self.output_projection = keras.layers.Dense(target_vocab_size, name="output_projection")
 
+    def build(self, input_shape=None):
+        # Shapes follow from the constructor's sizes, so `model.build()` needs no input shape.
+        self.source_embedding.build((None, None))
+        self.target_embedding.build((None, None))
+        self.encoder.build((None, None, self.embed_dim))
+        self.decoder.build((None, None, self.embed_dim + self.hidden_dim))
+        self.output_projection.build((None, None, self.hidden_dim))
+        self.built = True
+
     def encode(self, source, training=False):
         """Context vector c `(B, H)`: the encoder's state after the last real source token."""
         x = self.dropout(self.source_embedding(source), training=training)

@@ -115,3 +115,15 @@ def test_other_samplers_run_through_the_same_api(sampler):
     out = np.array(model.generate(SOURCE, MAX_LEN, sampler=get_sampler(sampler, **kwargs)))
     assert out.shape == (2, MAX_LEN) and np.all(out[:, 0] == 2)
     assert np.all((out >= 0) & (out < TGT_VOCAB))
+
+
+@pytest.mark.parametrize("kind", sorted(FACTORIES))
+def test_build_without_shapes_creates_every_weight(kind):
+    # The application calls `model.build()` before fit, to count parameters and set up the
+    # backup; a call afterwards must add no weights.
+    model = FACTORIES[kind]()
+    model.build()
+    count = model.count_params()
+    assert count > 0
+    _logits(model, SOURCE, TARGET_IN)
+    assert model.count_params() == count
