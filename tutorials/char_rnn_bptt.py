@@ -16,7 +16,8 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-FIGURES = ROOT / "tutorials" / "figures"
+# KERAS_SEQ_FIGURES_DIR: write the figures elsewhere (the tests do).
+FIGURES = pathlib.Path(os.environ.get("KERAS_SEQ_FIGURES_DIR", ROOT / "tutorials" / "figures"))
 
 import keras  # noqa: E402
 import matplotlib  # noqa: E402
