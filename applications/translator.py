@@ -83,6 +83,9 @@ def add_arguments(parser):
     g.add_argument("--sampler", choices=("greedy", "beam"), default="greedy",
                    help="decoding for the test split and the export (default greedy)")
     g.add_argument("--num-beams", type=positive_int("--num-beams"), default=4)
+    g.add_argument("--evaluate-only", action="store_true",
+                   help="with --run-dir of a finished run: decode its test split again with "
+                        "--sampler (e.g. beam) and write metrics_<sampler>.json; no training")
     add_run_arguments(parser, default_epochs=None, default_batch_size=64,
                       quick_help="smoke run: 4000 training pairs, 3 epochs")
     return parser
@@ -216,6 +219,8 @@ def translate(model, source_ids, target_tok, max_target_length, sampler, batch_s
 
 def run(args, extra_callbacks=(), log=print):
     """Trains, evaluates (BLEU, exact match) and exports; returns the metrics dict."""
+    if getattr(args, "evaluate_only", False):
+        return evaluate_run(args, log)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
     import tensorflow as tf
@@ -292,6 +297,7 @@ def run(args, extra_callbacks=(), log=print):
                         callbacks=callbacks, verbose=args.verbose,
                         shuffle=False)  # tf.data shuffles (seeded, every epoch)
     fit_seconds = time.time() - fit_started
+    model.save_weights(str(run_dir.file("model.weights.h5")))  # for --evaluate-only later
 
     sampler = get_sampler("beam", num_beams=args.num_beams) if args.sampler == "beam" else "greedy"
     decode_started = time.time()
@@ -343,6 +349,96 @@ def run(args, extra_callbacks=(), log=print):
     log(f"Predict: keras-seq predict {run_dir.export} \"{examples[0]}\"")
     log(f"TensorBoard: {run_dir.tensorboard_command()}")
     log(banner)
+    return metrics
+
+
+def evaluate_run(args, log=print):
+    """`--evaluate-only`: decodes the test split of a finished run again, e.g. with beam search.
+
+    Rebuilds the model from the run's `config.json` and `tokenizers.json`, loads its trained
+    weights (`model.weights.h5`; for runs older than that file, the variables of its
+    SavedModel, matched by index and, for variables stored under another path, by shape:
+    this works for the transformer, and otherwise stops with an error), decodes `split.json`'s test pairs with `--sampler` and writes
+    `metrics_<sampler>.json`. Nothing is trained and the export is left as it is.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    from keras_seq.data.sequence_tokenizer import SequenceTokenizer
+    from keras_seq.generation import get_sampler
+    from keras_seq.metrics import corpus_bleu, exact_match
+    from keras_seq.runs import RunDirectory
+
+    if not args.run_dir:
+        raise ValueError("--evaluate-only needs --run-dir (a finished run's folder)")
+    run_dir = RunDirectory(APP_NAME, run_dir=args.run_dir)
+    config, saved = run_dir.read_json("config.json"), run_dir.read_json("tokenizers.json")
+    splits = run_dir.read_json("split.json")
+    if not (config and saved and splits):
+        raise ValueError(f"{args.run_dir} holds no finished translator run (config.json, "
+                         "tokenizers.json and split.json are needed)")
+    sampler_name, num_beams = args.sampler, args.num_beams
+    for key, value in config.items():
+        if key in RESUMED_OPTIONS:
+            setattr(args, key, value)
+    source_tok, target_tok = (SequenceTokenizer(**saved["source"]),
+                              SequenceTokenizer(**saved["target"]))
+    keras.config.set_dtype_policy("mixed_bfloat16" if args.mixed_precision else "float32")
+    model = build_model(args, source_tok.vocabulary_size, target_tok.vocabulary_size)
+    model.build()
+    weights = run_dir.file("model.weights.h5")
+    if weights.is_file():
+        model.load_weights(str(weights))
+        origin = str(weights)
+    else:
+        # Runs made before model.weights.h5 existed: the SavedModel's checkpoint holds the
+        # trained variables as the optimizer tracked them, in `model.trainable_variables` order.
+        # A variable reachable by two paths is stored once, under the other path (the
+        # embeddings and the output projection): those are found by their (unique) shape.
+        reader = tf.train.load_checkpoint(str(run_dir.export / "variables" / "variables"))
+        key = "model/optimizer/_trainable_variables/{}/.ATTRIBUTES/VARIABLE_VALUE"
+        shapes = reader.get_variable_to_shape_map()
+        elsewhere = {}
+        for name, shape in shapes.items():
+            if name.startswith("model/") and "/optimizer/" not in f"/{name}":
+                elsewhere.setdefault(tuple(shape), []).append(name)
+        for i, variable in enumerate(model.trainable_variables):
+            name = key.format(i)
+            if name not in shapes:
+                candidates = elsewhere.get(tuple(variable.shape), [])
+                if len(candidates) != 1:
+                    raise ValueError(f"{run_dir.export}: cannot tell which stored variable is "
+                                     f"trainable variable {i} {tuple(variable.shape)}")
+                name = candidates[0]
+            value = reader.get_tensor(name)
+            if tuple(value.shape) != tuple(variable.shape):
+                raise ValueError(f"{run_dir.export}: variable {i} has shape {value.shape}, "
+                                 f"the rebuilt model expects {tuple(variable.shape)}")
+            variable.assign(value)
+        origin = f"{run_dir.export} (SavedModel variables)"
+    test = [tuple(pair) for pair in splits["test"]]
+    _, test_src = make_dataset(test, source_tok, target_tok, args, shuffle=False)
+    sampler = get_sampler("beam", num_beams=num_beams) if sampler_name == "beam" else "greedy"
+    started = time.time()
+    hypotheses = translate(model, test_src, target_tok, args.max_target_length, sampler,
+                           jit=resolve_jit("auto", "inference"))
+    seconds = time.time() - started
+    references = [t for _, t in test]
+    metrics = {
+        "dataset": args.dataset, "model": args.model, "sampler": sampler_name,
+        "num_beams": num_beams if sampler_name == "beam" else None, "weights": origin,
+        "test_bleu": corpus_bleu(hypotheses, references),
+        "test_exact_match": exact_match(hypotheses, references), "test_pairs": len(test),
+        "test_decode_ms_per_sentence": 1000 * seconds / max(1, len(test)),
+        "test_samples": [{"source": s, "reference": r, "translation": h}
+                         for (s, r), h in zip(test[:10], hypotheses[:10])],
+    }
+    run_dir.write_json(f"metrics_{sampler_name}.json", metrics)
+    log(f"{args.run_dir} ({args.model}, weights from {origin}), {sampler_name} decoding: "
+        f"BLEU {metrics['test_bleu']:.1f}, exact match {metrics['test_exact_match']:.3f} on "
+        f"{len(test)} test pairs, {metrics['test_decode_ms_per_sentence']:.1f} ms/sentence "
+        f"-> {run_dir.file(f'metrics_{sampler_name}.json')}")
     return metrics
 
 
