@@ -209,7 +209,8 @@ def translate(model, source_ids, target_tok, max_target_length, sampler, batch_s
     def generate(ids):
         return model.generate(ids, max_target_length + 1, sampler=sampler)
 
-    decode = tf.function(generate, jit_compile=jit)
+    # The loop is an ops.while_loop already: AutoGraph has nothing to convert (and warned).
+    decode = tf.function(generate, jit_compile=jit, autograph=False)
     out = []
     for i in range(0, len(source_ids), batch_size):
         tokens = decode(tf.constant(source_ids[i:i + batch_size]))
