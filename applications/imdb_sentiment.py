@@ -42,7 +42,8 @@ def add_arguments(parser):
                    help="auto: real IMDB data if found/downloadable, else the generated "
                         "corpus; imdb: real data or an error; synthetic: the generated corpus")
     g.add_argument("--no-download", action="store_true", help="never try to download")
-    g.add_argument("--val-fraction", type=float_in("--val-fraction", 0.0, 1.0, low_open=True), default=0.1,
+    g.add_argument("--val-fraction", type=float_in("--val-fraction", 0.0, 1.0, low_open=True),
+                   default=0.1,
                    help="share of the training reviews held out for validation (default 0.1)")
     g.add_argument("--train-size", type=positive_int("--train-size"), default=None,
                    help="use only this many training reviews (seeded sample)")

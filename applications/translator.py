@@ -218,6 +218,29 @@ def translate(model, source_ids, target_tok, max_target_length, sampler, batch_s
     return out
 
 
+def score_test_split(model, test_pairs, test_src, target_tok, args):
+    """Decodes the test split with `--sampler` and scores it: (hypotheses, metrics dict)."""
+    from keras_seq.generation import get_sampler
+    from keras_seq.metrics import corpus_bleu, exact_match
+
+    sampler = get_sampler("beam", num_beams=args.num_beams) if args.sampler == "beam" else "greedy"
+    started = time.time()
+    hypotheses = translate(model, test_src, target_tok, args.max_target_length, sampler,
+                           jit=resolve_jit("auto", "inference"))
+    seconds = time.time() - started
+    references = [t for _, t in test_pairs]
+    return hypotheses, {
+        "sampler": args.sampler, "num_beams": args.num_beams if args.sampler == "beam" else None,
+        "test_bleu": corpus_bleu(hypotheses, references),
+        "test_bleu_note": "sacreBLEU corpus BLEU, 13a, case-insensitive, 1 reference per pair, "
+                          "detokenized text",
+        "test_exact_match": exact_match(hypotheses, references), "test_pairs": len(references),
+        "test_decode_ms_per_sentence": 1000 * seconds / max(1, len(references)),
+        "test_samples": [{"source": src, "reference": ref, "translation": hyp}
+                         for (src, ref), hyp in zip(test_pairs[:10], hypotheses[:10])],
+    }
+
+
 def run(args, extra_callbacks=(), log=print):
     """Trains, evaluates (BLEU, exact match) and exports; returns the metrics dict."""
     if getattr(args, "evaluate_only", False):
@@ -229,8 +252,6 @@ def run(args, extra_callbacks=(), log=print):
     from keras_seq.callbacks import (AttentionHeatmaps, LearningRateLogger,
                                      ResumableBackupAndRestore, TrainingTimeBudget)
     from keras_seq.export.translator_module import TranslatorServingModule
-    from keras_seq.generation import get_sampler
-    from keras_seq.metrics import corpus_bleu, exact_match
     from keras_seq.runs import RunDirectory
 
     args = _resolve(restore_run_options(args, RESUMED_OPTIONS, log))
@@ -300,14 +321,8 @@ def run(args, extra_callbacks=(), log=print):
     fit_seconds = time.time() - fit_started
     model.save_weights(str(run_dir.file("model.weights.h5")))  # for --evaluate-only later
 
-    sampler = get_sampler("beam", num_beams=args.num_beams) if args.sampler == "beam" else "greedy"
-    decode_started = time.time()
-    hypotheses = translate(model, test_src, target_tok, args.max_target_length, sampler,
-                           jit=jit_decode)
-    decode_seconds = time.time() - decode_started
-    references = [t for _, t in splits["test"]]
-    bleu = corpus_bleu(hypotheses, references)
-    match = exact_match(hypotheses, references)
+    hypotheses, test_metrics = score_test_split(model, splits["test"], test_src, target_tok,
+                                                args)
 
     module = TranslatorServingModule(model, source_tok, target_tok, args.max_source_length,
                                      args.max_target_length, jit_compile=jit_decode)
@@ -320,19 +335,13 @@ def run(args, extra_callbacks=(), log=print):
                      serving(text=tf.constant(check))["translation"].numpy()] == hypotheses[:32]
 
     metrics = {
-        "dataset": args.dataset, "model": args.model, "sampler": args.sampler,
-        "test_bleu": bleu, "test_bleu_note": "sacreBLEU corpus BLEU, 13a, case-insensitive, "
-        "1 reference per pair, detokenized text",
-        "test_exact_match": match, "test_pairs": len(references),
+        "dataset": args.dataset, "model": args.model, **test_metrics,
         "epochs": args.epochs, "epochs_run": len(history.history.get("loss", [])),
         "time_budget_minutes": args.time_budget_minutes,
         "stopped_by_time_budget": budget.stopped_at if budget else None,
         "fit_seconds": fit_seconds, "total_seconds": time.time() - started,
-        "test_decode_ms_per_sentence": 1000 * decode_seconds / max(1, len(references)),
         "export_matches_in_process_decoding": export_agrees,
         "examples": [{"source": s, "translation": t} for s, t in zip(examples, exported)],
-        "test_samples": [{"source": s, "reference": r, "translation": h} for (s, r), h in
-                         zip(splits["test"][:10], hypotheses[:10])],
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},
     }
     run_dir.write_json("metrics.json", metrics)
@@ -340,8 +349,8 @@ def run(args, extra_callbacks=(), log=print):
     banner = "=" * 78
     log(banner)
     log(f"DATA: {data_info}")
-    log(f"Test ({len(references)} pairs): BLEU {bleu:.1f} (sacreBLEU, case-insensitive), "
-        f"exact match {match:.3f}; fit {fit_seconds:.0f} s; decoding "
+    log(f"Test ({metrics['test_pairs']} pairs, {args.sampler}): BLEU {metrics['test_bleu']:.1f} "
+        f"(sacreBLEU, case-insensitive), exact match {metrics['test_exact_match']:.3f}; fit {fit_seconds:.0f} s; decoding "
         f"{metrics['test_decode_ms_per_sentence']:.1f} ms/sentence.")
     log(f"Export (serving_default: text -> translation): {run_dir.export}  "
         f"(agrees with in-process decoding: {export_agrees})")
@@ -356,90 +365,39 @@ def run(args, extra_callbacks=(), log=print):
 def evaluate_run(args, log=print):
     """`--evaluate-only`: decodes the test split of a finished run again, e.g. with beam search.
 
-    Rebuilds the model from the run's `config.json` and `tokenizers.json`, loads its trained
-    weights (`model.weights.h5`; for runs older than that file, the variables of its
-    SavedModel, matched by index and, for variables stored under another path, by shape:
-    this works for the transformer, and otherwise stops with an error), decodes `split.json`'s test pairs with `--sampler` and writes
+    Rebuilds the model from the run's `config.json` and `tokenizers.json`, loads its final
+    weights (`model.weights.h5`), decodes `split.json`'s test pairs with `--sampler` and writes
     `metrics_<sampler>.json`. Nothing is trained and the export is left as it is.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
-    import tensorflow as tf
 
     from keras_seq.data.sequence_tokenizer import SequenceTokenizer
-    from keras_seq.generation import get_sampler
-    from keras_seq.metrics import corpus_bleu, exact_match
     from keras_seq.runs import RunDirectory
 
     if not args.run_dir:
         raise ValueError("--evaluate-only needs --run-dir (a finished run's folder)")
     run_dir = RunDirectory(APP_NAME, run_dir=args.run_dir)
-    config, saved = run_dir.read_json("config.json"), run_dir.read_json("tokenizers.json")
-    splits = run_dir.read_json("split.json")
-    if not (config and saved and splits):
+    saved, splits = run_dir.read_json("tokenizers.json"), run_dir.read_json("split.json")
+    weights = run_dir.file("model.weights.h5")
+    if not (run_dir.file("config.json").is_file() and saved and splits and weights.is_file()):
         raise ValueError(f"{args.run_dir} holds no finished translator run (config.json, "
-                         "tokenizers.json and split.json are needed)")
-    sampler_name, num_beams = args.sampler, args.num_beams
-    for key, value in config.items():
-        if key in RESUMED_OPTIONS:
-            setattr(args, key, value)
+                         "tokenizers.json, split.json and model.weights.h5 are needed)")
+    args = restore_run_options(args, RESUMED_OPTIONS, log=lambda line: None)
     source_tok, target_tok = (SequenceTokenizer(**saved["source"]),
                               SequenceTokenizer(**saved["target"]))
     keras.config.set_dtype_policy("mixed_bfloat16" if args.mixed_precision else "float32")
     model = build_model(args, source_tok.vocabulary_size, target_tok.vocabulary_size)
     model.build()
-    weights = run_dir.file("model.weights.h5")
-    if weights.is_file():
-        model.load_weights(str(weights))
-        origin = str(weights)
-    else:
-        # Runs made before model.weights.h5 existed: the SavedModel's checkpoint holds the
-        # trained variables as the optimizer tracked them, in `model.trainable_variables` order.
-        # A variable reachable by two paths is stored once, under the other path (the
-        # embeddings and the output projection): those are found by their (unique) shape.
-        reader = tf.train.load_checkpoint(str(run_dir.export / "variables" / "variables"))
-        key = "model/optimizer/_trainable_variables/{}/.ATTRIBUTES/VARIABLE_VALUE"
-        shapes = reader.get_variable_to_shape_map()
-        elsewhere = {}
-        for name, shape in shapes.items():
-            if name.startswith("model/") and "/optimizer/" not in f"/{name}":
-                elsewhere.setdefault(tuple(shape), []).append(name)
-        for i, variable in enumerate(model.trainable_variables):
-            name = key.format(i)
-            if name not in shapes:
-                candidates = elsewhere.get(tuple(variable.shape), [])
-                if len(candidates) != 1:
-                    raise ValueError(f"{run_dir.export}: cannot tell which stored variable is "
-                                     f"trainable variable {i} {tuple(variable.shape)}")
-                name = candidates[0]
-            value = reader.get_tensor(name)
-            if tuple(value.shape) != tuple(variable.shape):
-                raise ValueError(f"{run_dir.export}: variable {i} has shape {value.shape}, "
-                                 f"the rebuilt model expects {tuple(variable.shape)}")
-            variable.assign(value)
-        origin = f"{run_dir.export} (SavedModel variables)"
+    model.load_weights(str(weights))
     test = [tuple(pair) for pair in splits["test"]]
     _, test_src = make_dataset(test, source_tok, target_tok, args, shuffle=False)
-    sampler = get_sampler("beam", num_beams=num_beams) if sampler_name == "beam" else "greedy"
-    started = time.time()
-    hypotheses = translate(model, test_src, target_tok, args.max_target_length, sampler,
-                           jit=resolve_jit("auto", "inference"))
-    seconds = time.time() - started
-    references = [t for _, t in test]
-    metrics = {
-        "dataset": args.dataset, "model": args.model, "sampler": sampler_name,
-        "num_beams": num_beams if sampler_name == "beam" else None, "weights": origin,
-        "test_bleu": corpus_bleu(hypotheses, references),
-        "test_exact_match": exact_match(hypotheses, references), "test_pairs": len(test),
-        "test_decode_ms_per_sentence": 1000 * seconds / max(1, len(test)),
-        "test_samples": [{"source": s, "reference": r, "translation": h}
-                         for (s, r), h in zip(test[:10], hypotheses[:10])],
-    }
-    run_dir.write_json(f"metrics_{sampler_name}.json", metrics)
-    log(f"{args.run_dir} ({args.model}, weights from {origin}), {sampler_name} decoding: "
-        f"BLEU {metrics['test_bleu']:.1f}, exact match {metrics['test_exact_match']:.3f} on "
-        f"{len(test)} test pairs, {metrics['test_decode_ms_per_sentence']:.1f} ms/sentence "
-        f"-> {run_dir.file(f'metrics_{sampler_name}.json')}")
+    _, scores = score_test_split(model, test, test_src, target_tok, args)
+    metrics = {"dataset": args.dataset, "model": args.model, "weights": str(weights), **scores}
+    out = run_dir.write_json(f"metrics_{args.sampler}.json", metrics)
+    log(f"{args.run_dir} ({args.model}), {args.sampler} decoding: BLEU {metrics['test_bleu']:.1f}, "
+        f"exact match {metrics['test_exact_match']:.3f} on {metrics['test_pairs']} test pairs, "
+        f"{metrics['test_decode_ms_per_sentence']:.1f} ms/sentence -> {out}")
     return metrics
 
 

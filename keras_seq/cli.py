@@ -20,6 +20,8 @@ import math
 import os
 import sys
 
+from keras_seq.app_args import run_main
+
 APPLICATIONS = {
     "imdb": ("keras_seq.applications.imdb_sentiment",
              "IMDB movie-review sentiment: BiRNN classifier, raw strings in the export"),
@@ -106,12 +108,7 @@ def app_parser(app):
 
 def _train(args):
     module, parser = app_parser(args.app)
-    app_args = parser.parse_args(args.app_args)
-    try:
-        module.run(app_args)
-    except ValueError as error:
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
-    return 0
+    return run_main(parser, module.run, args.app_args)
 
 
 def _format_value(value):

@@ -5,7 +5,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from keras import ops
 
 from keras_seq.models import BahdanauEncoderDecoder, RNNEncoderDecoder, TransformerEncoderDecoder
 

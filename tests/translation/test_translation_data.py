@@ -2,7 +2,6 @@ import os
 import pathlib
 import zipfile
 
-import numpy as np
 import pytest
 
 from keras_seq.data.date_normalization import generate_date_pairs
