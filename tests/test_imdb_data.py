@@ -3,7 +3,6 @@
 import gzip
 import hashlib
 import json
-import pathlib
 
 import numpy as np
 import pytest
