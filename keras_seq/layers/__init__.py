@@ -7,7 +7,9 @@ from keras_seq.layers.attention_masks import (
     merge_attention_masks,
 )
 from keras_seq.layers.bahdanau_attention import BahdanauAttention
+from keras_seq.layers.backbone_image_encoder import BackboneImageEncoder
 from keras_seq.layers.bidirectional_mean_pooled_rnn import BidirectionalMeanPooledRNN
+from keras_seq.layers.conv_image_encoder import ConvImageEncoder
 from keras_seq.layers.elman_rnn_cell import ElmanRNNCell
 from keras_seq.layers.multi_head_attention import MultiHeadAttention
 from keras_seq.layers.positional_embedding import PositionalEmbedding

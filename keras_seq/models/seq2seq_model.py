@@ -24,11 +24,16 @@ class Seq2SeqModel(keras.Model):
     `keras_seq.generation.decode`), greedy, beam or sampling.
     """
 
+    def prepare_source(self, source):
+        """The source as `generate` feeds it to `build_cache` (token ids: int32)."""
+        return ops.convert_to_tensor(source, "int32")
+
     def generate(self, source, max_length, sampler="greedy", start_id=START_ID, end_id=END_ID):
         """Decodes target ids for `source`.
 
         Args:
-            source: int `(B, S)` source ids (0 = padding).
+            source: int `(B, S)` source ids (0 = padding), or whatever the subclass's
+                `prepare_source` accepts (e.g. images for a captioner).
             max_length: int, size of the output buffer (including [START]).
             sampler: a `keras_seq.generation.get_sampler` name or sampler instance.
             start_id, end_id: ids of [START] and [END]; `end_id=None` never stops early
@@ -39,7 +44,7 @@ class Seq2SeqModel(keras.Model):
         """
         if not isinstance(max_length, int) or max_length < 2:
             raise ValueError(f"`max_length` must be an int >= 2, got max_length={max_length!r}.")
-        source = ops.convert_to_tensor(source, "int32")
+        source = self.prepare_source(source)
         batch = ops.shape(source)[0]
         cache = self.build_cache(source, max_length)
         first = ops.full((batch, 1), start_id, dtype="int32")

@@ -1,0 +1,135 @@
+"""A small convolutional image encoder: a grid of region features and one global vector."""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_seq")
+class ConvImageEncoder(keras.layers.Layer):
+    """Embeds an image x for a captioner: `(grid, global)` = CNN(x).
+
+    Stages of two 3×3 convolutions (ReLU), the second with stride 2, halve the resolution
+    each time; after `len(filters)` stages an `H×W` image becomes an `(H/2^n)×(W/2^n)` grid
+    of region features (the values a decoder attends over). The global embedding reads the
+    grid two ways (`pooling`): flattened, which keeps *where* things are (left of, above),
+    and averaged over the regions, which is the same for an object wherever it is, so two
+    identical objects give twice one object's features ("two red circles") in any
+    combination of colour, size and shape:
+
+        F = conv_n(... conv_1([x; u; v]))     (h, w, C)   u, v: pixel coordinates in [-1, 1]
+        grid   = reshape(F, (h·w, C))
+        global = ReLU(W_g [vec(F); mean_i grid_i] + b_g)    (embed_dim,)   pooling="both"
+
+    The coordinate channels u, v ("CoordConv", Liu et al., 2018) make every feature know its
+    position, which helps relations such as "left of" and "above".
+
+    Args:
+        filters: tuple of ints, channels of each stage (one stride-2 halving per stage).
+        embed_dim: int, size of the global embedding.
+        add_coordinates: bool, append the u, v coordinate channels to the input.
+        dropout: float, dropout on the global embedding.
+        pooling: "both" (default), "flatten" or "mean": what the global embedding reads.
+        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        images: float `(B, H, W, 3)` in [0, 1] (H and W known when the layer is built).
+        training: bool.
+
+    Returns:
+        A tuple `(grid (B, h*w, filters[-1]), global (B, embed_dim))`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> encoder = ConvImageEncoder(filters=(8, 16), embed_dim=32)
+    >>> grid, vector = encoder(np.zeros((2, 32, 32, 3), "float32"))
+    >>> tuple(grid.shape), tuple(vector.shape), encoder.grid_shape
+    ((2, 64, 16), (2, 32), (8, 8))
+    """
+
+    def __init__(self, filters=(32, 64, 128), embed_dim=256, add_coordinates=True, dropout=0.0,
+                 pooling="both", **kwargs):
+        super().__init__(**kwargs)
+        filters = tuple(int(f) for f in filters)
+        if not filters or any(f <= 0 for f in filters):
+            raise ValueError(f"`filters` must be a non-empty tuple of positive ints, got "
+                             f"filters={filters!r}.")
+        if not isinstance(embed_dim, int) or embed_dim <= 0:
+            raise ValueError(f"`embed_dim` must be a positive int, got embed_dim={embed_dim!r}.")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1), got dropout={dropout!r}.")
+        if pooling not in ("both", "flatten", "mean"):
+            raise ValueError(f"`pooling` must be 'both', 'flatten' or 'mean', got "
+                             f"pooling={pooling!r}.")
+        self.pooling = pooling
+        self.filters = filters
+        self.embed_dim = embed_dim
+        self.add_coordinates = bool(add_coordinates)
+        self.dropout_rate = float(dropout)
+        self.grid_shape = None
+
+    def build(self, images_shape):
+        height, width = images_shape[1], images_shape[2]
+        if height is None or width is None:
+            raise ValueError(f"ConvImageEncoder needs a known image size, got input shape "
+                             f"{tuple(images_shape)}.")
+        channels = images_shape[-1] + (2 if self.add_coordinates else 0)
+        self.convs = []
+        shape = (None, height, width, channels)
+        for stage, f in enumerate(self.filters):
+            for stride in (1, 2):
+                conv = keras.layers.Conv2D(
+                    f, 3, strides=stride, padding="same", activation="relu",
+                    kernel_initializer="he_normal", dtype=self.dtype_policy,
+                    name=f"conv{stage + 1}_{'down' if stride == 2 else 'same'}")
+                conv.build(shape)
+                shape = conv.compute_output_shape(shape)
+                self.convs.append(conv)
+        self.grid_shape = (int(shape[1]), int(shape[2]))
+        self.global_dense = keras.layers.Dense(self.embed_dim, activation="relu",
+                                               dtype=self.dtype_policy, name="global_dense")
+        width = 0
+        if self.pooling in ("both", "flatten"):
+            width += shape[1] * shape[2] * shape[3]
+        if self.pooling in ("both", "mean"):
+            width += shape[3]
+        self.global_dense.build((None, width))
+        self.dropout = keras.layers.Dropout(self.dropout_rate, dtype=self.dtype_policy)
+        self.built = True
+
+    def _with_coordinates(self, images):
+        batch, height, width = ops.shape(images)[0], images.shape[1], images.shape[2]
+        v = ops.linspace(-1.0, 1.0, height)[:, None] * ops.ones((1, width))  # (H, W)
+        u = ops.ones((height, 1)) * ops.linspace(-1.0, 1.0, width)[None, :]  # (H, W)
+        coords = ops.stack([u, v], axis=-1)[None]  # (1, H, W, 2)
+        coords = ops.broadcast_to(ops.cast(coords, images.dtype), (batch, height, width, 2))
+        return ops.concatenate([images, coords], axis=-1)  # (B, H, W, 5)
+
+    def call(self, images, training=False):
+        x = ops.cast(images, self.compute_dtype)
+        if self.add_coordinates:
+            x = self._with_coordinates(x)
+        for conv in self.convs:
+            x = conv(x)  # (B, H/2^s, W/2^s, C_s)
+        h, w = self.grid_shape
+        grid = ops.reshape(x, (-1, h * w, self.filters[-1]))  # (B, h*w, C)
+        parts = []
+        if self.pooling in ("both", "flatten"):
+            parts.append(ops.reshape(x, (-1, h * w * self.filters[-1])))  # (B, h*w*C)
+        if self.pooling in ("both", "mean"):
+            parts.append(ops.mean(grid, axis=1))  # (B, C)
+        vector = self.global_dense(ops.concatenate(parts, axis=-1))  # (B, D)
+        return grid, self.dropout(vector, training=training)
+
+    def compute_output_shape(self, images_shape):
+        h, w = images_shape[1], images_shape[2]
+        for _ in self.filters:
+            h, w = (h + 1) // 2, (w + 1) // 2
+        return ((images_shape[0], h * w, self.filters[-1]), (images_shape[0], self.embed_dim))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=list(self.filters), embed_dim=self.embed_dim,
+                      add_coordinates=self.add_coordinates, dropout=self.dropout_rate,
+                      pooling=self.pooling)
+        return config
