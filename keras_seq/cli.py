@@ -3,6 +3,7 @@
     keras-seq train APP [options]        # e.g. keras-seq train imdb --quick
     keras-seq train APP --help           # the application's options
     keras-seq predict EXPORT_DIR TEXT... [--json]
+    keras-seq predict CAPTIONER_EXPORT IMAGE_FILE...   # signatures taking `*_bytes`
 
 Applications are rows of `APPLICATIONS`: a short name, the module under
 `keras_seq.applications` and a one-line description. An application module defines
@@ -30,6 +31,9 @@ APPLICATIONS = {
     "translator": ("keras_seq.applications.translator",
                    "translation: RNN encoder-decoder, RNN + Bahdanau attention, transformer "
                    "(generated dates by default; --dataset fra-eng)"),
+    "captioner": ("keras_seq.applications.captioner",
+                  "image captioning: CNN encoder + GRU/LSTM decoder with attention over image "
+                  "regions (generated shape scenes by default; --dataset flickr8k)"),
 }
 
 
@@ -63,7 +67,8 @@ def build_parser():
         "serving_default) on the inputs and print one line per input.")
     predict.add_argument("export_dir", metavar="EXPORT_DIR", help="SavedModel directory")
     predict.add_argument("inputs", nargs="*", metavar="INPUT",
-                         help="input strings (use --file to read one per line)")
+                         help="input strings (use --file to read one per line); image files "
+                              "for a signature that takes encoded bytes (e.g. image_bytes)")
     predict.add_argument("--file", default=None, help="read inputs from this file, one per line "
                          "('-' = stdin)")
     predict.add_argument("--json", action="store_true", help="print JSON (one list)")
@@ -134,7 +139,8 @@ def predict(export_dir, inputs, signature="serving_default"):
 
     Args:
         export_dir: SavedModel directory.
-        inputs: list of str.
+        inputs: list of str (file paths when the signature's input name ends in "bytes",
+            e.g. a captioner's `image_bytes`: the files' bytes are sent).
         signature: signature name.
 
     Returns:
@@ -142,7 +148,8 @@ def predict(export_dir, inputs, signature="serving_default"):
 
     Raises:
         ValueError: `export_dir` is no SavedModel, the signature is missing, or it does not
-            take exactly one string tensor.
+            take exactly one string tensor; an input file is unreadable, or the model
+            rejected an input (e.g. bytes that are no image).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
@@ -161,7 +168,14 @@ def predict(export_dir, inputs, signature="serving_default"):
             f"signature {signature!r} of {export_dir} takes {specs}; `keras-seq predict` needs "
             "one tf.string input.")
     name = next(iter(specs))
-    outputs = fn(**{name: tf.constant(list(inputs), tf.string)})
+    values = list(inputs)
+    if name.endswith("bytes"):  # e.g. a captioner's image_bytes: the inputs are file paths
+        values = [_read_input_file(path, name) for path in inputs]
+    try:
+        outputs = fn(**{name: tf.constant(values, tf.string)})
+    except tf.errors.InvalidArgumentError as error:
+        raise ValueError(f"{export_dir} rejected the input: {error.message.splitlines()[0]}"
+                         ) from None
     rows = []
     for i, text in enumerate(inputs):
         row = {"input": text}
@@ -171,6 +185,15 @@ def predict(export_dir, inputs, signature="serving_default"):
                 else _to_python(value)
         rows.append(row)
     return rows
+
+
+def _read_input_file(path, name):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as error:
+        raise ValueError(f"INPUT {path!r}: the signature takes {name}, so each input must be "
+                         f"a readable file ({error.strerror}).") from None
 
 
 def _predict(args, parser):
@@ -196,7 +219,9 @@ def _predict(args, parser):
         strings = [_format_value(v) for k, v in row.items() if k != "input" and isinstance(v, str)]
         others = [f"{k}={_format_value(v)}" for k, v in row.items()
                   if k != "input" and not isinstance(v, str)]
-        text = row["input"] if len(row["input"]) <= 60 else row["input"][:57] + "..."
+        text = row["input"]
+        if len(text) > 60 and not os.path.isfile(text):  # file paths are shown whole
+            text = text[:57] + "..."
         print("\t".join(strings + others + [json.dumps(text, ensure_ascii=False)]))
     return 0
 

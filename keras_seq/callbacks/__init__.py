@@ -5,3 +5,5 @@ from keras_seq.callbacks.resumable_backup import ResumableBackupAndRestore
 from keras_seq.callbacks.sample_predictions_text import SamplePredictionsText
 from keras_seq.callbacks.attention_heatmaps import AttentionHeatmaps, render_attention_heatmap
 from keras_seq.callbacks.training_time_budget import TrainingTimeBudget
+from keras_seq.callbacks.caption_samples import (
+    CaptionSamples, render_attention_over_image, render_captioned_images)

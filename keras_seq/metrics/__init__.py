@@ -1,3 +1,4 @@
 """keras_seq.metrics: sequence-level quality measures."""
 
 from keras_seq.metrics.translation_metrics import corpus_bleu, exact_match
+from keras_seq.metrics.caption_metrics import caption_bleu, caption_exact_match

@@ -1,0 +1,162 @@
+"""Captioner benchmarks: (1) quality with vs without attention, (2) decoding speed.
+
+(1) `--part quality`: runs the application (`applications/captioner.py`, the same code as
+    `keras-seq train captioner`) once per `--attention` setting with the same options, and
+    records exact match (overall and per caption kind), BLEU-1..4, fit and total wall time.
+    Default data: the generated shape scenes, whose test split holds only caption
+    combinations never seen in training. Pass app options after `--`.
+(2) `--part decode --run-dir RUN`: captions the test images of a finished shapes run with
+    our decoder (cached state, one XLA-compiled `ops.while_loop`) and with the tutorial way
+    (re-running the teacher-forced model on the growing prefix for every new word, as the
+    keras.io / TensorFlow captioning tutorials do), checks that both give the same captions
+    and reports ms/image and the ratio. Interleaved rounds, first (compiling) round dropped,
+    medians reported.
+
+    python benchmarks/bench_captioner.py --part quality [--attention on off] [-- APP OPTIONS]
+    python benchmarks/bench_captioner.py --part decode --run-dir runs/captioner/RUN
+
+Writes benchmarks/out/captioner_quality.json / captioner_decode.json (or --out) and prints a
+table.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "benchmarks" / "out"
+
+
+def _machine():
+    import keras
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "cpus": os.cpu_count(),
+            "gpus": len(tf.config.list_physical_devices("GPU")), "platform": platform.platform()}
+
+
+def part_quality(opts):
+    from applications import captioner
+
+    rows = []
+    for attention in opts.attention:
+        argv = ["--attention", attention, "--runs-root", opts.runs_root, *opts.app_args]
+        args = captioner.build_parser().parse_args(argv)
+        started = time.time()
+        metrics = captioner.run(args, log=print)
+        rows.append({"attention": attention, "app_args": argv,
+                     "wall_seconds": time.time() - started,
+                     **{k: metrics[k] for k in (
+                         "test_exact_match", "test_exact_match_by_kind", "test_bleu_1",
+                         "test_bleu_2", "test_bleu_3", "test_bleu_4", "test_images",
+                         "fit_seconds", "epochs_run", "parameters",
+                         "test_decode_ms_per_image")}})
+    print(f"\n{'attention':>9} {'exact':>6} {'pair':>6} {'count':>6} {'BLEU-1':>7} {'BLEU-4':>7} "
+          f"{'fit s':>6} {'params':>9}")
+    for r in rows:
+        kinds = r["test_exact_match_by_kind"] or {}
+        print(f"{r['attention']:>9} {r['test_exact_match']:6.3f} {kinds.get('pair', 0):6.3f} "
+              f"{kinds.get('count', 0):6.3f} {r['test_bleu_1']:7.3f} {r['test_bleu_4']:7.3f} "
+              f"{r['fit_seconds']:6.0f} {r['parameters']:9,}")
+    return {"part": "quality", "rows": rows}
+
+
+def part_decode(opts):
+    import numpy as np
+    import tensorflow as tf
+
+    from applications import captioner
+    from keras_seq.data.sequence_tokenizer import SequenceTokenizer
+
+    run = pathlib.Path(opts.run_dir)
+    args = captioner.build_parser().parse_args(["--run-dir", str(run)])
+    args = captioner._resolve(captioner.restore_run_options(args, captioner.RESUMED_OPTIONS,
+                                                            log=lambda line: None))
+    splits, _ = captioner.load_data(args, log=lambda line: None)
+    tokenizer = SequenceTokenizer(**json.loads((run / "tokenizers.json").read_text())["caption"])
+    model = captioner.build_model(args, tokenizer.vocabulary_size)
+    model.build()
+    model.load_weights(str(run / "model.weights.h5"))
+    images = splits["test"][0][:opts.images]
+    length = args.max_caption_length + 1
+
+    ours = tf.function(lambda x: model.generate(x, length), jit_compile=True, autograph=False)
+
+    @tf.function
+    def logits_of(x, tokens):
+        return model({"image": x, "caption_in": tokens}, training=False)
+
+    def rerun(x):
+        """Tutorial decoding: the whole teacher-forced model on the prefix, once per word."""
+        tokens = np.full((len(x), 1), 2, "int32")
+        done = np.zeros(len(x), bool)
+        for _ in range(length - 1):
+            nxt = np.asarray(logits_of(x, tf.constant(tokens)))[:, -1].argmax(-1)
+            nxt = np.where(done, 0, nxt)
+            tokens = np.concatenate([tokens, nxt[:, None].astype("int32")], 1)
+            done |= nxt == 3
+            if done.all():
+                break
+        return np.pad(tokens, [(0, 0), (0, length - tokens.shape[1])])
+
+    def batches(fn):
+        out = []
+        for i in range(0, len(images), opts.batch_size):
+            x = tf.constant(images[i:i + opts.batch_size].astype("float32") / 255.0)
+            out.append(np.asarray(fn(x)))
+        return np.concatenate(out)
+
+    times = {"ours": [], "rerun": []}
+    results = {}
+    for _ in range(opts.rounds):
+        for name, fn in (("ours", ours), ("rerun", rerun)):
+            started = time.perf_counter()
+            results[name] = batches(fn)
+            times[name].append(1000 * (time.perf_counter() - started) / len(images))
+    same = bool((results["ours"] == results["rerun"]).all())
+    med = {k: statistics.median(v[1:] if len(v) > 1 else v) for k, v in times.items()}
+    print(f"\n{len(images)} test images, batch {opts.batch_size}, greedy, "
+          f"identical captions: {same}")
+    print(f"  ours (cached, XLA while_loop): {med['ours']:8.2f} ms/image")
+    print(f"  re-run model per word        : {med['rerun']:8.2f} ms/image")
+    print(f"  speed-up                     : {med['rerun'] / med['ours']:8.1f}x")
+    return {"part": "decode", "run_dir": str(run), "images": len(images),
+            "batch_size": opts.batch_size, "identical_captions": same,
+            "ms_per_image": med, "ms_per_image_rounds": times,
+            "speedup": med["rerun"] / med["ours"]}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--part", choices=("quality", "decode"), required=True)
+    parser.add_argument("--attention", nargs="+", choices=("on", "off"), default=["on", "off"])
+    parser.add_argument("--runs-root", default=str(ROOT / "runs" / "bench"))
+    parser.add_argument("--run-dir", default=None, help="--part decode: a finished shapes run")
+    parser.add_argument("--images", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", default=None)
+    parser.add_argument("app_args", nargs=argparse.REMAINDER,
+                        help="after --: options for applications/captioner.py")
+    opts = parser.parse_args(argv)
+    opts.app_args = [a for a in opts.app_args if a != "--"]
+    if opts.part == "decode" and not opts.run_dir:
+        parser.error("--part decode needs --run-dir")
+    result = part_quality(opts) if opts.part == "quality" else part_decode(opts)
+    result.update(machine=_machine(), command=" ".join(sys.argv))
+    out = pathlib.Path(opts.out or OUT / f"captioner_{opts.part}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
