@@ -39,3 +39,15 @@ def test_attention_tutorial_quick(tmp_path):
 def test_char_rnn_bptt_tutorial(tmp_path):
     _run(["tutorials/char_rnn_bptt.py"], env={"KERAS_SEQ_FIGURES_DIR": str(tmp_path)})
     _assert_figures(tmp_path, ("gradient_flow.png", "exploding_clipping.png"))
+
+
+def test_image_captioning_tutorial_quick(tmp_path):
+    out = _run(["tutorials/image_captioning.py", "--quick",
+                "--runs-root", str(tmp_path / "runs"), "--figures-dir", str(tmp_path)])
+    for step in ("== 1.", "== 2.", "== 3.", "== 4."):
+        assert step in out
+    assert "Test captions never seen in training: 100%" in out
+    for name in ("state:", "input:", "both :", "with attention", "greedy:", "beam-4:"):
+        assert name in out
+    _assert_figures(tmp_path, ("captioning_scenes.png", "captioning_conditioning.png",
+                               "captioning_attention.png"))
