@@ -29,17 +29,18 @@ APP_NAME = "captioner"
 DEFAULTS = {
     "shapes": dict(train_size=20000, validation_size=1000, test_size=2000,
                    train_mix="0.2,0.6,0.2", image_size=64, max_caption_length=12,
-                   vocab_size=1000, epochs=6, embed_dim=64, hidden_dim=192,
-                   encoder_filters="32,64,128"),
+                   vocab_size=1000, epochs=8, embed_dim=64, hidden_dim=192,
+                   encoder_filters="16,32,64", region_attention_heads=2, dropout=0.3),
     "flickr8k": dict(image_size=128, max_caption_length=20, vocab_size=5000, epochs=30,
-                     embed_dim=128, hidden_dim=256, encoder_filters="32,64,128,256"),
+                     embed_dim=128, hidden_dim=256, encoder_filters="32,64,128,256",
+                     region_attention_heads=0, dropout=0.3),
 }
 QUICK = dict(train_size=3000, validation_size=300, test_size=300, epochs=2)
 RESUMED_OPTIONS = (
     "dataset", "data_dir", "no_download", "train_size", "validation_size", "test_size",
     "train_mix", "image_size", "max_caption_length", "vocab_size", "augment", "rnn", "attention",
     "condition_on", "embed_dim", "hidden_dim", "encoder_filters", "encoder_pooling",
-    "backbone",
+    "region_attention_heads", "backbone",
     "backbone_weights", "fine_tune_backbone", "dropout", "mixed_precision", "epochs",
     "batch_size", "learning_rate", "seed", "quick")
 
@@ -53,6 +54,17 @@ def _filters(text):
         raise argparse.ArgumentTypeError(
             f"--encoder-filters must be comma-separated positive ints, got {text!r}")
     return ",".join(str(v) for v in values)
+
+
+def _nonnegative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"--region-attention-heads must be an int >= 0, got {text!r}")
+    return value
 
 
 def _mix(text):
@@ -104,6 +116,10 @@ def add_arguments(parser):
     g.add_argument("--encoder-pooling", choices=("both", "flatten", "mean"), default="both",
                    help="the global image vector reads the conv grid flattened (where things "
                         "are), averaged (what is there, wherever it is: helps counting), or both")
+    g.add_argument("--region-attention-heads", type=_nonnegative_int, default=None,
+                   help="self-attention over the image regions inside the encoder (0 = off): "
+                        "lets the encoder compare regions (same/different, counting); "
+                        "default depends on --dataset")
     g.add_argument("--backbone", choices=("none", "mobilenet_v2", "resnet50",
                                           "efficientnet_b0"), default="none",
                    help="a keras.applications CNN instead of our conv stack (random init "
@@ -112,7 +128,8 @@ def add_arguments(parser):
                    help="weights file of the headless backbone (e.g. saved with save_weights)")
     g.add_argument("--fine-tune-backbone", action="store_true",
                    help="train the backbone too (default: frozen)")
-    g.add_argument("--dropout", type=float_in("--dropout", 0.0, 1.0), default=0.1)
+    g.add_argument("--dropout", type=float_in("--dropout", 0.0, 1.0), default=None,
+                   help="dropout on the image vector, embeddings and RNN outputs (default 0.3)")
     g.add_argument("--mixed-precision", action="store_true", help="mixed_bfloat16 policy")
     g.add_argument("--sampler", choices=("greedy", "beam"), default="greedy",
                    help="decoding for the test split and the export (default greedy)")
@@ -255,6 +272,7 @@ def build_model(args, vocab_size):
         condition_on=args.condition_on,
         encoder_filters=tuple(int(v) for v in args.encoder_filters.split(",")),
         encoder_pooling=getattr(args, "encoder_pooling", "both"),
+        encoder_self_attention_heads=args.region_attention_heads or 0,
         backbone=None if args.backbone == "none" else args.backbone,
         backbone_weights=args.backbone_weights, trainable_backbone=args.fine_tune_backbone,
         dropout=args.dropout)

@@ -7,7 +7,7 @@ from keras_seq.export.atomic import replace_dir_atomically
 
 
 class CaptionerServingModule(tf.Module):
-    """Image decoding → resize → CNN encoder → compiled decode loop → detokenizer, one graph.
+    """Image decoding → resize → CNN → compiled decode loop → detokenizer, in one graph.
 
     Args:
         model: a trained `keras_seq.models.ImageCaptioner`.

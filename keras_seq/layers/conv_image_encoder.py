@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_seq.layers.transformer_encoder_block import TransformerEncoderBlock
+
 
 @keras.saving.register_keras_serializable(package="keras_seq")
 class ConvImageEncoder(keras.layers.Layer):
@@ -21,7 +23,11 @@ class ConvImageEncoder(keras.layers.Layer):
         global = ReLU(W_g [vec(F); mean_i grid_i] + b_g)    (embed_dim,)   pooling="both"
 
     The coordinate channels u, v ("CoordConv", Liu et al., 2018) make every feature know its
-    position, which helps relations such as "left of" and "above".
+    position, which helps relations such as "left of" and "above". With
+    `self_attention_heads > 0` the regions also attend to each other before pooling (one
+    `TransformerEncoderBlock` over the h·w regions), so a region can find its twin
+    elsewhere in the image: "two red circles" is a same/different relation, which plain
+    convolutions learn only for the combinations they were trained on.
 
     Args:
         filters: tuple of ints, channels of each stage (one stride-2 halving per stage).
@@ -29,6 +35,8 @@ class ConvImageEncoder(keras.layers.Layer):
         add_coordinates: bool, append the u, v coordinate channels to the input.
         dropout: float, dropout on the global embedding.
         pooling: "both" (default), "flatten" or "mean": what the global embedding reads.
+        self_attention_heads: int, heads of a self-attention block over the regions
+            (0 = none).
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -48,7 +56,7 @@ class ConvImageEncoder(keras.layers.Layer):
     """
 
     def __init__(self, filters=(32, 64, 128), embed_dim=256, add_coordinates=True, dropout=0.0,
-                 pooling="both", **kwargs):
+                 pooling="both", self_attention_heads=0, **kwargs):
         super().__init__(**kwargs)
         filters = tuple(int(f) for f in filters)
         if not filters or any(f <= 0 for f in filters):
@@ -62,6 +70,7 @@ class ConvImageEncoder(keras.layers.Layer):
             raise ValueError(f"`pooling` must be 'both', 'flatten' or 'mean', got "
                              f"pooling={pooling!r}.")
         self.pooling = pooling
+        self.self_attention_heads = int(self_attention_heads)
         self.filters = filters
         self.embed_dim = embed_dim
         self.add_coordinates = bool(add_coordinates)
@@ -86,6 +95,12 @@ class ConvImageEncoder(keras.layers.Layer):
                 shape = conv.compute_output_shape(shape)
                 self.convs.append(conv)
         self.grid_shape = (int(shape[1]), int(shape[2]))
+        self.region_attention = None
+        if self.self_attention_heads:
+            self.region_attention = TransformerEncoderBlock(
+                self.self_attention_heads, intermediate_dim=2 * self.filters[-1],
+                dropout=self.dropout_rate, dtype=self.dtype_policy, name="region_attention")
+            self.region_attention.build((None, shape[1] * shape[2], self.filters[-1]))
         self.global_dense = keras.layers.Dense(self.embed_dim, activation="relu",
                                                dtype=self.dtype_policy, name="global_dense")
         width = 0
@@ -113,6 +128,9 @@ class ConvImageEncoder(keras.layers.Layer):
             x = conv(x)  # (B, H/2^s, W/2^s, C_s)
         h, w = self.grid_shape
         grid = ops.reshape(x, (-1, h * w, self.filters[-1]))  # (B, h*w, C)
+        if self.region_attention is not None:
+            grid = self.region_attention(grid, training=training)  # (B, h*w, C)
+            x = ops.reshape(grid, (-1, h, w, self.filters[-1]))
         parts = []
         if self.pooling in ("both", "flatten"):
             parts.append(ops.reshape(x, (-1, h * w * self.filters[-1])))  # (B, h*w*C)
@@ -131,5 +149,5 @@ class ConvImageEncoder(keras.layers.Layer):
         config = super().get_config()
         config.update(filters=list(self.filters), embed_dim=self.embed_dim,
                       add_coordinates=self.add_coordinates, dropout=self.dropout_rate,
-                      pooling=self.pooling)
+                      pooling=self.pooling, self_attention_heads=self.self_attention_heads)
         return config

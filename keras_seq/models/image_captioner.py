@@ -11,7 +11,7 @@ CONDITIONING = ("both", "state", "input")
 
 @keras.saving.register_keras_serializable(package="keras_seq")
 class ImageCaptioner(Seq2SeqModel):
-    """p(y_{1:T} | x) = Π_t p(y_t | h_t),  h_t = RNN(h_{t-1}, y_{t-1}, x)  — the seed's captioner.
+    """The seed's captioner: p(y_{1:T} | x) = Π_t p(y_t | h_t),  h_t = RNN(h_{t-1}, y_{t-1}, x).
 
     A CNN embeds the image x into a global vector x̄ and a grid of region features
     v_1..v_N (`ConvImageEncoder`, or a `keras.applications` backbone). The decoder RNN
@@ -43,6 +43,8 @@ class ImageCaptioner(Seq2SeqModel):
         encoder_filters: channels of the `ConvImageEncoder` stages.
         encoder_pooling: how `ConvImageEncoder` makes x̄ from the grid: "both" (flattened
             and averaged), "flatten" or "mean".
+        encoder_self_attention_heads: heads of a self-attention block over the regions in
+            `ConvImageEncoder` (0 = none).
         backbone: None (our conv stack) or a `BackboneImageEncoder.BACKBONES` name.
         backbone_weights: weights file for the backbone (None: random init).
         trainable_backbone: fine-tune (True) or freeze (False) the backbone.
@@ -73,7 +75,8 @@ class ImageCaptioner(Seq2SeqModel):
 
     def __init__(self, vocab_size, image_size=64, embed_dim=128, hidden_dim=256, rnn="gru",
                  attention=True, condition_on="both", encoder_filters=(32, 64, 128),
-                 encoder_pooling="both", backbone=None, backbone_weights=None, trainable_backbone=False,
+                 encoder_pooling="both", encoder_self_attention_heads=0, backbone=None,
+                 backbone_weights=None, trainable_backbone=False,
                  attention_units=None, dropout=0.1, **kwargs):
         super().__init__(**kwargs)
         if rnn not in ("gru", "lstm"):
@@ -92,6 +95,7 @@ class ImageCaptioner(Seq2SeqModel):
         self.condition_on = condition_on
         self.encoder_filters = tuple(encoder_filters)
         self.encoder_pooling = encoder_pooling
+        self.encoder_self_attention_heads = int(encoder_self_attention_heads)
         self.backbone = backbone
         self.backbone_weights = backbone_weights
         self.trainable_backbone = bool(trainable_backbone)
@@ -104,6 +108,7 @@ class ImageCaptioner(Seq2SeqModel):
         else:
             self.image_encoder = ConvImageEncoder(self.encoder_filters, embed_dim=embed_dim,
                                                   dropout=dropout, pooling=encoder_pooling,
+                                                  self_attention_heads=encoder_self_attention_heads,
                                                   name="image_encoder")
         self.word_embedding = keras.layers.Embedding(vocab_size, embed_dim, mask_zero=True,
                                                      name="word_embedding")
@@ -250,7 +255,9 @@ class ImageCaptioner(Seq2SeqModel):
                       embed_dim=self.embed_dim, hidden_dim=self.hidden_dim, rnn=self.rnn,
                       attention=self.use_attention, condition_on=self.condition_on,
                       encoder_filters=list(self.encoder_filters),
-                      encoder_pooling=self.encoder_pooling, backbone=self.backbone,
+                      encoder_pooling=self.encoder_pooling,
+                      encoder_self_attention_heads=self.encoder_self_attention_heads,
+                      backbone=self.backbone,
                       backbone_weights=self.backbone_weights,
                       trainable_backbone=self.trainable_backbone,
                       attention_units=self.attention_units, dropout=self.dropout_rate)

@@ -17,7 +17,7 @@ RNG = np.random.default_rng(0)
 IMAGES = RNG.uniform(size=(2, SIZE, SIZE, 3)).astype("float32")
 CAPTION_IN = np.array([[2, 4, 5, 6, 0, 0], [2, 7, 8, 9, 10, 11]], "int32")
 VARIANTS = [
-    dict(rnn="gru", attention=True, condition_on="both"),
+    dict(rnn="gru", attention=True, condition_on="both", encoder_self_attention_heads=2),
     dict(rnn="lstm", attention=True, condition_on="state"),
     dict(rnn="gru", attention=False, condition_on="input"),
     dict(rnn="lstm", attention=False, condition_on="both"),
@@ -34,11 +34,23 @@ def _logits(model, images, caption_in):
     return np.array(model({"image": images, "caption_in": caption_in}, training=False))
 
 
-@pytest.mark.parametrize("pooling", ["both", "mean"])
-def test_conv_encoder_harness(pooling):
-    run_layer_test(ConvImageEncoder, dict(filters=(4, 8), embed_dim=6, pooling=pooling),
+@pytest.mark.parametrize("pooling,heads", [("both", 0), ("mean", 0), ("both", 2)])
+def test_conv_encoder_harness(pooling, heads):
+    run_layer_test(ConvImageEncoder, dict(filters=(4, 8), embed_dim=6, pooling=pooling,
+                                          self_attention_heads=heads),
                    {"images": IMAGES}, expected_output_shape=[(2, 64, 8), (2, 6)],
                    run_mixed_precision=pooling == "both", run_save=pooling == "both")
+
+
+def test_region_self_attention_lets_every_region_see_the_others():
+    """Without it a region's feature depends on its receptive field only; with it, on all."""
+    image = np.zeros((1, SIZE, SIZE, 3), "float32")
+    changed = image.copy()
+    changed[0, 28:, 28:] = 1.0  # bottom-right corner only
+    for heads, expect_change in ((0, False), (2, True)):
+        encoder = ConvImageEncoder(filters=(4, 8), embed_dim=6, self_attention_heads=heads)
+        top_left = [np.array(encoder(x)[0])[0, 0] for x in (image, changed)]
+        assert (not np.allclose(*top_left, atol=1e-6)) == expect_change, heads
 
 
 def test_conv_encoder_global_vector_knows_left_from_right():
