@@ -23,7 +23,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from keras_seq.app_args import (  # noqa: E402
-    add_run_arguments, float_in, positive_int, resolve_jit, restore_run_options, run_main)
+    add_run_arguments, compile_token_classifier, float_in, open_run, positive_int, resolve_jit,
+    restore_run_options, run_main, training_callbacks)
 
 APP_NAME = "captioner"
 DEFAULTS = {
@@ -344,10 +345,8 @@ def run(args, extra_callbacks=(), log=print):
     import keras
     import tensorflow as tf
 
-    from keras_seq.callbacks import (CaptionSamples, LearningRateLogger,
-                                     ResumableBackupAndRestore, TrainingTimeBudget)
+    from keras_seq.callbacks import CaptionSamples
     from keras_seq.export.captioner_module import CaptionerServingModule
-    from keras_seq.runs import RunDirectory
 
     args = _resolve(restore_run_options(args, RESUMED_OPTIONS, log))
     started = time.time()
@@ -356,14 +355,7 @@ def run(args, extra_callbacks=(), log=print):
     jit_decode = resolve_jit("auto", "inference")
 
     splits, data_info = load_data(args, log)
-    run_dir = RunDirectory(APP_NAME, root=args.runs_root, run_dir=args.run_dir,
-                           logdir=args.logdir, export_dir=args.export_dir)
-    for line in run_dir.describe():
-        log(line)
-    config = {k: v for k, v in vars(args).items() if k != "func"}
-    config.update(app=APP_NAME, data=data_info, jit_compile_resolved=jit,
-                  run_dir=str(run_dir.path), keras=keras.__version__, tensorflow=tf.__version__)
-    run_dir.write_json("config.json", config)
+    run_dir = open_run(APP_NAME, args, data_info, log, jit_compile_resolved=jit)
     if "combinations" in splits:
         run_dir.write_json("combinations.json", splits["combinations"])
 
@@ -374,14 +366,7 @@ def run(args, extra_callbacks=(), log=print):
     keras.config.set_dtype_policy("mixed_bfloat16" if args.mixed_precision else "float32")
     model = build_model(args, tokenizer.vocabulary_size)
     steps = -(-len(splits["train"][0]) // args.batch_size) * args.epochs
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, decay_steps=steps, warmup_target=args.learning_rate,
-        warmup_steps=min(500, max(1, steps // 10)))
-    model.compile(
-        optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        jit_compile=jit)
+    compile_token_classifier(model, args, steps, jit, max_warmup_steps=500)
     model.build()
     log(f"Captioner ({args.rnn}, attention {args.attention}, image -> {args.condition_on}, "
         f"encoder {args.backbone if args.backbone != 'none' else args.encoder_filters}): "
@@ -389,19 +374,9 @@ def run(args, extra_callbacks=(), log=print):
         f"{model.grid_shape[0]}x{model.grid_shape[1]} regions; XLA train step: {jit}.")
 
     shown_images, shown_refs = splits["validation"][0][:4], splits["validation"][1][:4]
-    callbacks = [
-        ResumableBackupAndRestore(str(run_dir.backup), save_freq=200),
-        keras.callbacks.TensorBoard(str(run_dir.logs), write_graph=False, profile_batch=0),
-        LearningRateLogger(run_dir.logs / "train"),
-        CaptionSamples(run_dir.logs / "validation", shown_images, shown_refs, tokenizer,
-                       args.max_caption_length),
-        keras.callbacks.CSVLogger(str(run_dir.file("history.csv")), append=True),
-        *extra_callbacks,
-    ]
-    budget = None
-    if args.time_budget_minutes:
-        budget = TrainingTimeBudget(args.time_budget_minutes, log=log)
-        callbacks.insert(0, budget)
+    samples = CaptionSamples(run_dir.logs / "validation", shown_images, shown_refs, tokenizer,
+                             args.max_caption_length)
+    callbacks, budget = training_callbacks(run_dir, args, [samples], extra_callbacks, log)
     fit_started = time.time()
     history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
                         callbacks=callbacks, verbose=args.verbose, shuffle=False)

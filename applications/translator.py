@@ -23,7 +23,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from keras_seq.app_args import (  # noqa: E402
-    add_run_arguments, float_in, positive_int, resolve_jit, restore_run_options, run_main)
+    add_run_arguments, compile_token_classifier, float_in, open_run, positive_int, resolve_jit,
+    restore_run_options, run_main, training_callbacks)
 
 APP_NAME = "translator"
 DATE_EXAMPLES = ("saturday, march 3rd 1998", "the 1st of january 2000", "12 dec 1975",
@@ -249,10 +250,8 @@ def run(args, extra_callbacks=(), log=print):
     import keras
     import tensorflow as tf
 
-    from keras_seq.callbacks import (AttentionHeatmaps, LearningRateLogger,
-                                     ResumableBackupAndRestore, TrainingTimeBudget)
+    from keras_seq.callbacks import AttentionHeatmaps
     from keras_seq.export.translator_module import TranslatorServingModule
-    from keras_seq.runs import RunDirectory
 
     args = _resolve(restore_run_options(args, RESUMED_OPTIONS, log))
     started = time.time()
@@ -261,20 +260,12 @@ def run(args, extra_callbacks=(), log=print):
     jit_decode = resolve_jit("auto", "inference")
 
     splits, data_info = load_pairs(args, log)
-    run_dir = RunDirectory(APP_NAME, root=args.runs_root, run_dir=args.run_dir,
-                           logdir=args.logdir, export_dir=args.export_dir)
-    for line in run_dir.describe():
-        log(line)
-    config = {k: v for k, v in vars(args).items() if k != "func"}
-    config.update(app=APP_NAME, data=data_info, jit_compile_resolved=jit,
-                  bucket_resolved=args.bucket != "off" and (args.bucket == "on" or (
-                      args.model != "attention" and not jit)),
-                  run_dir=str(run_dir.path), keras=keras.__version__, tensorflow=tf.__version__)
-    run_dir.write_json("config.json", config)
+    bucket = {"on": True, "off": False}.get(args.bucket, args.model != "attention" and not jit)
+    run_dir = open_run(APP_NAME, args, data_info, log, jit_compile_resolved=jit,
+                       bucket_resolved=bucket)
     run_dir.write_json("split.json", {k: v for k, v in splits.items()})
 
     source_tok, target_tok = _tokenizers(args, splits, run_dir)
-    bucket = {"on": True, "off": False}.get(args.bucket, args.model != "attention" and not jit)
     train_ds, _ = make_dataset(splits["train"], source_tok, target_tok, args, shuffle=True,
                                bucket=bucket)
     val_ds, _ = make_dataset(splits["validation"], source_tok, target_tok, args, shuffle=False)
@@ -285,34 +276,17 @@ def run(args, extra_callbacks=(), log=print):
     model = build_model(args, source_tok.vocabulary_size, target_tok.vocabulary_size)
     batches_per_epoch = -(-len(splits["train"]) // args.batch_size)  # bucketing: approximate
     steps = batches_per_epoch * args.epochs
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, decay_steps=steps, warmup_target=args.learning_rate,
-        warmup_steps=min(1000, max(1, steps // 10)))
-    model.compile(
-        optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        jit_compile=jit)
+    compile_token_classifier(model, args, steps, jit, max_warmup_steps=1000)
     model.build()
     log(f"Model {args.model}: {model.count_params():,} parameters; vocab "
         f"{source_tok.vocabulary_size} -> {target_tok.vocabulary_size}; XLA train step: {jit}.")
 
     n_show = min(4, len(splits["validation"]))
     show = splits["validation"][:n_show]
-    callbacks = [
-        ResumableBackupAndRestore(str(run_dir.backup), save_freq=200),
-        keras.callbacks.TensorBoard(str(run_dir.logs), write_graph=False, profile_batch=0),
-        LearningRateLogger(run_dir.logs / "train"),
-        AttentionHeatmaps(run_dir.logs / "validation", [s for s, _ in show], [t for _, t in show],
-                          source_tok, target_tok, args.max_source_length,
-                          args.max_target_length),
-        keras.callbacks.CSVLogger(str(run_dir.file("history.csv")), append=True),
-        *extra_callbacks,
-    ]
-    budget = None
-    if args.time_budget_minutes:
-        budget = TrainingTimeBudget(args.time_budget_minutes, log=log)
-        callbacks.insert(0, budget)
+    heatmaps = AttentionHeatmaps(run_dir.logs / "validation", [s for s, _ in show],
+                                 [t for _, t in show], source_tok, target_tok,
+                                 args.max_source_length, args.max_target_length)
+    callbacks, budget = training_callbacks(run_dir, args, [heatmaps], extra_callbacks, log)
     fit_started = time.time()
     history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
                         steps_per_epoch=batches_per_epoch if bucket else None,

@@ -113,3 +113,78 @@ def run_main(parser, run, argv=None):
     except ValueError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     return 0
+
+
+def open_run(app_name, args, data_info, log=print, **extra_config):
+    """Creates (or reopens) the run folder, prints where everything goes, writes config.json.
+
+    Args:
+        app_name: the application's name (the folder under `--runs-root`).
+        args: the resolved options (all of them go into config.json).
+        data_info: dict describing the data used.
+        log: printer.
+        **extra_config: more entries for config.json (e.g. resolved settings).
+
+    Returns:
+        The `keras_seq.runs.RunDirectory`.
+    """
+    import keras
+    import tensorflow as tf
+
+    from keras_seq.runs import RunDirectory
+
+    run_dir = RunDirectory(app_name, root=args.runs_root, run_dir=args.run_dir,
+                           logdir=args.logdir, export_dir=args.export_dir)
+    for line in run_dir.describe():
+        log(line)
+    config = {k: v for k, v in vars(args).items() if k != "func"}
+    config.update(app=app_name, data=data_info, run_dir=str(run_dir.path),
+                  keras=keras.__version__, tensorflow=tf.__version__, **extra_config)
+    run_dir.write_json("config.json", config)
+    return run_dir
+
+
+def compile_token_classifier(model, args, steps, jit, max_warmup_steps=1000):
+    """Compiles a model that predicts token ids: Adam (clipnorm 1) with warm-up + cosine decay,
+    sparse cross-entropy on logits, token accuracy weighted by the padding weights."""
+    import keras
+
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=steps, warmup_target=args.learning_rate,
+        warmup_steps=min(max_warmup_steps, max(1, steps // 10)))
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        jit_compile=jit)
+    return model
+
+
+def training_callbacks(run_dir, args, app_callbacks=(), extra_callbacks=(), log=print):
+    """The callbacks every application trains with, around its own ones.
+
+    Time budget (with `--time-budget-minutes`), backups every 200 steps (resume a killed run),
+    TensorBoard, the learning rate, `app_callbacks` (e.g. sample outputs), history.csv, then
+    `extra_callbacks`.
+
+    Returns:
+        `(callbacks, budget)`; `budget` is the `TrainingTimeBudget` or None.
+    """
+    import keras
+
+    from keras_seq.callbacks import (LearningRateLogger, ResumableBackupAndRestore,
+                                     TrainingTimeBudget)
+
+    callbacks = [
+        ResumableBackupAndRestore(str(run_dir.backup), save_freq=200),
+        keras.callbacks.TensorBoard(str(run_dir.logs), write_graph=False, profile_batch=0),
+        LearningRateLogger(run_dir.logs / "train"),
+        *app_callbacks,
+        keras.callbacks.CSVLogger(str(run_dir.file("history.csv")), append=True),
+        *extra_callbacks,
+    ]
+    budget = None
+    if args.time_budget_minutes:
+        budget = TrainingTimeBudget(args.time_budget_minutes, log=log)
+        callbacks.insert(0, budget)
+    return callbacks, budget
