@@ -139,7 +139,8 @@ def add_arguments(parser):
                    help="with --run-dir of a finished run: caption its test split again with "
                         "--sampler (e.g. beam) and write metrics_<sampler>.json; no training")
     add_run_arguments(parser, default_epochs=None, default_batch_size=64,
-                      quick_help="smoke run: 3000 training scenes, 2 epochs")
+                      quick_help="smoke run: 3000 training scenes, 2 epochs (checks the "
+                                 "whole pipeline in ~1 min; too short to learn captions)")
     return parser
 
 

@@ -174,8 +174,7 @@ def predict(export_dir, inputs, signature="serving_default"):
     try:
         outputs = fn(**{name: tf.constant(values, tf.string)})
     except tf.errors.InvalidArgumentError as error:
-        raise ValueError(f"{export_dir} rejected the input: {error.message.splitlines()[0]}"
-                         ) from None
+        raise ValueError(f"{export_dir} rejected the input: {_reason(error.message)}") from None
     rows = []
     for i, text in enumerate(inputs):
         row = {"input": text}
@@ -185,6 +184,14 @@ def predict(export_dir, inputs, signature="serving_default"):
                 else _to_python(value)
         rows.append(row)
     return rows
+
+
+def _reason(message):
+    """The informative line of a TensorFlow error (not "Graph execution error:" or a trace)."""
+    skip = ("Graph execution error", "Detected at node", "<stack traces", "[[", "\t")
+    lines = [line.strip() for line in message.splitlines()
+             if line.strip() and not line.lstrip().startswith(skip)]
+    return lines[0] if lines else message.strip()
 
 
 def _read_input_file(path, name):

@@ -97,11 +97,15 @@ def test_shapes_end_to_end_export_loads_in_plain_tensorflow(tmp_path, capsys):
     row = json.loads(capsys.readouterr().out)[0]
     assert row["caption"] == captions[1] and row["input"] == str(paths[1])
     (tmp_path / "corrupt.jpg").write_bytes(b"\xff\xd8\xff garbage")
-    for missing_or_corrupt in ("no_such_file.jpg", str(tmp_path / "corrupt.jpg")):
+    (tmp_path / "text.jpg").write_bytes(b"plain text, no image")
+    for name, reason in (("no_such_file.jpg", "no_such_file.jpg"),
+                         (str(tmp_path / "corrupt.jpg"), "Invalid JPEG data"),
+                         (str(tmp_path / "text.jpg"), "not a JPEG, PNG, GIF or BMP image")):
         with pytest.raises(SystemExit) as exit_info:
-            cli.main(["predict", str(run / "export"), missing_or_corrupt])
+            cli.main(["predict", str(run / "export"), name])
         assert exit_info.value.code == 2
-    assert "no_such_file.jpg" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert reason in err and "Graph execution error" not in err, err
 
 
 def test_lstm_without_attention_and_beam_search(tmp_path):
