@@ -23,8 +23,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from keras_seq.app_args import (  # noqa: E402
-    add_run_arguments, compile_token_classifier, float_in, open_run, positive_int, resolve_jit,
-    restore_run_options, run_main, training_callbacks)
+    add_run_arguments, compile_token_classifier, float_in, open_finished_run, open_run,
+    positive_int, resolve_jit, restore_run_options, run_main, training_callbacks)
 
 APP_NAME = "captioner"
 DEFAULTS = {
@@ -438,16 +438,11 @@ def evaluate_run(args, log=print):
     import keras
 
     from keras_seq.data.sequence_tokenizer import SequenceTokenizer
-    from keras_seq.runs import RunDirectory
 
-    if not args.run_dir:
-        raise ValueError("--evaluate-only needs --run-dir (a finished run's folder)")
-    run_dir = RunDirectory(APP_NAME, run_dir=args.run_dir)
+    run_dir, args = open_finished_run(APP_NAME, args, ("tokenizers.json", "model.weights.h5"),
+                                      RESUMED_OPTIONS)
+    args = _resolve(args)
     saved, weights = run_dir.read_json("tokenizers.json"), run_dir.file("model.weights.h5")
-    if not (run_dir.file("config.json").is_file() and saved and weights.is_file()):
-        raise ValueError(f"{args.run_dir} holds no finished captioner run (config.json, "
-                         "tokenizers.json and model.weights.h5 are needed)")
-    args = _resolve(restore_run_options(args, RESUMED_OPTIONS, log=lambda line: None))
     splits, _ = load_data(args, log)
     tokenizer = SequenceTokenizer(**saved["caption"])
     keras.config.set_dtype_policy("mixed_bfloat16" if args.mixed_precision else "float32")

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import statistics
 import sys
 import time
@@ -33,14 +32,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "benchmarks" / "out"
 
-
-def _machine():
-    import keras
-    import tensorflow as tf
-
-    return {"python": platform.python_version(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "cpus": os.cpu_count(),
-            "gpus": len(tf.config.list_physical_devices("GPU")), "platform": platform.platform()}
+from benchmarks.bench_common import machine_info  # noqa: E402
 
 
 def part_quality(opts):
@@ -151,7 +143,7 @@ def main(argv=None):
     if opts.part == "decode" and not opts.run_dir:
         parser.error("--part decode needs --run-dir")
     result = part_quality(opts) if opts.part == "quality" else part_decode(opts)
-    result.update(machine=_machine(), command=" ".join(sys.argv))
+    result.update(machine=machine_info(), command=" ".join(sys.argv))
     out = pathlib.Path(opts.out or OUT / f"captioner_{opts.part}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import statistics
 import sys
 import time
@@ -35,14 +34,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "benchmarks" / "out"
 
-
-def _machine():
-    import keras
-    import tensorflow as tf
-
-    return {"python": platform.python_version(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "cpus": os.cpu_count(),
-            "gpus": len(tf.config.list_physical_devices("GPU")), "platform": platform.platform()}
+from benchmarks.bench_common import machine_info  # noqa: E402
 
 
 def part_accuracy(opts):
@@ -56,7 +48,7 @@ def part_accuracy(opts):
     metrics = imdb_sentiment.run(args)
     wall = time.time() - started
     result = {"part": "accuracy", "command": "python " + " ".join(sys.argv),
-              "app_argv": argv, "wall_seconds": wall, "machine": _machine(),
+              "app_argv": argv, "wall_seconds": wall, "machine": machine_info(),
               "metrics": {k: v for k, v in metrics.items() if k != "examples"},
               "examples": metrics["examples"]}
     OUT.mkdir(parents=True, exist_ok=True)
@@ -166,7 +158,7 @@ def part_throughput(opts):
                        "bucketing": True},
               "reference": {"maxlen": 200, "batch_size": 32, "layers": "2 x BiLSTM(64)"},
               "samples_per_second_median": summary, "samples_per_second_rounds": rates,
-              "machine": _machine()}
+              "machine": machine_info()}
     for tag in ("no-xla", "xla"):
         if f"ours/{tag}" in summary:
             result[f"ratio_ours_over_reference/{tag}"] = (

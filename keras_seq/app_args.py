@@ -188,3 +188,30 @@ def training_callbacks(run_dir, args, app_callbacks=(), extra_callbacks=(), log=
         budget = TrainingTimeBudget(args.time_budget_minutes, log=log)
         callbacks.insert(0, budget)
     return callbacks, budget
+
+
+def open_finished_run(app_name, args, required_files, resumed_options):
+    """For `--evaluate-only`: the run folder of a finished run, and its stored options.
+
+    Args:
+        app_name: the application's name.
+        args: the parsed options (`--run-dir` is required).
+        required_files: file names that a finished run holds (e.g. "model.weights.h5").
+        resumed_options: option names to take from the run's config.json.
+
+    Returns:
+        `(run_dir, args)` with `args` updated from config.json.
+
+    Raises:
+        ValueError: no `--run-dir`, or a file of `required_files` (or config.json) is missing.
+    """
+    from keras_seq.runs import RunDirectory
+
+    if not args.run_dir:
+        raise ValueError("--evaluate-only needs --run-dir (a finished run's folder)")
+    run_dir = RunDirectory(app_name, run_dir=args.run_dir)
+    needed = ["config.json", *required_files]
+    if not all(run_dir.file(name).is_file() for name in needed):
+        raise ValueError(f"{args.run_dir} holds no finished {app_name} run "
+                         f"({', '.join(needed)} are needed)")
+    return run_dir, restore_run_options(args, resumed_options, log=lambda line: None)
