@@ -21,7 +21,7 @@ from tests.imdb_helpers import (
 def isolated(tmp_path, monkeypatch):
     """No env var, no ../shared next to a fake repo root, an empty cache."""
     monkeypatch.delenv("KERAS_SEQ_DATA_DIR", raising=False)
-    monkeypatch.setenv("KERAS_SEQ_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("KERAS_SEQ_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(imdb, "repo_root", lambda: tmp_path / "repo")
     monkeypatch.chdir(tmp_path)
     return tmp_path

@@ -11,13 +11,12 @@ Three on-disk forms are read:
 
 Where the data is looked for: `data_dir` (`--data-dir`), else `$KERAS_SEQ_DATA_DIR` (the
 dataset itself or a folder holding `imdb/`), else `../shared/datasets/imdb` next to the
-repository or the working directory, else the cache (`$KERAS_SEQ_CACHE_DIR` or
-`~/.cache/keras_seq`), else a download into the cache.
+repository or the working directory, else the cache (`$KERAS_SEQ_CACHE` or
+`~/.keras/datasets/keras_seq`), else a download into the cache.
 """
 
 import dataclasses
 import gzip
-import hashlib
 import json
 import os
 import pathlib
@@ -27,6 +26,7 @@ import tempfile
 import urllib.request
 
 import numpy as np
+from keras_seq.data.dataset_files import cache_dir, sha256_of  # noqa: F401 (public here too)
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 # sha256 and size of aclImdb_v1.tar.gz as registered by TensorFlow Datasets in
@@ -56,12 +56,6 @@ class TextSplit:
 def repo_root():
     """The repository root (the folder above the `keras_seq` package)."""
     return pathlib.Path(__file__).resolve().parents[2]
-
-
-def cache_dir():
-    """Where downloads go: `$KERAS_SEQ_CACHE_DIR`, else `~/.cache/keras_seq`."""
-    root = os.environ.get("KERAS_SEQ_CACHE_DIR")
-    return pathlib.Path(root) if root else pathlib.Path.home() / ".cache" / "keras_seq"
 
 
 def detect_format(path):
@@ -124,15 +118,6 @@ def find_imdb(data_dir=None):
             f"{IMDB_URL}) nor train.jsonl.gz and test.jsonl.gz."
         )
     return None
-
-
-def sha256_of(path, chunk=1 << 20):
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def download_imdb(url=None, sha256=None, cache=None, progress=print):

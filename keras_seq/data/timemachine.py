@@ -16,6 +16,8 @@ import os
 import pathlib
 import tempfile
 import urllib.request
+from keras_seq.data import dataset_files
+from keras_seq.data.dataset_files import cache_dir, sha256_of  # noqa: F401 (public here too)
 
 URL = "http://d2l-data.s3-accelerate.amazonaws.com/timemachine.txt"
 SHA256 = "8424dbd9532ac81f7e5f0b6add90e6952baea29158309d7d1bf3884f4e12c516"
@@ -23,46 +25,14 @@ FILE_NAME = "timemachine.txt"
 DATASETS = ("auto", "timemachine", "generated")
 
 
-def sha256_of(path):
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def cache_dir():
-    """Folder of downloaded files (`$KERAS_SEQ_CACHE` or `~/.keras/datasets/keras_seq`)."""
-    return pathlib.Path(os.environ.get("KERAS_SEQ_CACHE",
-                                       pathlib.Path.home() / ".keras" / "datasets" / "keras_seq"))
-
-
 def candidate_paths(data_dir=None):
     """Where `timemachine.txt` is looked for, in order (the cache last)."""
-    roots = []
-    if data_dir is not None:
-        roots.append(pathlib.Path(data_dir))
-    else:
-        if os.environ.get("KERAS_SEQ_DATA_DIR"):
-            roots.append(pathlib.Path(os.environ["KERAS_SEQ_DATA_DIR"]))
-        repo = pathlib.Path(__file__).resolve().parents[2]
-        roots += [repo.parent / "shared" / "datasets", pathlib.Path.cwd().parent / "shared" /
-                  "datasets", pathlib.Path.cwd() / "shared" / "datasets"]
-    paths = []
-    for root in roots:
-        paths += [root / FILE_NAME, root / "timemachine" / FILE_NAME]
-    if data_dir is None:
-        paths.append(cache_dir() / FILE_NAME)
-    return paths
+    return dataset_files.candidate_paths(FILE_NAME, "timemachine", data_dir)
 
 
 def find_timemachine(data_dir=None):
     """The first existing `timemachine.txt` of `candidate_paths`, or None."""
-    for path in candidate_paths(data_dir):
-        if path.is_file():
-            return path
-    return None
+    return dataset_files.first_existing(candidate_paths(data_dir))
 
 
 def download_timemachine(url=URL, sha256=SHA256, timeout=30):

@@ -6,7 +6,6 @@ or `fra-eng/fra.txt`, or the file itself), `$KERAS_SEQ_DATA_DIR/translation/fra-
 or a verified download. Spanish works the same with `spa`.
 """
 
-import hashlib
 import os
 import pathlib
 import random
@@ -14,6 +13,7 @@ import shutil
 import tempfile
 import urllib.request
 import zipfile
+from keras_seq.data.dataset_files import cache_dir, sha256_of  # noqa: F401 (public here too)
 
 # The file d2l uses (same bytes as the ManyThings 2019-04-07 snapshot of fra.txt).
 DATASETS = {
@@ -30,14 +30,6 @@ DATASETS = {
         "sha256": None,  # that snapshot may differ from ours: checked for format only
     },
 }
-
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_pairs(path, limit=None):
@@ -81,10 +73,6 @@ def _candidates(name, data_dir):
     for root in roots:
         yield root / "translation" / name / spec["file"]
     yield cache_dir() / name / spec["file"]
-
-
-def cache_dir():
-    return pathlib.Path(os.environ.get("KERAS_SEQ_CACHE", "~/.keras/datasets/keras_seq")).expanduser()
 
 
 def locate_pairs_file(name="fra-eng", data_dir=None, download=True, log=print):
