@@ -119,7 +119,7 @@ class PositionalEmbedding(keras.layers.Layer):
             )
         if self.position == "learned":
             positions = ops.slice(
-                self.position_embedding,
+                ops.convert_to_tensor(self.position_embedding),  # a Variable fails on JAX
                 [ops.cast(start_index, "int32"), 0],
                 [length, self.embed_dim],
             )  # (T, d)
