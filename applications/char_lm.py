@@ -22,7 +22,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from keras_seq.app_args import (  # noqa: E402
-    add_output_arguments, float_in, positive_int, restore_run_options, run_main)
+    add_output_arguments, add_text_corpus_arguments, float_in, positive_int,
+    restore_run_options, run_main)
 
 APP_NAME = "char-lm"
 PROMPTS = ("time traveller", "the machine")
@@ -33,16 +34,7 @@ QUICK = {"max_chars": 120000, "epochs": 4, "units": 128, "batch_size": 32, "num_
 def add_arguments(parser):
     """Adds the application's options to an `argparse` parser."""
     g = parser.add_argument_group("data")
-    g.add_argument("--data-file", default=None,
-                   help="any UTF-8 text file to train on (instead of The Time Machine)")
-    g.add_argument("--data-dir", default=None,
-                   help="folder holding timemachine.txt (or timemachine/timemachine.txt). "
-                        "Default: $KERAS_SEQ_DATA_DIR, ../shared/datasets, the cache, "
-                        "or a download")
-    g.add_argument("--dataset", choices=("auto", "timemachine", "generated"), default="auto",
-                   help="auto: the book if found/downloadable, else the generated corpus; "
-                        "timemachine: the book or an error; generated: the generated corpus")
-    g.add_argument("--no-download", action="store_true", help="never try to download")
+    add_text_corpus_arguments(g)
     g.add_argument("--tokenizer", choices=("d2l", "full"), default="d2l",
                    help="d2l: lower-case a-z + space (+ unknown), 28 symbols; full: every "
                         "character of the training text")

@@ -56,6 +56,29 @@ def add_run_arguments(parser, default_epochs, default_batch_size, quick_help):
     return parser
 
 
+def add_text_corpus_arguments(group):
+    """Adds the options of the apps that train on The Time Machine or any text file.
+
+    `--data-file`, `--data-dir`, `--dataset auto|timemachine|generated` and `--no-download`,
+    as read by `keras_seq.data.timemachine.load_text` (char-lm, gpt-lm, bert-mlm, elmo-lm).
+
+    Args:
+        group: an `argparse` parser or argument group.
+    """
+    group.add_argument("--data-file", default=None,
+                       help="any UTF-8 text file to train on (instead of The Time Machine)")
+    group.add_argument("--data-dir", default=None,
+                       help="folder holding timemachine.txt (or timemachine/timemachine.txt). "
+                            "Default: $KERAS_SEQ_DATA_DIR, ../shared/datasets, the cache, "
+                            "or a download")
+    group.add_argument("--dataset", choices=("auto", "timemachine", "generated"),
+                       default="auto",
+                       help="auto: the book if found/downloadable, else the generated corpus; "
+                            "timemachine: the book or an error; generated: the generated "
+                            "corpus")
+    group.add_argument("--no-download", action="store_true", help="never try to download")
+
+
 def add_output_arguments(parser, run_dir_help="use this run folder; an existing one is resumed "
                                                  "from its backup"):
     """The "outputs" option group: run folder, TensorBoard logs, export, verbosity."""
