@@ -1,0 +1,377 @@
+"""GPT-style causal transformer language model with a KV cache and compiled generation."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_seq.generation import decode, get_sampler
+from keras_seq.layers.positional_embedding import PositionalEmbedding
+from keras_seq.layers.transformer_decoder_block import TransformerDecoderBlock
+from keras_seq.runtime import default_jit_compile
+
+SAMPLER_NAMES = ("greedy", "random", "top_k", "top_p")
+
+
+def _round_up(n, multiple):
+    return int(-(-n // multiple) * multiple)
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"`{name}` must be a positive int, got {name}={value!r}.")
+    return int(value)
+
+
+@keras.saving.register_keras_serializable(package="keras_seq")
+class GPTLanguageModel(keras.Model):
+    """Decoder-only (GPT-style) causal transformer language model over token ids.
+
+    For ids x_1..x_T (T <= `max_length`) it computes
+
+        h^0_t = E[x_t] + P_t                                  (learned or sinusoidal P)
+        h^l   = DecoderBlock_l(h^{l-1})   l = 1..N            (causal self-attention + FFN,
+                                                              no cross-attention)
+        logits_t = LayerNorm(h^N_t) E^T        (tied: the token embedding matrix E, no bias)
+                 = LayerNorm(h^N_t) W + b      (separate output projection)
+        P(x_{t+1} | x_1..x_t) = softmax(logits_t)
+
+    Pre-norm blocks (`x + Sublayer(LayerNorm(x))`, GPT-2) by default, post-norm with
+    `norm_first=False` (then the final LayerNorm is still applied). Trained with the
+    cross-entropy of the next token (perplexity = exp of its mean).
+
+    Generation follows the keras_seq contract: the cache is one tensor
+    `(B, N, 2, L, heads, head_dim)` of preallocated keys/values per block;
+    `call_with_cache` reads the token at `cache_update_index - 1`, writes its K/V at that
+    slot (`ops.slice_update`) and returns the logits of the token at `cache_update_index`.
+    `generate` prefills the whole (bucketed) prompt buffer in one call, then runs
+    `keras_seq.generation.decode` (one `ops.while_loop`, a keras_hub sampler), compiled
+    once per (batch, prompt bucket, buffer length) and sampler setting, XLA by default
+    (`runtime.default_jit_compile("inference")`). Prompts of different lengths share one
+    batch: each row keeps its prompt (the sampler's mask) and generation starts at the
+    shortest one; slots written by the prefill past a row's prompt are overwritten
+    before any query can see them (causal mask), so the result equals one row at a time.
+
+    Args:
+        vocabulary_size: number of ids (id 0 = padding).
+        max_length: the longest sequence (positions) the model reads or generates.
+        num_layers: decoder blocks N.
+        num_heads: attention heads per block.
+        embed_dim: model width d (a multiple of `num_heads`).
+        intermediate_dim: feed-forward hidden size (default 4 d).
+        dropout: dropout on the embeddings, after each sub-layer and on attention weights.
+        position: "learned" (GPT-2) or "sinusoidal" position encoding.
+        norm_first: pre-norm blocks (True, GPT-2) or post-norm (False, Vaswani et al.).
+        tie_weights: logits through the transposed token embedding (True) or a separate
+            Dense output projection (False).
+        activation: feed-forward activation (default "gelu").
+        layer_norm_epsilon: epsilon of every LayerNorm.
+        **kwargs: base `keras.Model` arguments (name, dtype, ...).
+
+    Call arguments:
+        token_ids: int `(B, T)`, T <= `max_length`; 0 = padding (right-padded rows).
+        padding_mask: bool `(B, T)`, True = real token (default `token_ids != 0`).
+        training: dropout on/off.
+
+    Returns:
+        Logits `(B, T, vocabulary_size)` in float32 (also under mixed precision).
+
+    Example:
+
+    >>> import numpy as np
+    >>> model = GPTLanguageModel(vocabulary_size=30, max_length=32, num_layers=1,
+    ...                          num_heads=2, embed_dim=16)
+    >>> tuple(model(np.array([[3, 4, 5]])).shape)
+    (1, 3, 30)
+    >>> model.generate(np.array([[3, 4, 5]]), num_tokens=4).shape  # greedy
+    (1, 7)
+    """
+
+    def __init__(self, vocabulary_size, max_length=256, num_layers=4, num_heads=4,
+                 embed_dim=128, intermediate_dim=None, dropout=0.1, position="learned",
+                 norm_first=True, tie_weights=True, activation="gelu", layer_norm_epsilon=1e-5,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(vocabulary_size, bool) or not isinstance(
+                vocabulary_size, (int, np.integer)) or vocabulary_size < 2:
+            raise ValueError("`vocabulary_size` must be an int >= 2 (padding and at least one "
+                             f"token), got vocabulary_size={vocabulary_size!r}.")
+        max_length = _positive_int("max_length", max_length)
+        num_layers = _positive_int("num_layers", num_layers)
+        num_heads = _positive_int("num_heads", num_heads)
+        embed_dim = _positive_int("embed_dim", embed_dim)
+        if embed_dim % num_heads:
+            raise ValueError("`embed_dim` must be a multiple of `num_heads`, got "
+                             f"embed_dim={embed_dim}, num_heads={num_heads}.")
+        intermediate_dim = _positive_int(
+            "intermediate_dim", 4 * embed_dim if intermediate_dim is None else intermediate_dim)
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1), got dropout={dropout!r}.")
+        if position not in ("learned", "sinusoidal"):
+            raise ValueError("`position` must be 'learned' or 'sinusoidal', got "
+                             f"position={position!r}.")
+        self.vocabulary_size = int(vocabulary_size)
+        self.max_length = max_length
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.embed_dim = embed_dim
+        self.intermediate_dim = intermediate_dim
+        self.dropout_rate = float(dropout)
+        self.position = position
+        self.norm_first = bool(norm_first)
+        self.tie_weights = bool(tie_weights)
+        self.activation = activation
+        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.head_dim = embed_dim // num_heads
+
+        self.embedding = PositionalEmbedding(
+            self.vocabulary_size, max_length, embed_dim, position=position, mask_zero=True,
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02),
+            dtype=self.dtype_policy, name="embedding")
+        self.embedding_dropout = keras.layers.Dropout(self.dropout_rate, dtype=self.dtype_policy,
+                                                      name="embedding_dropout")
+        self.blocks = [
+            TransformerDecoderBlock(num_heads, intermediate_dim, dropout=self.dropout_rate,
+                                    activation=activation, norm_first=self.norm_first,
+                                    layer_norm_epsilon=self.layer_norm_epsilon,
+                                    dtype=self.dtype_policy, name=f"decoder_block_{i}")
+            for i in range(num_layers)]
+        self.final_norm = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="final_norm")
+        # Logits in float32 (stable softmax/loss under mixed precision).
+        self.output_projection = None if self.tie_weights else keras.layers.Dense(
+            self.vocabulary_size, dtype="float32", name="output_projection")
+        self._runtime = _Untracked(generators={})
+
+    def build(self, input_shape=None):
+        d = self.embed_dim
+        self.embedding.build((None, None))
+        for block in self.blocks:
+            block.build((None, None, d))  # no encoder_sequence: GPT-style, no cross-attention
+        self.final_norm.build((None, None, d))
+        if self.output_projection is not None:
+            self.output_projection.build((None, None, d))
+        self.built = True
+
+    # ---- forward -------------------------------------------------------------------------
+    @property
+    def token_embeddings(self):
+        """The token embedding matrix E `(vocabulary_size, embed_dim)` (the tied output)."""
+        return self.embedding.token_embedding.embeddings
+
+    def _logits(self, hidden):
+        hidden = self.final_norm(hidden)
+        if self.output_projection is not None:
+            return self.output_projection(hidden)
+        # Tied: logits = h E^T, computed in float32.
+        return ops.matmul(ops.cast(hidden, "float32"),
+                          ops.transpose(ops.cast(self.token_embeddings, "float32")))  # (B, T, V)
+
+    def _check_length(self, length):
+        if isinstance(length, int) and length > self.max_length:
+            raise ValueError(f"`token_ids` has {length} positions; this model reads at most "
+                             f"max_length={self.max_length}.")
+
+    def call(self, token_ids, padding_mask=None, training=None, return_attention_scores=False):
+        if not self.built:
+            self.build()
+        token_ids = ops.cast(token_ids, "int32")
+        self._check_length(token_ids.shape[1])
+        if padding_mask is None:
+            padding_mask = ops.not_equal(token_ids, 0)
+        x = self.embedding_dropout(self.embedding(token_ids), training=training)  # (B, T, d)
+        scores = []
+        for block in self.blocks:
+            out = block(x, decoder_padding_mask=padding_mask, use_causal_mask=True,
+                        return_attention_scores=return_attention_scores, training=training)
+            if return_attention_scores:
+                x, weights = out
+                scores.append(weights)  # (B, heads, T, T)
+            else:
+                x = out
+        logits = self._logits(x)
+        return (logits, scores) if return_attention_scores else logits
+
+    def attention_weights(self, token_ids):
+        """Self-attention weights of every block: a list of `(B, heads, T, T)` arrays."""
+        return self(token_ids, return_attention_scores=True)[1]
+
+    # ---- cache ---------------------------------------------------------------------------
+    def build_cache(self, batch_size, max_length=None):
+        """An empty K/V cache `(B, N, 2, max_length, heads, head_dim)` (default `self.max_length`)."""
+        if not self.built:
+            self.build()
+        max_length = self.max_length if max_length is None else max_length
+        self._check_length(max_length)
+        return ops.stack([b.init_self_attention_cache(batch_size, max_length)
+                          for b in self.blocks], axis=1)  # (B, N, 2, L, h, dh)
+
+    def _run_cached(self, token_ids, cache, start):
+        x = self.embedding(token_ids, start_index=start)  # (B, t, d)
+        updated = []
+        for i, block in enumerate(self.blocks):
+            x, layer_cache, _ = block(x, self_attention_cache=cache[:, i],
+                                      self_attention_cache_update_index=start,
+                                      use_causal_mask=True)
+            updated.append(layer_cache)
+        return x, ops.stack(updated, axis=1)  # (B, t, d), (B, N, 2, L, h, dh)
+
+    def prefill(self, token_ids, max_length=None, cache=None):
+        """Reads all of `token_ids (B, t)` in one call, from position 0.
+
+        Returns:
+            `(logits (B, t, V), cache)`: the next-token logits at every position and a cache
+            of `max_length` slots (default `self.max_length`) whose first t slots hold the
+            keys/values of `token_ids`.
+        """
+        token_ids = ops.cast(token_ids, "int32")
+        if cache is None:
+            cache = self.build_cache(ops.shape(token_ids)[0], max_length)
+        hidden, cache = self._run_cached(token_ids, cache, 0)
+        return self._logits(hidden), cache
+
+    def call_with_cache(self, token_ids, cache, cache_update_index):
+        """Reads `token_ids[:, cache_update_index - 1]`, writes its K/V, predicts the next token.
+
+        Returns:
+            `(logits (B, V), hidden (B, d), cache)`: the logits of the token at
+            `cache_update_index`, the final hidden state, the updated cache.
+        """
+        position = ops.cast(cache_update_index, "int32") - 1
+        token = ops.slice(ops.cast(token_ids, "int32"), [0, position],
+                          [ops.shape(token_ids)[0], 1])  # (B, 1)
+        hidden, cache = self._run_cached(token, cache, position)
+        return self._logits(hidden)[:, 0], hidden[:, 0], cache
+
+    # ---- generation ----------------------------------------------------------------------
+    def make_sampler(self, sampler="greedy", temperature=1.0, top_k=None, top_p=None, seed=None):
+        """A keras_hub sampler from the CLI-style settings (checked; see `generate`)."""
+        if sampler not in SAMPLER_NAMES:
+            raise ValueError(f"`sampler` must be one of {SAMPLER_NAMES}, got sampler={sampler!r}.")
+        if sampler == "greedy":
+            return get_sampler("greedy")
+        if temperature is None or not float(temperature) > 0:
+            raise ValueError(f"`temperature` must be > 0 for sampler={sampler!r}, got "
+                             f"temperature={temperature!r}.")
+        common = dict(temperature=float(temperature), seed=seed)
+        if sampler == "top_k":
+            if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or \
+                    not 0 < top_k <= self.vocabulary_size:
+                raise ValueError(f"`top_k` must be an int in [1, {self.vocabulary_size}] for "
+                                 f"sampler='top_k', got top_k={top_k!r}.")
+            return get_sampler("top_k", k=int(top_k), **common)
+        if sampler == "top_p":
+            if top_p is None or not 0.0 < float(top_p) <= 1.0:
+                raise ValueError(f"`top_p` must be in (0, 1] for sampler='top_p', got "
+                                 f"top_p={top_p!r}.")
+            return get_sampler("top_p", p=float(top_p), **common)
+        return get_sampler("random", **common)
+
+    def generate(self, prompt_ids, num_tokens, sampler="greedy", temperature=1.0, top_k=None,
+                 top_p=None, seed=None, jit_compile=None):
+        """Continues each prompt by `num_tokens` ids: one prefill, then one compiled loop.
+
+        Args:
+            prompt_ids: int ids `(B, P)`; 0 = padding, allowed before and/or after a row's
+                tokens (left- or right-padded rows); every row needs >= 1 token.
+            num_tokens: ids generated per row (longest prompt + num_tokens <= max_length).
+            sampler: "greedy", "random" (temperature), "top_k" or "top_p".
+            temperature: softmax temperature of the sampling samplers (> 0).
+            top_k: k of "top_k". top_p: p of "top_p".
+            seed: sampler seed (same seed, same text).
+            jit_compile: XLA for the loop (default `runtime.default_jit_compile("inference")`).
+
+        Returns:
+            numpy int32 `(B, P + num_tokens)`: each row of `prompt_ids` as given, followed by
+            its `num_tokens` generated ids.
+        """
+        prompt_ids = np.asarray(prompt_ids)
+        if prompt_ids.ndim != 2 or prompt_ids.shape[1] < 1 or \
+                not np.issubdtype(prompt_ids.dtype, np.integer):
+            raise ValueError("`prompt_ids` must be int ids of shape (batch, length >= 1), got "
+                             f"shape {prompt_ids.shape} and dtype {prompt_ids.dtype}.")
+        num_tokens = _positive_int("num_tokens", num_tokens)
+        rows = [row[row != 0] for row in prompt_ids]
+        lengths = np.array([len(r) for r in rows])
+        if lengths.min() == 0:
+            raise ValueError("every row of `prompt_ids` needs at least one non-padding id; rows "
+                             f"{np.flatnonzero(lengths == 0).tolist()} are all padding.")
+        if np.any((prompt_ids < 0) | (prompt_ids >= self.vocabulary_size)):
+            raise ValueError(f"`prompt_ids` must be in [0, {self.vocabulary_size}), got "
+                             f"values in [{prompt_ids.min()}, {prompt_ids.max()}].")
+        longest = int(lengths.max())
+        if longest + num_tokens > self.max_length:
+            raise ValueError(f"the longest prompt ({longest} ids) + num_tokens={num_tokens} "
+                             f"exceeds max_length={self.max_length} of this model.")
+        chosen = self.make_sampler(sampler, temperature, top_k, top_p, seed)
+        jit = default_jit_compile("inference") if jit_compile is None else bool(jit_compile)
+        key = (sampler, None if sampler == "greedy" else float(temperature),
+               top_k if sampler == "top_k" else None, top_p if sampler == "top_p" else None,
+               seed, jit)
+        runner = self._runtime.generators.get(key)
+        if runner is None:
+            runner = _GenerateRunner(self, chosen)
+            runner.compile(jit_compile=jit)
+            self._runtime.generators[key] = runner
+        seed_generator = getattr(runner.sampler, "seed_generator", None)
+        if seed is not None and seed_generator is not None:
+            seed_generator.state.assign(runner.initial_seed_state)  # same seed, same text
+        # Buckets: prompt width to 16, buffer to 64 (capped at max_length), so a few shapes
+        # cover every call and each compiles once.
+        width = min(_round_up(longest, 16), self.max_length - num_tokens)
+        total = min(_round_up(width + num_tokens, 64), self.max_length)
+        prompt = np.zeros((len(rows), width), "int32")
+        for i, row in enumerate(rows):
+            prompt[i, :len(row)] = row  # left-aligned (right-padded)
+        slots = np.zeros((len(rows), total - width), "int32")
+        out = np.asarray(runner.predict_on_batch([prompt, slots]))
+        generated = np.stack([out[i, n:n + num_tokens] for i, n in enumerate(lengths)])
+        return np.concatenate([prompt_ids.astype("int32"), generated.astype("int32")], axis=1)
+
+    @property
+    def generate_traces(self):
+        """How many times a generate loop was traced (compiled), over all sampler settings."""
+        return sum(r.traces for r in self._runtime.generators.values())
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocabulary_size=self.vocabulary_size, max_length=self.max_length,
+            num_layers=self.num_layers, num_heads=self.num_heads, embed_dim=self.embed_dim,
+            intermediate_dim=self.intermediate_dim, dropout=self.dropout_rate,
+            position=self.position, norm_first=self.norm_first, tie_weights=self.tie_weights,
+            activation=self.activation, layer_norm_epsilon=self.layer_norm_epsilon)
+        return config
+
+
+class _Untracked:
+    """A plain attribute holder that Keras' layer tracking leaves alone."""
+
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+
+class _GenerateRunner(keras.Model):
+    """Prefill + decode as a `call`, so Keras' predict compiles it (XLA when asked) per shape."""
+
+    def __init__(self, lm, sampler):
+        super().__init__(name="gpt_generate_runner")
+        self.lm = lm
+        self.sampler = sampler
+        self.traces = 0
+        seed_generator = getattr(sampler, "seed_generator", None)
+        if seed_generator is not None:
+            self.seed_generator = seed_generator  # tracked: its state is a model variable
+        self.initial_seed_state = (None if seed_generator is None
+                                   else ops.convert_to_numpy(seed_generator.state.value))
+
+    def call(self, inputs):
+        prompt, slots = inputs
+        self.traces += 1  # a Python side effect: runs once per trace
+        prompt = ops.cast(prompt, "int32")  # (B, W), right-padded
+        buffer = ops.concatenate([prompt, ops.cast(slots, "int32")], axis=1)  # (B, L)
+        given = ops.not_equal(buffer, 0)  # prompt tokens are kept (the sampler's mask)
+        # Generation starts after the shortest prompt; longer rows keep their own tokens.
+        index = ops.min(ops.sum(ops.cast(ops.not_equal(prompt, 0), "int32"), axis=1))
+        _, cache = self.lm.prefill(prompt, max_length=buffer.shape[1])
+        return decode(self.lm.call_with_cache, buffer, cache=cache, index=index, mask=given,
+                      sampler=self.sampler, model=self.lm)

@@ -1,0 +1,84 @@
+"""GPT-LM public classes document Args/Returns/Example (examples run); the model runs on JAX;
+word pieces behind the char-tokenizer interface."""
+
+import doctest
+import importlib
+import inspect
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CLASSES = [
+    ("keras_seq.models.gpt_language_model", "GPTLanguageModel"),
+    ("keras_seq.export.gpt_lm_module", "GPTLMServingModule"),
+    ("keras_seq.data.word_piece_text_tokenizer", "WordPieceTextTokenizer"),
+]
+
+
+@pytest.mark.parametrize("module_name, name", CLASSES, ids=[c[1] for c in CLASSES])
+def test_docstring_sections_and_examples(module_name, name):
+    module = importlib.import_module(module_name)
+    cls = getattr(module, name)
+    doc = inspect.getdoc(cls)
+    for section in ("Args:", "Call arguments:", "Returns:", "Example:"):
+        assert section in doc, f"{name} docstring lacks {section}"
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    for test in doctest.DocTestFinder().find(cls, module=module, globs=vars(module)):
+        runner.run(test)
+    assert runner.failures == 0, f"{name} example failed (see output above)"
+
+
+def test_word_piece_tokenizer_round_trip_and_vocabulary_file(tmp_path):
+    from keras_seq.data.word_piece_text_tokenizer import WordPieceTextTokenizer
+    from keras_seq.data.word_pieces import RESERVED_TOKENS
+
+    text = "The Time Traveller smiled. The machine was ready.\n" * 30
+    tok = WordPieceTextTokenizer.train(text, 80)
+    assert tok.vocabulary[:len(RESERVED_TOKENS)] == list(RESERVED_TOKENS)
+    ids = tok.encode_text(text)
+    assert ids.dtype == np.int32 and ids.min() > 0
+    padded = np.array([[*tok.encode_text("the machine"), 0, 0]])
+    assert tok.decode(padded).numpy()[0].decode() == "the machine"
+    again = WordPieceTextTokenizer.load(tok.save_vocabulary(tmp_path / "vocabulary.txt"))
+    assert again.vocabulary == tok.vocabulary
+    with pytest.raises(ValueError, match="text"):
+        WordPieceTextTokenizer.train("   \n  ", 80)
+
+
+JAX_SCRIPT = textwrap.dedent("""
+    import sys
+    import keras, numpy as np
+    assert keras.backend.backend() == "jax"
+    from keras_seq.models.gpt_language_model import GPTLanguageModel
+    # Sinusoidal positions: the learned table of PositionalEmbedding fails under JAX in
+    # Keras 3.15 (ops.slice on a Variable; see the gpt-lm report).
+    m = GPTLanguageModel(20, max_length=24, num_layers=2, num_heads=2, embed_dim=16,
+                         intermediate_dim=32, dropout=0.0, position="sinusoidal")
+    x = np.random.default_rng(0).integers(1, 20, (2, 9)).astype("int32")
+    full = np.asarray(m(x))
+    _, cache = m.prefill(x[:, :3], max_length=9)
+    for t in range(3, 9):
+        logits, _, cache = m.call_with_cache(x, cache, t + 1)
+        np.testing.assert_allclose(np.asarray(logits), full[:, t], atol=1e-5)
+    out = m.generate(np.array([[3, 4, 5], [6, 0, 0]]), 5)
+    assert out.shape == (2, 8)
+    m.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert np.isfinite(m.fit(x, x, epochs=1, verbose=0).history["loss"][-1])
+    print("JAX OK")
+""")
+
+
+@pytest.mark.slow
+def test_gpt_runs_on_the_jax_backend():
+    pytest.importorskip("jax", reason="jax is not installed")
+    env = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "-c", JAX_SCRIPT], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "JAX OK" in proc.stdout
