@@ -62,6 +62,17 @@ def add_arguments(parser):
                    help="bidirectional sequence layers below the mean-pooled BiRNN (default 0)")
     g.add_argument("--dropout", type=float_in("--dropout", 0.0, 1.0), default=0.5,
                    help="dropout after the embedding and before the head (default 0.5)")
+    g.add_argument("--elmo", default=None, metavar="ELMO_RUN",
+                   help="an elmo-lm run folder: its pretrained biLM adds ELMo vectors (a "
+                        "learned mix of its layers) to the word embedding; the vocabulary "
+                        "becomes the biLM's (--vocab-size is ignored). Pretrain it with "
+                        "`keras-seq train elmo-lm --tokenizer review --data-file REVIEWS.txt`")
+    g.add_argument("--elmo-trainable", action="store_true",
+                   help="fine-tune the biLM's weights with the classifier (default: frozen "
+                        "feature extractor, only the layer mix is learned)")
+    g.add_argument("--elmo-gamma", type=float_in("--elmo-gamma", 0.0, 100.0), default=1.0,
+                   help="initial scale γ of the ELMo vectors (default 1, as in the paper; 0 "
+                        "starts from the word embedding alone and lets the task switch ELMo on)")
     g = parser.add_argument_group("training")
     g.add_argument("--epochs", type=positive_int("--epochs"), default=2)
     g.add_argument("--batch-size", type=positive_int("--batch-size"), default=64)
@@ -104,6 +115,7 @@ def _apply_quick(args):
 RESUMED_OPTIONS = (
     "data_dir", "dataset", "no_download", "val_fraction", "train_size", "test_size",
     "vocab_size", "max_length", "embedding_dim", "rnn", "units", "stacked", "dropout",
+    "elmo", "elmo_trainable", "elmo_gamma",
     "epochs", "batch_size", "learning_rate", "lr_schedule", "no_bucketing", "mixed_precision",
     "seed", "quick", "backup_every")
 
@@ -156,6 +168,22 @@ def run(args, extra_callbacks=(), log=print):
     args = _apply_quick(_restore_options(args, log))
     if args.stacked < 0:
         raise ValueError(f"`--stacked` must be >= 0, got stacked={args.stacked!r}.")
+    if args.elmo_trainable and not args.elmo:
+        raise ValueError("`--elmo-trainable` needs `--elmo ELMO_RUN` (an elmo-lm run folder), "
+                         "got no --elmo.")
+    bilm = bilm_tokenizer = None
+    if args.elmo:  # load it first: a bad --elmo leaves nothing behind
+        from keras_seq.cli import import_application
+
+        bilm, bilm_tokenizer = import_application(
+            "keras_seq.applications.elmo_lm").load_bilm(args.elmo)
+        if bilm_tokenizer.mode != "review":
+            log(f"NOTE: the biLM of --elmo {args.elmo} was trained with --tokenizer "
+                f"{bilm_tokenizer.mode}; the classifier feeds it review-tokenized text "
+                "(no punctuation). Pretrain with --tokenizer review for a perfect match.")
+        log(f"ELMo: biLM from {args.elmo} ({bilm.num_layers} layers x {bilm.units} units, "
+            f"vocabulary {bilm.vocabulary_size}), "
+            f"{'fine-tuned' if args.elmo_trainable else 'frozen'}; --vocab-size ignored.")
     started = time.time()
     keras.utils.set_random_seed(args.seed)
     policy = "mixed_bfloat16" if args.mixed_precision else "float32"
@@ -194,7 +222,11 @@ def run(args, extra_callbacks=(), log=print):
     vocab_file = run_dir.file("vocabulary.json")
     vectorizer_args = dict(max_tokens=args.vocab_size, standardize=standardize_review,
                            ragged=True)
-    if vocab_file.is_file():  # a resumed run keeps its vocabulary (and its embeddings)
+    if bilm_tokenizer is not None:  # the biLM's ids, so ELMo reads the words it learned
+        vectorizer = keras.layers.TextVectorization(
+            vocabulary=bilm_tokenizer.get_vocabulary()[2:], **vectorizer_args)
+        _write_vocabulary(vocab_file, vectorizer.get_vocabulary())
+    elif vocab_file.is_file():  # a resumed run keeps its vocabulary (and its embeddings)
         vectorizer = keras.layers.TextVectorization(
             vocabulary=json.loads(vocab_file.read_text(encoding="utf-8"))[2:],
             **vectorizer_args)
@@ -217,15 +249,23 @@ def run(args, extra_callbacks=(), log=print):
                                max_length=args.max_length)
 
     # ---- model --------------------------------------------------------------------------
+    elmo = None
+    if bilm is not None:
+        from keras_seq.models.elmo_embedding import ElmoEmbedding
+
+        elmo = ElmoEmbedding(bilm, fine_tune=args.elmo_trainable,
+                             initial_gamma=args.elmo_gamma, name="elmo")
     model = build_sentiment_classifier(
         vocab_size=len(vocabulary), embedding_dim=args.embedding_dim, rnn=args.rnn,
-        units=args.units, num_stacked=args.stacked, dropout=args.dropout)
+        units=args.units, num_stacked=args.stacked, dropout=args.dropout, elmo=elmo)
     learning_rate = args.learning_rate
     if args.lr_schedule == "cosine":
         learning_rate = keras.optimizers.schedules.CosineDecay(
             args.learning_rate, decay_steps=max(1, int(train_ds.cardinality()) * args.epochs))
     compile_sentiment_classifier(model, learning_rate=learning_rate, jit_compile=jit)
-    log(f"Model: {model.count_params():,} parameters; vocabulary {len(vocabulary)}; "
+    log(f"Model: {model.count_params():,} parameters "
+        f"({sum(int(np.prod(w.shape)) for w in model.trainable_weights):,} trainable); "
+        f"vocabulary {len(vocabulary)}; "
         f"max length {args.max_length}; XLA train step: {jit}; dtype policy {policy}.")
 
     history_file = run_dir.file("history.csv")
@@ -289,6 +329,11 @@ def run(args, extra_callbacks=(), log=print):
         "train_samples_per_second": (len(train) * epochs_run / fit_seconds)
         if epochs_run else None,
         "export_max_abs_diff_vs_keras": export_diff,
+        "elmo": args.elmo, "elmo_trainable": bool(args.elmo_trainable),
+        "elmo_gamma": (float(keras.ops.convert_to_numpy(elmo.task_mix.gamma))
+                       if elmo is not None else None),
+        "elmo_layer_weights": ([float(w) for w in keras.ops.convert_to_numpy(
+            elmo.task_mix.layer_weights())] if elmo is not None else None),
         "examples": example_rows, "history": {k: [float(x) for x in v]
                                               for k, v in history.history.items()},
     }

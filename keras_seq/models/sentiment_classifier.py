@@ -16,13 +16,18 @@ def build_sentiment_classifier(
     dropout=0.3,
     logits=False,
     name="sentiment_classifier",
+    elmo=None,
 ):
     """Builds the binary sentiment classifier over integer token ids (0 = padding).
 
     Architecture: `Embedding(mask_zero=True)` -> `num_stacked` x `Bidirectional(RNN,
     return_sequences=True)` -> `BidirectionalMeanPooledRNN(RNN)` (mean of [h_fwd; h_bwd] over
     the real steps) -> `Dropout` -> `Dense(1)`. The Keras mask from the embedding reaches
-    every RNN, so padding changes nothing. String preprocessing is not part of this model:
+    every RNN, so padding changes nothing. With `elmo` (e.g. an
+    `keras_seq.models.elmo_embedding.ElmoEmbedding` over a pretrained biLM of the same
+    vocabulary) the input of the first RNN is [Embedding(x_t); ELMo_t] (Peters et al.,
+    2018, concatenation at the input); the mask still comes from the ids. String
+    preprocessing is not part of this model:
     it trains on ids (so the whole step can be XLA-compiled); see
     `keras_seq.export` for the raw-string model.
 
@@ -35,6 +40,9 @@ def build_sentiment_classifier(
         dropout: dropout rate after the embedding and before the head, in [0, 1).
         logits: if True the head outputs a logit; else a sigmoid probability.
         name: model name.
+        elmo: None, or a layer mapping the ids `(batch, time)` to contextual embeddings
+            `(batch, time, d)` with a mask (e.g. `ElmoEmbedding`); its output is
+            concatenated to the word embedding.
 
     Returns:
         A functional `keras.Model` mapping `ids [batch, time] int32` to `[batch, 1]`.
@@ -60,6 +68,8 @@ def build_sentiment_classifier(
     rnn_class = RNN_TYPES[rnn]
     ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     x = keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(ids)
+    if elmo is not None:
+        x = keras.layers.Concatenate(name="word_and_elmo")([x, elmo(ids)])
     x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
     for i in range(num_stacked):
         x = keras.layers.Bidirectional(
