@@ -34,6 +34,21 @@ APPLICATIONS = {
     "captioner": ("keras_seq.applications.captioner",
                   "image captioning: CNN encoder + GRU/LSTM decoder with attention over image "
                   "regions (generated shape scenes by default; --dataset flickr8k)"),
+    "gpt-lm": ("keras_seq.applications.gpt_lm",
+               "GPT-style causal transformer LM (The Time Machine or any text file): "
+               "char or word-piece tokens, KV-cached generation"),
+    "bert-mlm": ("keras_seq.applications.bert_mlm",
+                 "BERT-style masked LM (The Time Machine or any text file): word pieces, "
+                 "[CLS]/[SEP] sentence pairs, fill_mask"),
+    "elmo-lm": ("keras_seq.applications.elmo_lm",
+                "ELMo-style bidirectional LSTM LM: forward + backward LMs, contextual "
+                "embeddings (embed) for the IMDB classifier"),
+    "tagger": ("keras_seq.applications.tagger",
+               "aligned seq2seq: stacked (bi)RNN tags every character of generated text "
+               "(numbers and dates, B/I/O)"),
+    "forecaster": ("keras_seq.applications.forecaster",
+                   "time-series forecasting with an RNN (daily temperatures, sunspots, airline "
+                   "passengers) against persistence and seasonal-naive baselines"),
 }
 
 
@@ -154,6 +169,10 @@ def predict(export_dir, inputs, signature="serving_default"):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
+    try:  # registers the ops of exports with tensorflow-text tokenizers (word pieces)
+        import tensorflow_text  # noqa: F401
+    except ImportError:
+        pass
     if not os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
         raise ValueError(f"EXPORT_DIR must be a SavedModel directory (with saved_model.pb), "
                          f"got {export_dir!r}.")

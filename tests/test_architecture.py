@@ -80,6 +80,52 @@ JAX_SCRIPT = textwrap.dedent(
                     BahdanauEncoderDecoder(20, 15, embed_dim=8, hidden_dim=8)):
         assert seq2seq({"source": src, "target_in": tgt}).shape == (2, 4, 15)
         assert np.asarray(seq2seq.generate(src, 6)).shape == (2, 6)
+    from keras_seq.models import GPTLanguageModel
+    gpt = GPTLanguageModel(20, max_length=24, num_layers=2, num_heads=2, embed_dim=16,
+                           intermediate_dim=32, dropout=0.0, position="learned")
+    dense_ids = np.array([[3, 4, 5, 6, 7], [1, 2, 3, 4, 5]])
+    full = np.asarray(gpt(dense_ids))
+    _, cache = gpt.prefill(dense_ids[:, :2], max_length=5)
+    for t in range(2, 5):
+        lg, _, cache = gpt.call_with_cache(dense_ids, cache, t + 1)
+        np.testing.assert_allclose(np.asarray(lg), full[:, t], atol=1e-5)
+    assert gpt.generate(np.array([[3, 4, 5], [6, 0, 0]]), 4).shape == (2, 7)
+    from keras_seq.models import BidirectionalLanguageModel, ElmoEmbedding
+    lm = BidirectionalLanguageModel(20, embedding_dim=6, units=8, num_layers=2)
+    short = np.array([[5, 6, 7, 0], [8, 9, 0, 0]], "int32")
+    emb, _ = lm.embed(short)
+    longer, _ = lm.embed(np.pad(short, [(0, 0), (0, 3)]))
+    assert np.abs(np.asarray(longer)[:, :4] - np.asarray(emb)).max() < 1e-5
+    assert tuple(lm(short)["backward"].shape) == (2, 4, 20)
+    assert tuple(ElmoEmbedding(lm)(short).shape) == (2, 4, 16)
+    from keras_seq.models import RNNForecaster
+    from keras_seq.models.rnn_forecaster import gaussian_nll
+    fc = RNNForecaster(horizon=3, units=4, head="gaussian", residual="seasonal", season=2)
+    assert fc(x[..., 0]).shape == (2, 3, 2)
+    fc.compile("adam", gaussian_nll, jit_compile=True)
+    assert np.isfinite(fc.fit(x[..., 0], np.zeros((2, 3)), epochs=1, verbose=0).history["loss"][-1])
+    from keras_seq.models import SequenceTagger
+    ids5 = np.array([[40, 41, 42, 0, 0], [5, 6, 7, 8, 9]])
+    for cell in ("elman", "lstm"):
+        tagger = SequenceTagger(97, 5, cell=cell, units=4, num_layers=2, bidirectional=True,
+                                embedding_dim=4)
+        a, b = np.asarray(tagger(ids5)), np.asarray(tagger(np.pad(ids5, ((0, 0), (0, 4)))))
+        np.testing.assert_allclose(a[ids5 != 0], b[:, :5][ids5 != 0], atol=1e-5)
+        tagger.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                       jit_compile=True)
+        assert np.isfinite(tagger.fit(ids5, ids5 % 5, sample_weight=(ids5 != 0).astype("float32"),
+                                      epochs=1, verbose=0).history["loss"][-1])
+    from keras_seq.models import MaskedLanguageModel
+    mids = np.array([[2, 9, 4, 11, 3, 0], [2, 8, 9, 4, 3, 12]])
+    mx = {"token_ids": mids, "segment_ids": np.zeros_like(mids), "padding_mask": mids != 0,
+          "mask_positions": np.array([[2, 0], [3, 1]])}
+    mlm = MaskedLanguageModel(20, 6, num_layers=1, num_heads=2, embed_dim=8, intermediate_dim=16)
+    assert mlm(mx).shape == (2, 2, 20)
+    mlm.compile("adam", keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, reduction="mean_with_sample_weight"), jit_compile=True)
+    h = mlm.fit(mx, np.array([[4, 0], [9, 8]]), sample_weight=np.array([[1., 0.], [1., 1.]]),
+                epochs=2, verbose=0)
+    assert np.isfinite(h.history["loss"][-1])
     print("JAX OK")
     """
 )
