@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_seq.generation import decode, get_sampler
+from keras_seq.generation.generate_runner import GenerateRunner
 from keras_seq.layers.elman_rnn_cell import ElmanRNNCell
 from keras_seq.runtime import default_jit_compile
 
@@ -316,7 +317,7 @@ class _Untracked:
         self.__dict__.update(kwargs)
 
 
-class _GenerateRunner(keras.Model):
+class _GenerateRunner(GenerateRunner):
     """Runs prefill + decode as its `call`, so Keras' predict compiles it (XLA when asked) per shape.
 
     Keras' predict function gives a backend-neutral compiled call without importing a
@@ -324,15 +325,7 @@ class _GenerateRunner(keras.Model):
     """
 
     def __init__(self, lm, sampler):
-        super().__init__(name="generate_runner")
-        self.lm = lm
-        self.sampler = sampler
-        self.traces = 0
-        seed_generator = getattr(sampler, "seed_generator", None)
-        if seed_generator is not None:
-            self.seed_generator = seed_generator  # tracked: its state is a model variable
-        self.initial_seed_state = (None if seed_generator is None
-                                   else ops.convert_to_numpy(seed_generator.state.value))
+        super().__init__(lm, sampler, name="generate_runner")
 
     def call(self, inputs):
         prompt, slots = inputs

@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_seq.generation import decode, get_sampler
+from keras_seq.generation.generate_runner import GenerateRunner
 from keras_seq.layers.positional_embedding import PositionalEmbedding
 from keras_seq.layers.transformer_decoder_block import TransformerDecoderBlock
 from keras_seq.runtime import default_jit_compile
@@ -350,19 +351,11 @@ class _Untracked:
         self.__dict__.update(kwargs)
 
 
-class _GenerateRunner(keras.Model):
+class _GenerateRunner(GenerateRunner):
     """Prefill + decode as a `call`, so Keras' predict compiles it (XLA when asked) per shape."""
 
     def __init__(self, lm, sampler):
-        super().__init__(name="gpt_generate_runner")
-        self.lm = lm
-        self.sampler = sampler
-        self.traces = 0
-        seed_generator = getattr(sampler, "seed_generator", None)
-        if seed_generator is not None:
-            self.seed_generator = seed_generator  # tracked: its state is a model variable
-        self.initial_seed_state = (None if seed_generator is None
-                                   else ops.convert_to_numpy(seed_generator.state.value))
+        super().__init__(lm, sampler, name="gpt_generate_runner")
 
     def call(self, inputs):
         prompt, slots = inputs
