@@ -1,10 +1,11 @@
 """Every public layer documents its formula and API, and its `Example:` runs."""
 
-import doctest
 import importlib
 import inspect
 
 import pytest
+
+from tests.docstring_checks import assert_examples_run, assert_sections
 
 import keras_seq.layers as L
 
@@ -17,21 +18,12 @@ PUBLIC = [
 
 @pytest.mark.parametrize("cls", PUBLIC, ids=lambda c: c.__name__)
 def test_docstring_sections(cls):
-    doc = inspect.getdoc(cls)
-    for section in ("Args:", "Call arguments:", "Returns:", "Example:"):
-        assert section in doc, f"{cls.__name__} docstring lacks {section}"
+    assert_sections(cls)
 
 
 @pytest.mark.parametrize("cls", PUBLIC, ids=lambda c: c.__name__)
 def test_docstring_example_runs(cls):
-    module = importlib.import_module(cls.__module__)
-    finder = doctest.DocTestFinder()
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    tests = [t for t in finder.find(cls, module=module, globs=vars(module)) if t.examples]
-    assert tests, f"{cls.__name__} has no runnable example"
-    for t in tests:
-        runner.run(t)
-    assert runner.failures == 0, f"{cls.__name__} example failed (see output above)"
+    assert_examples_run(cls, importlib.import_module(cls.__module__))
 
 
 def test_one_public_class_per_file():

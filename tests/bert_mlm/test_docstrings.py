@@ -1,10 +1,11 @@
 """The BERT-MLM public classes and functions document their API, and their examples run."""
 
-import doctest
 import importlib
 import inspect
 
 import pytest
+
+from tests.docstring_checks import assert_examples_run, assert_sections
 
 CLASSES = [
     ("keras_seq.models.masked_language_model", "MaskedLanguageModel"),
@@ -16,9 +17,7 @@ CLASSES = [
 @pytest.mark.parametrize("module_name, name", CLASSES, ids=[c[1] for c in CLASSES])
 def test_class_docstring_sections_and_one_public_class(module_name, name):
     module = importlib.import_module(module_name)
-    doc = inspect.getdoc(getattr(module, name))
-    for section in ("Args:", "Call arguments:", "Returns:", "Example:"):
-        assert section in doc, f"{name} docstring lacks {section}"
+    assert_sections(getattr(module, name))
     public = [n for n, obj in vars(module).items()
               if inspect.isclass(obj) and obj.__module__ == module_name and not n.startswith("_")]
     assert public == [name]
@@ -26,12 +25,6 @@ def test_class_docstring_sections_and_one_public_class(module_name, name):
 
 def test_pipeline_examples_run():
     module = importlib.import_module("keras_seq.data.masked_lm_pipeline")
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    tests = [t for t in doctest.DocTestFinder().find(module) if t.examples]
-    assert len(tests) >= 5
-    for t in tests:
-        runner.run(t)
-    assert runner.failures == 0
+    assert_examples_run(module, min_tests=5)
     for fn in (module.split_sentences, module.mask_tokens, module.masked_lm_dataset):
-        for section in ("Args:", "Returns:", "Example:"):
-            assert section in inspect.getdoc(fn)
+        assert_sections(fn, ("Args:", "Returns:", "Example:"))

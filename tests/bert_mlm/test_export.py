@@ -8,7 +8,6 @@ import textwrap
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from keras_seq.export.masked_lm_module import MaskedLMServingModule, fill_mask
 from keras_seq.models.masked_language_model import MaskedLanguageModel

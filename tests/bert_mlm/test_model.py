@@ -1,11 +1,11 @@
 """MaskedLanguageModel: serialization, loss only at masked positions, padding, tied weights."""
 
-import doctest
-import inspect
 
 import keras
 import numpy as np
 import pytest
+
+from tests.docstring_checks import assert_examples_run, assert_sections
 
 from keras_seq.models import masked_language_model as mlm_module
 from keras_seq.models.masked_language_model import MaskedLanguageModel
@@ -138,11 +138,5 @@ def test_call_without_mask_positions_is_a_clear_error():
 
 
 def test_docstring_sections_and_example():
-    doc = inspect.getdoc(MaskedLanguageModel)
-    for section in ("Args:", "Call arguments:", "Returns:", "Example:"):
-        assert section in doc
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    for t in doctest.DocTestFinder().find(MaskedLanguageModel, module=mlm_module,
-                                          globs=vars(mlm_module)):
-        runner.run(t)
-    assert runner.failures == 0
+    assert_sections(MaskedLanguageModel)
+    assert_examples_run(MaskedLanguageModel, mlm_module)

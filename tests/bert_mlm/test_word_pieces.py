@@ -1,9 +1,10 @@
 """The word-piece API shared by the BERT and GPT language models."""
 
-import doctest
 
 import numpy as np
 import pytest
+
+from tests.docstring_checks import assert_examples_run
 import tensorflow as tf
 
 from keras_seq.data import word_pieces as wp
@@ -73,9 +74,4 @@ def test_bad_arguments_name_the_argument(call, match):
 
 
 def test_module_examples_run():
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    tests = [t for t in doctest.DocTestFinder().find(wp) if t.examples]
-    assert len(tests) >= 4
-    for t in tests:
-        runner.run(t)
-    assert runner.failures == 0
+    assert_examples_run(wp, min_tests=4)

@@ -1,10 +1,11 @@
 """The char-LM public classes document Args/Returns/Example, and their runnable examples pass."""
 
-import doctest
 import importlib
 import inspect
 
 import pytest
+
+from tests.docstring_checks import assert_examples_run, assert_sections
 
 CLASSES = [
     ("keras_seq.models.char_language_model", "CharLanguageModel"),
@@ -21,13 +22,8 @@ CLASSES = [
 def test_docstring_sections_and_examples(module_name, name):
     module = importlib.import_module(module_name)
     cls = getattr(module, name)
-    doc = inspect.getdoc(cls)
-    for section in ("Args:", "Call arguments:", "Returns:", "Example:"):
-        assert section in doc, f"{name} docstring lacks {section}"
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    for test in doctest.DocTestFinder().find(cls, module=module, globs=vars(module)):
-        runner.run(test)
-    assert runner.failures == 0, f"{name} example failed (see output above)"
+    assert_sections(cls)
+    assert_examples_run(cls, module)
     public = [n for n, obj in vars(module).items()
               if inspect.isclass(obj) and obj.__module__ == module_name and not n.startswith("_")]
     assert public == [name], f"one public class per file, got {public}"

@@ -2,13 +2,14 @@
 
 import doctest
 import importlib
-import inspect
 import os
 import pathlib
 import subprocess
 import sys
 
 import pytest
+
+from tests.docstring_checks import assert_examples_run, assert_sections
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -26,17 +27,12 @@ CLASSES = [
 def test_docstring_sections_and_example(module_name, name, runnable):
     module = importlib.import_module(module_name)
     cls = getattr(module, name)
-    doc = inspect.getdoc(cls)
-    for section in ("Args:", "Call arguments:", "Returns:", "Example:"):
-        assert section in doc, f"{name} docstring lacks {section}"
+    assert_sections(cls)
     tests = [t for t in doctest.DocTestFinder().find(cls, module=module, globs=vars(module))
              if t.examples]
     assert tests, f"{name} has no example"
     if runnable:
-        runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-        for t in tests:
-            runner.run(t)
-        assert runner.failures == 0, f"{name} example failed (see output above)"
+        assert_examples_run(cls, module)
 
 
 def test_elmo_tutorial_quick(tmp_path):

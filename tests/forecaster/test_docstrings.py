@@ -1,9 +1,10 @@
 """The forecaster's public classes document their API and formula; the model's example runs."""
 
-import doctest
 import inspect
 
 import pytest
+
+from tests.docstring_checks import assert_examples_run, assert_sections
 
 from keras_seq.callbacks.forecast_evaluation import ForecastEvaluation
 from keras_seq.data.timeseries import SeriesScaler
@@ -19,18 +20,9 @@ from keras_seq.models.rnn_forecaster import RNNForecaster
     (SeriesScaler, ("Args:",), "z = (f(y) - mean) / std"),
 ], ids=lambda v: getattr(v, "__name__", ""))
 def test_docstring_sections_and_formula(cls, sections, formula):
-    doc = inspect.getdoc(cls)
-    for section in sections:
-        assert section in doc, f"{cls.__name__} docstring lacks {section}"
-    assert formula in doc
+    assert_sections(cls, sections)
+    assert formula in inspect.getdoc(cls)
 
 
 def test_model_example_runs():
-    finder = doctest.DocTestFinder()
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    tests = [t for t in finder.find(RNNForecaster, module=rnn_forecaster,
-                                    globs=vars(rnn_forecaster)) if t.examples]
-    assert tests
-    for t in tests:
-        runner.run(t)
-    assert runner.failures == 0
+    assert_examples_run(RNNForecaster, rnn_forecaster)

@@ -1,9 +1,7 @@
 """GPT-LM public classes document Args/Returns/Example (examples run); the model runs on JAX;
 word pieces behind the char-tokenizer interface."""
 
-import doctest
 import importlib
-import inspect
 import os
 import pathlib
 import subprocess
@@ -12,6 +10,8 @@ import textwrap
 
 import numpy as np
 import pytest
+
+from tests.docstring_checks import assert_examples_run, assert_sections
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CLASSES = [
@@ -25,13 +25,8 @@ CLASSES = [
 def test_docstring_sections_and_examples(module_name, name):
     module = importlib.import_module(module_name)
     cls = getattr(module, name)
-    doc = inspect.getdoc(cls)
-    for section in ("Args:", "Call arguments:", "Returns:", "Example:"):
-        assert section in doc, f"{name} docstring lacks {section}"
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    for test in doctest.DocTestFinder().find(cls, module=module, globs=vars(module)):
-        runner.run(test)
-    assert runner.failures == 0, f"{name} example failed (see output above)"
+    assert_sections(cls)
+    assert_examples_run(cls, module)
 
 
 def test_word_piece_tokenizer_round_trip_and_vocabulary_file(tmp_path):
