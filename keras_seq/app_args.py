@@ -79,9 +79,39 @@ def add_text_corpus_arguments(group):
     group.add_argument("--no-download", action="store_true", help="never try to download")
 
 
+def add_distribution_arguments(parser):
+    """The "distribution" option group: `--strategy`, `--cpu-devices`, `--collective-timeout`.
+
+    Read by `run_main`, which starts a `keras_seq.distribution.TrainingCluster` and runs the
+    whole application inside its strategy scope.
+    """
+    from keras_seq.distribution.training_cluster import STRATEGIES
+
+    g = parser.add_argument_group(
+        "distribution", "train on tf.distribute; --batch-size is the global batch, split "
+                        "evenly across the replicas")
+    g.add_argument("--strategy", choices=STRATEGIES, default="none",
+                   help="none (default); one-device (OneDeviceStrategy); mirrored "
+                        "(MirroredStrategy over the local GPUs, or --cpu-devices); "
+                        "multi-worker (MultiWorkerMirroredStrategy across the processes named "
+                        "by TF_CONFIG: start one per worker, same command and --run-dir)")
+    g.add_argument("--cpu-devices", type=positive_int("--cpu-devices"), default=None,
+                   help="with --strategy mirrored: split the CPU into this many logical "
+                        "devices (data parallelism without GPUs, for testing)")
+    g.add_argument("--collective-timeout",
+                   type=float_in("--collective-timeout", 0.0, 1e7, low_open=True),
+                   default=None,
+                   help="multi-worker: fail a step that waits more than this many seconds for "
+                        "the other workers (default: wait; a dead worker is still detected "
+                        "by TensorFlow's heartbeat check)")
+    return g
+
+
 def add_output_arguments(parser, run_dir_help="use this run folder; an existing one is resumed "
                                                  "from its backup"):
-    """The "outputs" option group: run folder, TensorBoard logs, export, verbosity."""
+    """The "outputs" option group (run folder, TensorBoard logs, export, verbosity), and the
+    "distribution" group of `add_distribution_arguments`."""
+    add_distribution_arguments(parser)
     g = parser.add_argument_group("outputs")
     g.add_argument("--runs-root", default="runs", help="parent of run folders (default runs/)")
     g.add_argument("--run-dir", default=None, help=run_dir_help)
@@ -128,14 +158,81 @@ def restore_run_options(args, names, log=print):
     return args
 
 
+WORKER_LOST_EXIT_STATUS = 75  # EX_TEMPFAIL: restart the job to resume
+
+
 def run_main(parser, run, argv=None):
-    """Parses `argv`, calls `run(args)`; a `ValueError` becomes a usage error (exit status 2)."""
+    """Parses `argv` and calls `run(args)` inside the strategy of `--strategy`.
+
+    A `ValueError` becomes a usage error (exit status 2). In a multi-worker job a lost worker
+    (TensorFlow's `UnavailableError`/`DeadlineExceededError` in the other workers) ends the
+    process with exit status 75 and the command that resumes from the last backup.
+    """
     args = parser.parse_args(argv)
     try:
-        run(args)
+        run_in_cluster(run, args)
     except ValueError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
+    except WorkerLostError as error:
+        parser.exit(WORKER_LOST_EXIT_STATUS, f"{parser.prog}: {error}\n")
     return 0
+
+
+def model_scope():
+    """The scope to build and compile models in: the current cluster's strategy scope.
+
+    Without `--strategy` it is TensorFlow's default (no-op) strategy scope.
+    """
+    from keras_seq.distribution.training_cluster import current_cluster
+
+    return current_cluster().scope()
+
+
+class WorkerLostError(RuntimeError):
+    """A worker of a multi-worker job stopped; the job must be restarted to resume."""
+
+
+def run_in_cluster(run, args, log=print, **run_kwargs):
+    """Starts the `TrainingCluster` of `args` (the current one while `run(args)` runs).
+
+    The application builds and compiles its model inside `model_scope()`; the export and its
+    check run outside (a SavedModel loaded under a strategy scope cannot be called).
+
+    Args:
+        run: the application's `run` function.
+        args: its parsed options (with `--strategy` etc.; absent means "none").
+        log: printer for the one line describing the distribution.
+        **run_kwargs: more arguments for `run`.
+
+    Returns:
+        What `run` returns.
+
+    Raises:
+        WorkerLostError: another worker of a multi-worker job stopped.
+    """
+    from keras_seq.distribution.training_cluster import TrainingCluster
+
+    cluster = TrainingCluster.from_args(args)
+    if cluster.name == "none":
+        return run(args, **run_kwargs)
+    cluster.start()
+    try:
+        log(cluster.describe(getattr(args, "batch_size", None)))
+        return run(args, **run_kwargs)
+    except Exception as error:
+        import tensorflow as tf
+
+        lost = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+                tf.errors.CancelledError, tf.errors.AbortedError)
+        if cluster.name == "multi-worker" and isinstance(error, lost):
+            where = f" --run-dir {args.run_dir}" if getattr(args, "run_dir", None) else ""
+            raise WorkerLostError(
+                f"a worker of this multi-worker job stopped ({type(error).__name__}: "
+                f"{str(error).strip().splitlines()[0][:300]}). Start every worker again with "
+                f"the same command{where}: training resumes from the last backup.") from error
+        raise
+    finally:
+        cluster.close()
 
 
 def open_run(app_name, args, data_info, log=print, **extra_config):

@@ -4,6 +4,7 @@
     keras-seq train APP --help           # the application's options
     keras-seq predict EXPORT_DIR TEXT... [--json]
     keras-seq predict CAPTIONER_EXPORT IMAGE_FILE...   # signatures taking `*_bytes`
+    keras-seq workers N train APP [options]   # N local multi-worker processes (tf.distribute)
 
 Applications are rows of `APPLICATIONS`: a short name, the module under
 `keras_seq.applications` and a one-line description. An application module defines
@@ -76,6 +77,17 @@ def build_parser():
                        help="one of: " + ", ".join(sorted(APPLICATIONS)))
     train.add_argument("app_args", nargs=argparse.REMAINDER,
                        help="the application's options (see keras-seq train APP --help)")
+    workers = sub.add_parser(
+        "workers", help="run `train APP ...` as N local multi-worker processes",
+        description="Start N processes of `keras-seq train APP ... --strategy multi-worker` "
+        "on 127.0.0.1 (free ports, TF_CONFIG set for each), print their output prefixed by "
+        "worker, and stop the others when one fails. Give --run-dir so a restarted job "
+        "resumes from the chief's backup.")
+    workers.add_argument("num_workers", type=int, metavar="N", help="number of workers")
+    workers.add_argument("--timeout", type=float, default=None,
+                         help="stop every worker after this many seconds")
+    workers.add_argument("train_argv", nargs=argparse.REMAINDER, metavar="train APP ...",
+                         help="the training command (after `keras-seq`)")
     predict = sub.add_parser(
         "predict", help="run an exported SavedModel on inputs",
         description="Load EXPORT_DIR with tf.saved_model.load, call a signature (default "
@@ -258,6 +270,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command == "train":
         return _train(args)
+    if args.command == "workers":
+        from keras_seq.distribution.local_worker_launcher import launch_command
+
+        if args.num_workers < 1:
+            parser.exit(2, f"keras-seq workers: error: N must be a positive integer, got "
+                           f"{args.num_workers}\n")
+        try:
+            return launch_command(args.train_argv, args.num_workers, timeout=args.timeout)
+        except ValueError as error:
+            parser.exit(2, f"keras-seq workers: error: {error}\n")
     return _predict(args, parser)
 
 

@@ -68,13 +68,30 @@ class RunDirectory:
             while self.path.exists():
                 suffix += 1
                 self.path = base / f"{stamp}-{suffix}"
+        self.app = app
+        self.shared_path = None
+        from keras_seq.distribution.training_cluster import current_cluster
+
+        cluster = current_cluster()
+        if not cluster.is_chief:
+            # A non-chief worker of a multi-worker job runs the same code but writes into a
+            # private copy of the run folder; only the backups are read from the real one.
+            self.shared_path = self.path if run_dir is not None else None
+            self.path = cluster.worker_run_dir(run_dir)
+            logdir = export_dir = None
         self.resumed = (self.path / "config.json").is_file()
         self.path.mkdir(parents=True, exist_ok=True)
-        self.app = app
         self.logs = pathlib.Path(logdir) if logdir else self.path / "logs"
-        self.backup = self.path / "backup"
+        self.backup = (self.shared_path or self.path) / "backup"
         self.export = pathlib.Path(export_dir) if export_dir else self.path / "export"
         self.logs.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def is_worker_copy(self):
+        """True in a non-chief worker, whose folder is a private copy removed at the end."""
+        from keras_seq.distribution.training_cluster import current_cluster
+
+        return not current_cluster().is_chief
 
     def file(self, name):
         """Path of a file in the run folder."""
@@ -98,6 +115,10 @@ class RunDirectory:
     def describe(self):
         """Human-readable lines saying where everything is."""
         state = "resuming" if self.resumed else "new"
+        if self.is_worker_copy:
+            return [f"Run folder: not the chief, so nothing is written to the run folder; "
+                    f"private copy {self.path} (removed at the end); backups read from "
+                    f"{self.backup}"]
         return [
             f"Run folder ({state}): {self.path}",
             f"  TensorBoard logs: {self.logs}",
