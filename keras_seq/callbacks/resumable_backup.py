@@ -1,34 +1,174 @@
-"""`BackupAndRestore` that records the right epoch for mid-epoch backups and at epoch ends."""
+"""`BackupAndRestore` that resumes right after any number of kills and never trusts a bad file."""
+
+import datetime
+import hashlib
+import json
+import os
+import pathlib
+import re
+import sys
+import tempfile
 
 import keras
 
+_GENERATION = re.compile(r"^backup-(\d{6,})\.json$")
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _print_error(message):
+    print(message, file=sys.stderr, flush=True)
+
 
 class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`keras.callbacks.BackupAndRestore` fixed for runs that are resumed more than once.
+    """`keras.callbacks.BackupAndRestore` with verified, atomic, chief-only backups.
 
-    With an integer `save_freq`, Keras 3.15's callback (a) writes the epoch counter of its
-    own instance, which starts at 0 in a resumed process, so a backup taken during a resumed
-    run says "epoch 0" and a second kill restarts from the first epoch; and (b) does not
-    save at the end of an epoch, so a finished run given again repeats its last epoch. This
-    subclass sets the counter at every epoch start and also saves at every epoch end.
+    Each backup is a generation `backup-NNNNNN.weights.h5` (model + optimizer state) with a
+    `backup-NNNNNN.json` beside it (epoch, batch, byte size, SHA-256 of the weights). The
+    weights are written to a temporary file and renamed, then the JSON, so a kill during a
+    save leaves the previous generation whole; the last `keep` generations are kept.
+    `training_metadata.json` points at the newest one (as in Keras).
+
+    On restore the newest generation whose size and SHA-256 match and that loads is used. A
+    damaged or half-written one is reported on stderr, naming the file and what is wrong,
+    and the one before it is used; when every generation is damaged training stops with a
+    `ValueError` that says so (delete the backup folder to start over).
+
+    It also fixes two things of Keras 3.15's callback: the epoch counter of a resumed
+    process starts at 0 (so a backup taken during a resumed run said "epoch 0"), and no
+    backup was written at the end of an epoch with an integer `save_freq` (so a finished
+    run given again repeated its last epoch).
+
+    In a multi-worker job (`keras_seq.distribution`) only the chief writes; every worker
+    reads the same backup folder, so all of them resume from the same state.
 
     Args:
-        backup_dir: where the backup lives.
-        save_freq: "epoch" or a number of batches between backups.
-        delete_checkpoint: delete the backup when training ends (default False here, so a
+        backup_dir: where the backups live.
+        save_freq: "epoch" or a number of batches between backups (always also at epoch
+            ends).
+        delete_checkpoint: delete the backups when training ends (default False, so a
             finished run given again does not train any more).
-        **kwargs: other `BackupAndRestore` arguments.
+        keep: how many generations to keep (at least 2: the newest and a fallback).
+        write: whether this process writes backups (None: only the chief of the current
+            `keras_seq.distribution` cluster does).
+        log: prints the restore messages (default: stderr).
 
     Example:
 
-    >>> cb = ResumableBackupAndRestore("runs/imdb/x/backup", save_freq=50)  # doctest: +SKIP
-    >>> model.fit(ds, epochs=3, callbacks=[cb])  # doctest: +SKIP
+    >>> import keras, numpy as np, tempfile
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> model.compile("sgd", "mse")
+    >>> backup = ResumableBackupAndRestore(tempfile.mkdtemp(), save_freq=2)
+    >>> _ = model.fit(np.ones((8, 2)), np.ones((8, 1)), batch_size=2, epochs=2, verbose=0,
+    ...               callbacks=[backup])
+    >>> backup.generations()[-1]["epoch"]
+    2
     """
 
-    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=False, **kwargs):
-        super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=delete_checkpoint,
-                         **kwargs)
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=False, keep=2,
+                 write=None, log=_print_error):
+        super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=delete_checkpoint)
+        if not isinstance(keep, int) or keep < 2:
+            raise ValueError(f"`keep` must be an integer >= 2, got keep={keep!r}.")
+        self.keep = keep
+        self._write = write
+        self.log = log
+        self.restored_from = None
 
+    # ---- who writes ------------------------------------------------------------------------
+    @property
+    def writes(self):
+        """Whether this process writes backups."""
+        if self._write is not None:
+            return bool(self._write)
+        from keras_seq.distribution.training_cluster import current_cluster
+
+        return current_cluster().is_chief
+
+    # ---- the files -------------------------------------------------------------------------
+    def generations(self):
+        """The backups on disk, oldest first: dicts from their JSON plus "number" and "path".
+
+        Returns:
+            A list of dicts (unreadable JSON files are listed with an "error" entry).
+        """
+        folder = pathlib.Path(self.backup_dir)
+        found = []
+        if not folder.is_dir():
+            return found
+        for path in folder.iterdir():
+            match = _GENERATION.match(path.name)
+            if not match:
+                continue
+            entry = {"number": int(match.group(1)), "json": path,
+                     "path": path.with_name(f"backup-{match.group(1)}.weights.h5")}
+            try:
+                entry.update(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError) as error:
+                entry["error"] = f"its description {path.name} is unreadable ({error})"
+            found.append(entry)
+        return sorted(found, key=lambda e: e["number"])
+
+    def _problem(self, entry):
+        if "error" in entry:
+            return entry["error"]
+        path = entry["path"]
+        if not path.is_file():
+            return f"{path.name} is missing"
+        size = path.stat().st_size
+        if size != entry.get("bytes"):
+            return (f"{path.name} has {size} bytes, {entry.get('bytes')} were written "
+                    "(half-written or truncated)")
+        if _sha256(path) != entry.get("sha256"):
+            return f"{path.name} does not match its SHA-256 (damaged after it was written)"
+        return None
+
+    # ---- restore ---------------------------------------------------------------------------
+    def on_train_begin(self, logs=None):
+        self._load_model()
+
+    def _load_model(self):
+        generations = self.generations()
+        if not generations:
+            legacy = pathlib.Path(self._weights_path)
+            if legacy.is_file():  # a backup written by Keras' own callback
+                keras.callbacks.BackupAndRestore._load_model(self)
+            return None
+        if not self.model.built:
+            raise ValueError("To resume from a backup the model must be built before fit().")
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        problems = []
+        for entry in reversed(generations):
+            problem = self._problem(entry)
+            if problem is None:
+                try:
+                    self.model.load_weights(str(entry["path"]))
+                except Exception as error:  # h5py raises OSError, Keras ValueError
+                    problem = f"{entry['path'].name} does not load ({type(error).__name__}: " \
+                              f"{str(error)[:200]})"
+            if problem is not None:
+                problems.append(problem)
+                self.log(f"ERROR: backup {entry['number']} in {self.backup_dir} is unusable: "
+                         f"{problem}. Falling back to the previous backup.")
+                continue
+            self.model._initial_epoch = int(entry["epoch"])
+            self.restored_from = entry
+            if problems:
+                self.log(f"Resumed from the previous good backup {entry['number']} "
+                         f"(epoch {entry['epoch']}, batch {entry.get('batch', 0)}).")
+            return entry
+        raise ValueError(
+            f"every backup in {self.backup_dir} is unusable: " + "; ".join(problems) +
+            ". Delete that folder to train from the start.")
+
+    # ---- save ------------------------------------------------------------------------------
     def on_epoch_begin(self, epoch, logs=None):
         self._current_epoch = epoch
 
@@ -36,3 +176,37 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
         super().on_epoch_end(epoch, logs)
         if self.save_freq != "epoch":
             self._save_model()
+
+    def _save_model(self):
+        if not self.writes:
+            return
+        folder = pathlib.Path(self.backup_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        existing = self.generations()
+        number = existing[-1]["number"] + 1 if existing else 1
+        name = f"backup-{number:06d}"
+        weights = folder / f"{name}.weights.h5"
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}-", suffix=".weights.h5")
+        os.close(fd)
+        try:
+            self.model.save_weights(tmp, overwrite=True)
+            info = {"epoch": int(self._current_epoch), "batch": int(self._last_batch_seen),
+                    "bytes": os.path.getsize(tmp), "sha256": _sha256(tmp),
+                    "weights": weights.name,
+                    "saved_at": datetime.datetime.now().isoformat(timespec="seconds")}
+            os.replace(tmp, weights)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        from keras_seq.runs import write_json_atomic
+
+        write_json_atomic(folder / f"{name}.json", info)
+        write_json_atomic(self._training_metadata_path, info)
+        for old in existing[: max(0, len(existing) + 1 - self.keep)]:
+            for path in (old["path"], old["json"]):
+                if path.exists():
+                    path.unlink()
+
+    def on_train_end(self, logs=None):
+        if self.writes:
+            super().on_train_end(logs)
