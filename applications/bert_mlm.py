@@ -29,8 +29,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from keras_seq.app_args import (  # noqa: E402
-    add_run_arguments, add_text_corpus_arguments, float_in, positive_int, restore_run_options,
-    run_main)
+    add_run_arguments, add_text_corpus_arguments, float_in, model_scope, positive_int,
+    restore_run_options, run_main)
 
 APP_NAME = "bert-mlm"
 SAMPLES = (
@@ -238,23 +238,25 @@ def run(args, extra_callbacks=(), log=print):
     save_vocabulary(vocabulary, run_dir.file("vocabulary.txt"))
 
     # ---- model --------------------------------------------------------------------------
-    model = MaskedLanguageModel(len(vocabulary), sequence_length=args.sequence_length,
-                                num_layers=args.layers, num_heads=args.heads,
-                                embed_dim=args.embed_dim, intermediate_dim=args.intermediate_dim,
-                                dropout=args.dropout)
-    steps_per_epoch = math.ceil(len(train_a) / args.batch_size)
-    total_steps = max(1, steps_per_epoch * args.epochs)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, decay_steps=total_steps, warmup_target=args.learning_rate,
-        warmup_steps=min(1000, max(1, total_steps // 10)), alpha=0.05)
-    model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.01, clipnorm=1.0),
-        loss=keras.losses.SparseCategoricalCrossentropy(
-            from_logits=True, reduction="mean_with_sample_weight"),
-        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                          keras_hub.metrics.Perplexity(from_logits=True, name="perplexity")],
-        jit_compile=jit)
-    model(next(iter(val_ds))[0])
+    with model_scope():  # the --strategy scope (a no-op without one)
+        model = MaskedLanguageModel(len(vocabulary), sequence_length=args.sequence_length,
+                                    num_layers=args.layers, num_heads=args.heads,
+                                    embed_dim=args.embed_dim,
+                                    intermediate_dim=args.intermediate_dim,
+                                    dropout=args.dropout)
+        steps_per_epoch = math.ceil(len(train_a) / args.batch_size)
+        total_steps = max(1, steps_per_epoch * args.epochs)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0, decay_steps=total_steps, warmup_target=args.learning_rate,
+            warmup_steps=min(1000, max(1, total_steps // 10)), alpha=0.05)
+        model.compile(
+            optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.01, clipnorm=1.0),
+            loss=keras.losses.SparseCategoricalCrossentropy(
+                from_logits=True, reduction="mean_with_sample_weight"),
+            weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+                              keras_hub.metrics.Perplexity(from_logits=True, name="perplexity")],
+            jit_compile=jit)
+        model(next(iter(val_ds))[0])  # builds every variable inside the scope
     log(f"Model: {args.layers} encoder blocks, d={args.embed_dim}, {args.heads} heads, FFN "
         f"{args.intermediate_dim}; {model.count_params():,} parameters; {len(vocabulary)} word "
         f"pieces; {len(train_a):,} training / {len(val_a):,} validation sentence pairs of "

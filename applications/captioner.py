@@ -23,8 +23,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from keras_seq.app_args import (  # noqa: E402
-    add_run_arguments, compile_token_classifier, float_in, open_finished_run, open_run,
-    positive_int, resolve_jit, restore_run_options, run_main, training_callbacks)
+    add_run_arguments, compile_token_classifier, float_in, model_scope, open_finished_run,
+    open_run, positive_int, resolve_jit, restore_run_options, run_main, training_callbacks)
 
 APP_NAME = "captioner"
 DEFAULTS = {
@@ -365,10 +365,11 @@ def run(args, extra_callbacks=(), log=print):
     val_ds = make_dataset(*splits["validation"], tokenizer, args, training=False)
 
     keras.config.set_dtype_policy("mixed_bfloat16" if args.mixed_precision else "float32")
-    model = build_model(args, tokenizer.vocabulary_size)
-    steps = -(-len(splits["train"][0]) // args.batch_size) * args.epochs
-    compile_token_classifier(model, args, steps, jit, max_warmup_steps=500)
-    model.build()
+    with model_scope():  # the --strategy scope (a no-op without one)
+        model = build_model(args, tokenizer.vocabulary_size)
+        steps = -(-len(splits["train"][0]) // args.batch_size) * args.epochs
+        compile_token_classifier(model, args, steps, jit, max_warmup_steps=500)
+        model.build()
     log(f"Captioner ({args.rnn}, attention {args.attention}, image -> {args.condition_on}, "
         f"encoder {args.backbone if args.backbone != 'none' else args.encoder_filters}): "
         f"{model.count_params():,} parameters; vocabulary {tokenizer.vocabulary_size}; "

@@ -22,7 +22,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from keras_seq.app_args import (  # noqa: E402
-    add_output_arguments, add_text_corpus_arguments, float_in, positive_int,
+    add_output_arguments, add_text_corpus_arguments, float_in, model_scope, positive_int,
     restore_run_options, run_main)
 
 APP_NAME = "char-lm"
@@ -136,6 +136,12 @@ def _check_args(args):
                          f"--recurrent-dropout {args.recurrent_dropout} with --cell elman.")
     if args.top_k is not None and args.top_k <= 0:
         raise ValueError(f"`--top-k` must be a positive int, got {args.top_k}.")
+    if args.stateful and getattr(args, "strategy", "none") in ("mirrored", "multi-worker"):
+        raise ValueError(
+            "`--stateful` carries each batch row's RNN state into the next batch, and a "
+            "distributed strategy splits every batch across replicas, so the state would not "
+            f"follow its row; got --stateful with --strategy {args.strategy}. Train stateful "
+            "BPTT in one process (or use the default random windows).")
 
 
 def make_datasets(train_ids, val_ids, args):
@@ -232,21 +238,22 @@ def run(args, extra_callbacks=(), log=print):
     run_dir.write_json("config.json", config)
 
     # ---- model --------------------------------------------------------------------------
-    model = CharLanguageModel(tokenizer.vocabulary_size, cell=args.cell, units=args.units,
-                              num_layers=args.layers, embedding_dim=args.embedding_dim or None,
-                              dropout=args.dropout, recurrent_dropout=args.recurrent_dropout,
-                              stateful=args.stateful)
-    steps_per_epoch = int(train_ds.cardinality().numpy())
-    learning_rate = args.learning_rate
-    if args.lr_decay == "cosine":
-        learning_rate = keras.optimizers.schedules.CosineDecay(
-            args.learning_rate, decay_steps=max(1, steps_per_epoch * args.epochs), alpha=0.05)
-    optimizer = keras.optimizers.Adam(learning_rate,
-                                      global_clipnorm=args.clip_norm if args.clip_norm else None)
-    model.compile(optimizer=optimizer,
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=jit)
-    model(np.ones((args.batch_size, args.num_steps), "int32"))
+    with model_scope():  # the --strategy scope (a no-op without one)
+        model = CharLanguageModel(tokenizer.vocabulary_size, cell=args.cell, units=args.units,
+                                  num_layers=args.layers, embedding_dim=args.embedding_dim or None,
+                                  dropout=args.dropout, recurrent_dropout=args.recurrent_dropout,
+                                  stateful=args.stateful)
+        steps_per_epoch = int(train_ds.cardinality().numpy())
+        learning_rate = args.learning_rate
+        if args.lr_decay == "cosine":
+            learning_rate = keras.optimizers.schedules.CosineDecay(
+                args.learning_rate, decay_steps=max(1, steps_per_epoch * args.epochs), alpha=0.05)
+        optimizer = keras.optimizers.Adam(learning_rate,
+                                          global_clipnorm=args.clip_norm or None)
+        model.compile(optimizer=optimizer,
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      jit_compile=jit)
+        model(np.ones((args.batch_size, args.num_steps), "int32"))
     log(f"Model: {args.cell} x{args.layers}, {args.units} units, {model.count_params():,} "
         f"parameters; vocabulary {tokenizer.vocabulary_size} ids ({tokenizer.mode}); "
         f"{len(train_ids):,} training / {len(val_ids):,} validation characters; "

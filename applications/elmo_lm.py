@@ -26,8 +26,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from keras_seq.app_args import (  # noqa: E402
-    add_output_arguments, add_text_corpus_arguments, float_in, positive_int, resolve_jit,
-    restore_run_options, run_main)
+    add_output_arguments, add_text_corpus_arguments, float_in, model_scope, positive_int,
+    resolve_jit, restore_run_options, run_main)
 
 APP_NAME = "elmo-lm"
 SENTENCES = ("the time traveller", "i saw the machine", "the sun was setting",
@@ -276,14 +276,15 @@ def run(args, extra_callbacks=(), log=print):
     run_dir.write_json("config.json", config)
 
     # ---- model --------------------------------------------------------------------------
-    model = BidirectionalLanguageModel(
-        tokenizer.vocabulary_size, embedding_dim=args.embedding_dim, units=args.units,
-        num_layers=args.layers, dropout=args.dropout, share_softmax=not args.separate_softmax)
-    model.build((None, None))
-    steps_per_epoch = int(train_ds.cardinality().numpy())
-    schedule = keras.optimizers.schedules.CosineDecay(
-        args.learning_rate, decay_steps=max(1, steps_per_epoch * args.epochs), alpha=0.05)
-    compile_bilm(model, schedule, clip_norm=args.clip_norm, jit_compile=jit)
+    with model_scope():  # the --strategy scope (a no-op without one)
+        model = BidirectionalLanguageModel(
+            tokenizer.vocabulary_size, embedding_dim=args.embedding_dim, units=args.units,
+            num_layers=args.layers, dropout=args.dropout, share_softmax=not args.separate_softmax)
+        model.build((None, None))
+        steps_per_epoch = int(train_ds.cardinality().numpy())
+        schedule = keras.optimizers.schedules.CosineDecay(
+            args.learning_rate, decay_steps=max(1, steps_per_epoch * args.epochs), alpha=0.05)
+        compile_bilm(model, schedule, clip_norm=args.clip_norm, jit_compile=jit)
     run_dir.write_json(MODEL_CONFIG_FILE, model.get_config())
     log(f"Model: biLM, {args.layers} LSTM layers x {args.units} units per direction, "
         f"embedding {args.embedding_dim}, {model.count_params():,} parameters; vocabulary "

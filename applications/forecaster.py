@@ -31,7 +31,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from keras_seq.app_args import (  # noqa: E402
-    add_run_arguments, float_in, positive_int, resolve_jit, restore_run_options, run_main)
+    add_run_arguments, float_in, model_scope, positive_int, resolve_jit, restore_run_options,
+    run_main)
 
 APP_NAME = "forecaster"
 SERIES_CHOICES = ("auto", "daily-min-temperatures", "monthly-sunspots", "airline-passengers",
@@ -203,12 +204,13 @@ def run(args, extra_callbacks=(), log=print):
 
     # ---- model --------------------------------------------------------------------------
     gaussian = args.loss == "gaussian"
-    model = RNNForecaster(horizon=h, rnn=args.rnn, units=args.units, num_layers=args.layers,
-                          dropout=args.dropout, head="gaussian" if gaussian else "mse",
-                          residual=RESIDUALS[settings["target"]], season=m)
-    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate, clipnorm=1.0),
-                  loss=gaussian_nll if gaussian else "mse", jit_compile=jit)
-    model(data["train"]["x"][:1])
+    with model_scope():  # the --strategy scope (a no-op without one)
+        model = RNNForecaster(horizon=h, rnn=args.rnn, units=args.units, num_layers=args.layers,
+                              dropout=args.dropout, head="gaussian" if gaussian else "mse",
+                              residual=RESIDUALS[settings["target"]], season=m)
+        model.compile(optimizer=keras.optimizers.Adam(args.learning_rate, clipnorm=1.0),
+                      loss=gaussian_nll if gaussian else "mse", jit_compile=jit)
+        model(data["train"]["x"][:1])
     log(f"Series {info['dataset']}: {len(values)} points, train {data['train_end']} / "
         f"validation {data['val_end'] - data['train_end']} / test "
         f"{len(values) - data['val_end']} (final period); window W={w}, horizon H={h}, "

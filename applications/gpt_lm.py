@@ -20,8 +20,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from keras_seq.app_args import (  # noqa: E402
-    add_run_arguments, add_text_corpus_arguments, float_in, positive_int, restore_run_options,
-    run_main)
+    add_run_arguments, add_text_corpus_arguments, float_in, model_scope, positive_int,
+    restore_run_options, run_main)
 
 APP_NAME = "gpt-lm"
 PROMPTS = ("time traveller", "the machine")
@@ -291,14 +291,15 @@ def run(args, extra_callbacks=(), log=print):
     run_dir.write_json("config.json", config)
 
     # ---- model --------------------------------------------------------------------------
-    model = GPTLanguageModel(
-        tokenizer.vocabulary_size, max_length=args.sequence_length, num_layers=args.layers,
-        num_heads=args.heads, embed_dim=args.embed_dim, intermediate_dim=args.intermediate_dim,
-        dropout=args.dropout, position=args.position, norm_first=not args.post_norm,
-        tie_weights=args.tie_weights)
-    steps_per_epoch = int(train_ds.cardinality().numpy())
-    compile_token_classifier(model, args, steps=max(1, steps_per_epoch * args.epochs), jit=jit)
-    model(np.ones((1, args.sequence_length), "int32"))
+    with model_scope():  # the --strategy scope (a no-op without one)
+        model = GPTLanguageModel(
+            tokenizer.vocabulary_size, max_length=args.sequence_length, num_layers=args.layers,
+            num_heads=args.heads, embed_dim=args.embed_dim, intermediate_dim=args.intermediate_dim,
+            dropout=args.dropout, position=args.position, norm_first=not args.post_norm,
+            tie_weights=args.tie_weights)
+        steps_per_epoch = int(train_ds.cardinality().numpy())
+        compile_token_classifier(model, args, steps=max(1, steps_per_epoch * args.epochs), jit=jit)
+        model(np.ones((1, args.sequence_length), "int32"))
     log(f"Model: GPT {args.layers} blocks x {args.heads} heads, d={args.embed_dim}, ffn "
         f"{args.intermediate_dim}, context {args.sequence_length}, "
         f"{'tied' if args.tie_weights else 'separate'} output, "

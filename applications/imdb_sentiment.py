@@ -22,7 +22,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from keras_seq.app_args import (  # noqa: E402
-    add_output_arguments, float_in, positive_int, restore_run_options, run_main)
+    add_output_arguments, float_in, model_scope, positive_int, restore_run_options, run_main)
 
 APP_NAME = "imdb"
 EXAMPLES = ("this movie is so great", "this movie is so bad")
@@ -175,8 +175,9 @@ def run(args, extra_callbacks=(), log=print):
     if args.elmo:  # load it first: a bad --elmo leaves nothing behind
         from keras_seq.cli import import_application
 
-        bilm, bilm_tokenizer = import_application(
-            "keras_seq.applications.elmo_lm").load_bilm(args.elmo)
+        with model_scope():  # its variables join the classifier's (mirrored, if distributed)
+            bilm, bilm_tokenizer = import_application(
+                "keras_seq.applications.elmo_lm").load_bilm(args.elmo)
         if bilm_tokenizer.mode != "review":
             log(f"NOTE: the biLM of --elmo {args.elmo} was trained with --tokenizer "
                 f"{bilm_tokenizer.mode}; the classifier feeds it review-tokenized text "
@@ -250,19 +251,21 @@ def run(args, extra_callbacks=(), log=print):
 
     # ---- model --------------------------------------------------------------------------
     elmo = None
-    if bilm is not None:
-        from keras_seq.models.elmo_embedding import ElmoEmbedding
+    with model_scope():  # the --strategy scope (a no-op without one)
+        if bilm is not None:
+            from keras_seq.models.elmo_embedding import ElmoEmbedding
 
-        elmo = ElmoEmbedding(bilm, fine_tune=args.elmo_trainable,
-                             initial_gamma=args.elmo_gamma, name="elmo")
-    model = build_sentiment_classifier(
-        vocab_size=len(vocabulary), embedding_dim=args.embedding_dim, rnn=args.rnn,
-        units=args.units, num_stacked=args.stacked, dropout=args.dropout, elmo=elmo)
-    learning_rate = args.learning_rate
-    if args.lr_schedule == "cosine":
-        learning_rate = keras.optimizers.schedules.CosineDecay(
-            args.learning_rate, decay_steps=max(1, int(train_ds.cardinality()) * args.epochs))
-    compile_sentiment_classifier(model, learning_rate=learning_rate, jit_compile=jit)
+            elmo = ElmoEmbedding(bilm, fine_tune=args.elmo_trainable,
+                                 initial_gamma=args.elmo_gamma, name="elmo")
+        model = build_sentiment_classifier(
+            vocab_size=len(vocabulary), embedding_dim=args.embedding_dim, rnn=args.rnn,
+            units=args.units, num_stacked=args.stacked, dropout=args.dropout, elmo=elmo)
+        learning_rate = args.learning_rate
+        if args.lr_schedule == "cosine":
+            learning_rate = keras.optimizers.schedules.CosineDecay(
+                args.learning_rate,
+                decay_steps=max(1, int(train_ds.cardinality()) * args.epochs))
+        compile_sentiment_classifier(model, learning_rate=learning_rate, jit_compile=jit)
     log(f"Model: {model.count_params():,} parameters "
         f"({sum(int(np.prod(w.shape)) for w in model.trainable_weights):,} trainable); "
         f"vocabulary {len(vocabulary)}; "

@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from keras_seq.app_args import (  # noqa: E402
-    add_run_arguments, compile_token_classifier, float_in, open_run, positive_int,
+    add_run_arguments, compile_token_classifier, float_in, model_scope, open_run, positive_int,
     resolve_jit, restore_run_options, run_main, training_callbacks)
 
 APP_NAME = "tagger"
@@ -175,12 +175,13 @@ def run(args, extra_callbacks=(), log=print):
     run_dir = open_run(APP_NAME, args, data_info, log, jit_compile_resolved=jit,
                        tag_names=names)
 
-    model = SequenceTagger(st.VOCABULARY_SIZE, len(names), cell=args.cell, units=args.units,
-                           num_layers=args.layers, bidirectional=args.bidirectional,
-                           embedding_dim=args.embedding_dim, dropout=args.dropout)
-    steps = int(train_ds.cardinality()) * args.epochs
-    compile_token_classifier(model, args, steps, jit, max_warmup_steps=300)
-    model(np.ones((1, 4), "int32"))
+    with model_scope():  # the --strategy scope (a no-op without one)
+        model = SequenceTagger(st.VOCABULARY_SIZE, len(names), cell=args.cell, units=args.units,
+                               num_layers=args.layers, bidirectional=args.bidirectional,
+                               embedding_dim=args.embedding_dim, dropout=args.dropout)
+        steps = int(train_ds.cardinality()) * args.epochs
+        compile_token_classifier(model, args, steps, jit, max_warmup_steps=300)
+        model(np.ones((1, 4), "int32"))
     direction = "bidirectional" if args.bidirectional else "left-to-right"
     log(f"Model: {args.layers} x {direction} {args.cell}, {args.units} units, "
         f"{model.count_params():,} parameters; tags {names}; "

@@ -23,8 +23,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from keras_seq.app_args import (  # noqa: E402
-    add_run_arguments, compile_token_classifier, float_in, open_finished_run, open_run,
-    positive_int, resolve_jit, restore_run_options, run_main, training_callbacks)
+    add_run_arguments, compile_token_classifier, float_in, model_scope, open_finished_run,
+    open_run, positive_int, resolve_jit, restore_run_options, run_main, training_callbacks)
 
 APP_NAME = "translator"
 DATE_EXAMPLES = ("saturday, march 3rd 1998", "the 1st of january 2000", "12 dec 1975",
@@ -273,11 +273,12 @@ def run(args, extra_callbacks=(), log=print):
 
     policy = "mixed_bfloat16" if args.mixed_precision else "float32"
     keras.config.set_dtype_policy(policy)
-    model = build_model(args, source_tok.vocabulary_size, target_tok.vocabulary_size)
-    batches_per_epoch = -(-len(splits["train"]) // args.batch_size)  # bucketing: approximate
-    steps = batches_per_epoch * args.epochs
-    compile_token_classifier(model, args, steps, jit, max_warmup_steps=1000)
-    model.build()
+    with model_scope():  # the --strategy scope (a no-op without one)
+        model = build_model(args, source_tok.vocabulary_size, target_tok.vocabulary_size)
+        batches_per_epoch = -(-len(splits["train"]) // args.batch_size)  # bucketing: approximate
+        steps = batches_per_epoch * args.epochs
+        compile_token_classifier(model, args, steps, jit, max_warmup_steps=1000)
+        model.build()
     log(f"Model {args.model}: {model.count_params():,} parameters; vocab "
         f"{source_tok.vocabulary_size} -> {target_tok.vocabulary_size}; XLA train step: {jit}.")
 
