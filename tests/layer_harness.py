@@ -8,6 +8,10 @@ For one layer class and example inputs it checks
   5. one `fit` step with `jit_compile=True` (XLA): finite loss, trainable weights change;
   6. `dtype="mixed_bfloat16"`: finite outputs in the compute dtype bfloat16.
 and offers the property checks: padding invariance, causality, cache equivalence.
+
+It is keras + numpy only, so the layer tests also run on the JAX backend
+(`KERAS_BACKEND=jax python -m pytest tests/layers`); `xla_compile` and `input_gradient`
+are the two places where a test needs the backend's own function transformations.
 """
 
 import copy
@@ -25,6 +29,60 @@ def _as_list(x):
 
 def _to_numpy(x):
     return np.asarray(ops.convert_to_numpy(ops.cast(x, "float32")))
+
+
+def xla_compile(fn):
+    """Compiles `fn` with XLA on the current backend.
+
+    TensorFlow: `tf.function(fn, jit_compile=True)`; JAX: `jax.jit(fn)`. The layers that
+    `fn` calls must already be built (their weights are read as constants of the trace).
+
+    Args:
+        fn: a function of tensors (numpy arrays are accepted as arguments).
+
+    Returns:
+        The compiled function.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, jit_compile=True)
+    if backend == "jax":
+        import jax
+
+        return jax.jit(fn)
+    raise NotImplementedError(f"xla_compile supports tensorflow and jax, not {backend!r}")
+
+
+def input_gradient(fn, x):
+    """The gradient of `sum(fn(x))` with respect to the input `x`, as numpy.
+
+    Uses `tf.GradientTape` on TensorFlow and `jax.grad` on JAX (inside a
+    `keras.StatelessScope`, so random layers such as dropout may run in training mode).
+
+    Args:
+        fn: a function of one float tensor returning a tensor.
+        x: a float numpy array.
+
+    Returns:
+        A numpy array shaped like `x`.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(fn(x))
+        return tape.gradient(loss, x).numpy()
+    if backend == "jax":
+        import jax
+
+        with keras.StatelessScope():
+            return np.asarray(jax.grad(lambda v: ops.sum(fn(v)))(np.asarray(x)))
+    raise NotImplementedError(f"input_gradient supports tensorflow and jax, not {backend!r}")
 
 
 def _symbolic_inputs(inputs):

@@ -18,6 +18,10 @@ class ElmanRNNCell(keras.layers.Layer):
     When `output_units` is None there is no output layer and o_t = h_t (a plain Elman
     cell, as in `keras.layers.SimpleRNNCell`). Use it inside `keras.layers.RNN`.
 
+    On the JAX backend, a masked `RNN(..., return_sequences=True)` over a cell with
+    `output_units` needs `zero_output_for_mask=True` (or `unroll=True`): Keras's JAX
+    loop repeats `states[0]` (h, not o) as the output at masked steps.
+
     Args:
         units: int, m, size of the hidden state h_t.
         output_units: int or None, n, size of the output o_t. None: o_t = h_t.

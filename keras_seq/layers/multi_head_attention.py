@@ -28,8 +28,9 @@ class MultiHeadAttention(keras.layers.Layer):
 
     Two code paths compute the same function: the fused `keras.ops.dot_product_attention`
     (flash/cuDNN kernels where the backend has them) when no attention weights are needed
-    (no dropout in training, no `return_attention_scores`), and the explicit maths
-    (einsum → masked softmax → dropout → einsum) otherwise. `attention_impl` picks one.
+    (no dropout in training, no `return_attention_scores`, `value_dim == key_dim`), and
+    the explicit maths (einsum → masked softmax → dropout → einsum) otherwise.
+    `attention_impl` picks one.
 
     Incremental decoding: pass `cache` `(B, 2, S, h, d_k)` (keys and values of S slots,
     preallocated, e.g. by `init_cache`) and `cache_update_index` (int or scalar tensor):
@@ -167,6 +168,10 @@ class MultiHeadAttention(keras.layers.Layer):
     # ---- attention ---------------------------------------------------------------
     def _use_fused(self, return_attention_scores, training):
         if return_attention_scores:
+            return False
+        if self.value_dim != self.key_dim:
+            # The JAX backend's fused attention assumes d_v == d_k (it reshapes the output
+            # with the query's head size); the explicit path handles any d_v everywhere.
             return False
         if self.dropout > 0.0 and training:
             return False

@@ -1,11 +1,16 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from keras_seq.layers import MultiHeadAttention
 from tests import numpy_reference as ref
-from tests.layer_harness import assert_causal, assert_padding_invariant, run_layer_test
+from tests.layer_harness import (
+    assert_causal,
+    assert_padding_invariant,
+    input_gradient,
+    run_layer_test,
+    xla_compile,
+)
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(2, 6, 8)).astype("float32")
@@ -104,16 +109,13 @@ def test_causality(impl):
 def test_causal_mask_holds_with_dropout_and_scores():
     """keras#23038 class: the causal mask must survive dropout>0 and return_attention_scores."""
     layer = MultiHeadAttention(num_heads=2, key_dim=4, dropout=0.5)
-    x = tf.constant(X)
-    _, scores = layer(x, x, use_causal_mask=True, return_attention_scores=True, training=True)
+    _, scores = layer(X, X, use_causal_mask=True, return_attention_scores=True, training=True)
     upper = np.triu(np.ones((6, 6), bool), k=1)
     assert np.all(np.array(scores)[:, :, upper] == 0.0)
     for t in range(5):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = layer(x, x, use_causal_mask=True, training=True)
-            loss = tf.reduce_sum(y[:, : t + 1])
-        grad = tape.gradient(loss, x).numpy()
+        grad = input_gradient(
+            lambda x: layer(x, x, use_causal_mask=True, training=True)[:, : t + 1], X
+        )
         assert np.all(grad[:, t + 1 :] == 0.0), f"future leaks into step {t} under dropout"
 
 
@@ -135,9 +137,9 @@ def _step_by_step(layer, x, jit):
             y, cache = layer(x[:, t : t + 1], x[:, t : t + 1], cache=cache,
                              cache_update_index=t, use_causal_mask=True)
             outs.append(y)
-        return tf.concat(outs, 1)
+        return keras.ops.concatenate(outs, 1)
 
-    return (tf.function(run, jit_compile=True) if jit else run)(tf.constant(x))
+    return (xla_compile(run) if jit else run)(x)
 
 
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "xla"])
@@ -154,7 +156,7 @@ def test_cache_in_a_while_loop_with_dynamic_index():
     full = np.array(layer(X, X, use_causal_mask=True))
     length = X.shape[1]
 
-    @tf.function(jit_compile=True)
+    @xla_compile
     def decode(x):
         def body(t, cache, outs):
             step = keras.ops.slice(x, [0, t, 0], [2, 1, 8])
@@ -169,7 +171,7 @@ def test_cache_in_a_while_loop_with_dynamic_index():
         )
         return outs
 
-    np.testing.assert_allclose(np.array(decode(tf.constant(X))), full, atol=1e-5)
+    np.testing.assert_allclose(np.array(decode(X)), full, atol=1e-5)
 
 
 def test_read_only_cache_for_cross_attention():
@@ -180,6 +182,15 @@ def test_read_only_cache_for_cross_attention():
     out, same_cache = layer(X, cache=cache, value_mask=mask)
     np.testing.assert_allclose(np.array(out), direct, atol=1e-5)
     np.testing.assert_array_equal(np.array(same_cache), np.array(cache))
+
+
+def test_value_dim_differs_from_key_dim_on_every_path():
+    """d_v != d_k: "fused" falls back to the explicit maths (JAX's fused kernel needs d_v = d_k)."""
+    layer = MultiHeadAttention(num_heads=2, key_dim=4, value_dim=3, attention_impl="explicit")
+    expected = np.array(layer(X, Y, use_causal_mask=False))
+    for impl in ("auto", "fused"):
+        layer.attention_impl = impl
+        np.testing.assert_allclose(np.array(layer(X, Y)), expected, atol=1e-6)
 
 
 def test_bad_arguments():
