@@ -40,6 +40,12 @@ def build_parser():
     parser.add_argument("--vocab-size", type=int, default=200)
     parser.add_argument("--embedding-dim", type=int, default=16)
     parser.add_argument("--units", type=int, default=16)
+    parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    parser.add_argument("--clipnorm", type=float, default=1.0,
+                        help="clip each variable's gradient to this norm (default 1, as the "
+                             "applications)")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="default 3e-3 for adam, 1.0 for sgd")
     parser.add_argument("--bucket", action="store_true",
                         help="batch by length buckets (partial batches split unevenly)")
     parser.add_argument("--out", default=None, help="the chief writes the JSON result here")
@@ -57,7 +63,7 @@ def run(args):
         import tensorflow as tf
 
         from keras_seq.data.pipeline import token_id_dataset
-        from keras_seq.models import build_sentiment_classifier, compile_sentiment_classifier
+        from keras_seq.models import build_sentiment_classifier
 
         keras.utils.set_random_seed(7)
         rng = np.random.default_rng(0)
@@ -72,7 +78,16 @@ def run(args):
             model = build_sentiment_classifier(
                 vocab_size=args.vocab_size, embedding_dim=args.embedding_dim, rnn="lstm",
                 units=args.units, num_stacked=0, dropout=0.0)
-            compile_sentiment_classifier(model, learning_rate=3e-3, jit_compile=False)
+            # As the IMDB application: binary cross-entropy, gradients clipped to norm 1.
+            if args.optimizer == "sgd":
+                optimizer = keras.optimizers.SGD(args.learning_rate or 1.0,
+                                                 clipnorm=args.clipnorm)
+            else:
+                optimizer = keras.optimizers.Adam(args.learning_rate or 3e-3,
+                                                  clipnorm=args.clipnorm)
+            model.compile(optimizer=optimizer, loss=keras.losses.BinaryCrossentropy(),
+                          metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
+                          jit_compile=False)
 
         step_seconds = []
 

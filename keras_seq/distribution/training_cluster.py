@@ -182,10 +182,10 @@ class TrainingCluster:
         if self.name != "none" and self._strategy is None:
             import tensorflow as tf
 
-            from keras_seq.distribution.keras_multi_worker_fixes import (
-                apply_keras_multi_worker_fixes)
+            from keras_seq.distribution.keras_distribute_fixes import (
+                apply_keras_distribute_fixes)
 
-            apply_keras_multi_worker_fixes()
+            apply_keras_distribute_fixes()
             if self.name == "one-device":
                 gpus = tf.config.list_logical_devices("GPU")
                 self._strategy = tf.distribute.OneDeviceStrategy(

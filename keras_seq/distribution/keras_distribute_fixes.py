@@ -1,0 +1,124 @@
+"""Three fixes that make Keras 3.15's TensorFlow trainer right under `tf.distribute` strategies.
+
+Keras 3 does not run `model.fit` under `tf.distribute.MultiWorkerMirroredStrategy` out of the
+box (keras-team/keras#20585, open): two functions of `keras.src.backend.tensorflow.trainer`
+fail, and one of them also changes the data order under every strategy; and its TensorFlow
+optimizer clips each replica's share of the gradient instead of the whole gradient. Measured
+here with Keras 3.15.1 / TF 2.21:
+
+1. `TensorFlowTrainer._maybe_symbolic_build` takes one batch from the *distributed* dataset to
+   build the metrics symbolically. Under MultiWorkerMirroredStrategy that batch is a
+   `PerReplica` value that `strategy.reduce` cannot convert ("Attempt to convert a value
+   (PerReplica...)"). Under every strategy the extra iterator also advances the dataset's
+   shuffle seed, so the first epoch sees a different order than the same run without a
+   strategy. Only shapes and dtypes are needed, so the fix builds from the dataset's
+   `element_spec` and never touches the data.
+2. `reduce_per_replica(..., reduction="auto")` reduces the per-replica logs of a multi-worker
+   step with `strategy.reduce("MEAN", v, axis=0)`, which also averages over the first axis
+   and fails on the scalar losses ("Invalid reduction dimension 0 for input with 0
+   dimensions"). The fix averages over replicas only (`axis=None`), as the single-worker
+   branch of the same function does.
+
+3. `BaseOptimizer._backend_apply_gradients` applies `clipnorm` / `global_clipnorm` /
+   `clipvalue` inside each replica, before the gradients are summed across replicas (the
+   sum happens later, in `TFOptimizer._backend_update_step`). With R replicas each one clips
+   its 1/R share, so the clipped update differs from the one-process update whenever
+   clipping bites (with 2 replicas the threshold is effectively up to twice as large). The
+   fix sums the gradients first (`ReplicaContext.all_reduce`), clips the whole gradient, and
+   hands it to Keras on replica 0 and zeros on the others, which Keras' own summation turns
+   back into the clipped whole (and its second clipping leaves alone: the norm is already
+   below the threshold). This costs one more all-reduce per step, only when clipping is
+   configured.
+
+With these fixes a 2-replica MirroredStrategy run and a 2-worker MultiWorkerMirroredStrategy
+run give the same per-epoch losses as the single-process run (tests/distribution).
+"""
+
+import functools
+
+_APPLIED = False
+
+
+def apply_keras_distribute_fixes():
+    """Patches the three Keras TensorFlow trainer/optimizer functions (idempotent).
+
+    Returns:
+        True when the fixes are (now) in place; False on a Keras without these functions
+        (nothing is patched then).
+    """
+    global _APPLIED
+    if _APPLIED:
+        return True
+    import tensorflow as tf
+    from keras.src import tree
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    trainer_cls = getattr(tf_trainer, "TensorFlowTrainer", None)
+    original_reduce = getattr(tf_trainer, "reduce_per_replica", None)
+    is_multi_worker = getattr(tf_trainer, "_collective_all_reduce_multi_worker", None)
+    if trainer_cls is None or original_reduce is None or is_multi_worker is None or \
+            not hasattr(trainer_cls, "_maybe_symbolic_build"):
+        return False
+
+    def zeros_like_spec(spec):
+        shape = [1 if d is None else d for d in spec.shape.as_list()]
+        return tf.zeros(shape, spec.dtype)
+
+    def maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if self._distribute_strategy is None:  # built when the step function is traced
+            return
+        if data_batch is None and iterator is not None:
+            dataset = iterator.data_adapter.get_tf_dataset()
+            data_batch = tree.map_structure(zeros_like_spec, dataset.element_spec)
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    @functools.wraps(original_reduce)
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and is_multi_worker(strategy):
+            return tree.map_structure(
+                lambda v: strategy.reduce("MEAN", v, axis=None), values)
+        return original_reduce(values, strategy, reduction)
+
+    trainer_cls._maybe_symbolic_build = maybe_symbolic_build
+    tf_trainer.reduce_per_replica = reduce_per_replica
+    _fix_gradient_clipping(tf)
+    _APPLIED = True
+    return True
+
+
+def _fix_gradient_clipping(tf):
+    from keras.src.backend.tensorflow.optimizer import TFOptimizer
+
+    original = TFOptimizer._backend_apply_gradients
+
+    def clips(optimizer):
+        return any(getattr(optimizer, name, None) for name in
+                   ("clipnorm", "global_clipnorm", "clipvalue"))
+
+    def scaled(grad, factor):
+        if grad is None:
+            return None
+        if isinstance(grad, tf.IndexedSlices):
+            return tf.IndexedSlices(grad.values * factor, grad.indices, grad.dense_shape)
+        return grad * factor
+
+    @functools.wraps(original)
+    def backend_apply_gradients(self, grads, trainable_variables):
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync if context is not None else 1
+        if replicas > 1 and clips(self):
+            present = [i for i, g in enumerate(grads) if g is not None]
+            summed = context.all_reduce("SUM", [grads[i] for i in present])
+            grads = list(grads)
+            for i, g in zip(present, summed):
+                grads[i] = g
+            # Replica 0 passes the clipped whole, the others zeros: Keras' own summation then
+            # yields it unchanged. (Not 1/R on every replica: a sparse gradient would come
+            # back as R copies of each row, and Adam squares rows before adding them up.)
+            first = tf.cast(tf.equal(context.replica_id_in_sync_group, 0), "float32")
+            grads = [scaled(g, tf.cast(first, g.dtype) if g is not None else None)
+                     for g in self._clip_gradients(grads)]
+        return original(self, grads, trainable_variables)
+
+    TFOptimizer._backend_apply_gradients = backend_apply_gradients
