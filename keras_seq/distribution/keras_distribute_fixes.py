@@ -1,10 +1,11 @@
-"""Three fixes that make Keras 3.15's TensorFlow trainer right under `tf.distribute` strategies.
+"""Four fixes that make Keras 3.15's TensorFlow trainer right under `tf.distribute` strategies.
 
 Keras 3 does not run `model.fit` under `tf.distribute.MultiWorkerMirroredStrategy` out of the
 box (keras-team/keras#20585, open): two functions of `keras.src.backend.tensorflow.trainer`
-fail, and one of them also changes the data order under every strategy; and its TensorFlow
-optimizer clips each replica's share of the gradient instead of the whole gradient. Measured
-here with Keras 3.15.1 / TF 2.21:
+fail, and one of them also changes the data order under every strategy; its TensorFlow
+optimizer clips each replica's share of the gradient instead of the whole gradient; and its
+losses weigh the examples of an unevenly split batch unequally. Measured here with Keras
+3.15.1 / TF 2.21:
 
 1. `TensorFlowTrainer._maybe_symbolic_build` takes one batch from the *distributed* dataset to
    build the metrics symbolically. Under MultiWorkerMirroredStrategy that batch is a
@@ -30,6 +31,15 @@ here with Keras 3.15.1 / TF 2.21:
    below the threshold). This costs one more all-reduce per step, only when clipping is
    configured.
 
+4. `keras.src.losses.loss.reduce_values` averages each replica's loss over that replica's
+   own examples and divides by R. That is the global mean only when every replica gets the
+   same number of examples; the last batch of a length bucket is split unevenly (7 examples:
+   4 + 3), and those examples then weigh 1/8 and 1/6 instead of 1/7. The fix divides each
+   replica's sum by the all-reduced global divisor (examples, or sample weights for
+   "mean_with_sample_weight"), so the summed gradient is the one-process gradient, and keeps
+   Keras' value for its loss tracker (the difference goes through `stop_gradient`). One
+   scalar all-reduce per loss per step.
+
 With these fixes a 2-replica MirroredStrategy run and a 2-worker MultiWorkerMirroredStrategy
 run give the same per-epoch losses as the single-process run (tests/distribution).
 """
@@ -40,7 +50,7 @@ _APPLIED = False
 
 
 def apply_keras_distribute_fixes():
-    """Patches the three Keras TensorFlow trainer/optimizer functions (idempotent).
+    """Patches the four Keras TensorFlow trainer/optimizer/loss functions (idempotent).
 
     Returns:
         True when the fixes are (now) in place; False on a Keras without these functions
@@ -83,8 +93,36 @@ def apply_keras_distribute_fixes():
     trainer_cls._maybe_symbolic_build = maybe_symbolic_build
     tf_trainer.reduce_per_replica = reduce_per_replica
     _fix_gradient_clipping(tf)
+    _fix_uneven_loss_scaling(tf)
     _APPLIED = True
     return True
+
+
+def _fix_uneven_loss_scaling(tf):
+    from keras import ops
+    from keras.src.losses import loss as loss_module
+
+    original = loss_module.reduce_values
+    averaged = ("sum_over_batch_size", "mean", "mean_with_sample_weight")
+
+    @functools.wraps(original)
+    def reduce_values(values, sample_weight=None, reduction="sum_over_batch_size"):
+        logged = original(values, sample_weight, reduction)  # Keras: sum_r / d_r / R
+        context = tf.distribute.get_replica_context()
+        if reduction not in averaged or context is None or \
+                context.num_replicas_in_sync <= 1 or tuple(values.shape) in ((), (0,)):
+            return logged
+        total = ops.sum(values)
+        if reduction == "mean_with_sample_weight" and sample_weight is not None:
+            divisor = ops.cast(ops.sum(sample_weight), total.dtype)
+        else:
+            divisor = ops.cast(ops.size(values), total.dtype)
+        exact = ops.divide_no_nan(total, context.all_reduce("SUM", divisor))  # sum_r / D
+        # The value stays Keras' (its loss tracker weighs it by the local batch size); the
+        # gradient is the exact one: summed over replicas, it is the global mean's.
+        return exact + tf.stop_gradient(logged - exact)
+
+    loss_module.reduce_values = reduce_values
 
 
 def _fix_gradient_clipping(tf):
