@@ -218,6 +218,10 @@ def run_in_cluster(run, args, log=print, **run_kwargs):
     cluster.start()
     try:
         log(cluster.describe(getattr(args, "batch_size", None)))
+        if getattr(args, "jit_compile", None) == "on" and cluster.num_replicas > 1:
+            log("WARNING: --jit-compile on under a multi-replica strategy: XLA could not "
+                "compile tf.distribute's collective operations on CPU here (auto leaves the "
+                "distributed train step uncompiled); on GPUs this was not measured.")
         return run(args, **run_kwargs)
     except Exception as error:
         import tensorflow as tf
