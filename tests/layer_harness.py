@@ -52,7 +52,7 @@ def xla_compile(fn):
         import jax
 
         return jax.jit(fn)
-    raise NotImplementedError(f"xla_compile supports tensorflow and jax, not {backend!r}")
+    raise ValueError(f"xla_compile supports the tensorflow and jax backends, not {backend!r}")
 
 
 def input_gradient(fn, x):
@@ -82,7 +82,7 @@ def input_gradient(fn, x):
 
         with keras.StatelessScope():
             return np.asarray(jax.grad(lambda v: ops.sum(fn(v)))(np.asarray(x)))
-    raise NotImplementedError(f"input_gradient supports tensorflow and jax, not {backend!r}")
+    raise ValueError(f"input_gradient supports the tensorflow and jax backends, not {backend!r}")
 
 
 def _symbolic_inputs(inputs):
