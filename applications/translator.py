@@ -47,7 +47,8 @@ QUICK = dict(train_size=4000, validation_size=500, test_size=500, epochs=3)
 RESUMED_OPTIONS = (
     "dataset", "data_dir", "no_download", "train_size", "validation_size", "test_size",
     "max_source_length", "max_target_length", "vocab_size", "model", "embed_dim", "hidden_dim",
-    "num_heads", "intermediate_dim", "num_layers", "dropout", "bucket", "mixed_precision",
+    "num_heads", "intermediate_dim", "num_layers", "dropout", "label_smoothing", "ema_momentum",
+    "bucket", "mixed_precision",
     "epochs", "batch_size", "learning_rate", "seed", "quick")
 
 
@@ -74,6 +75,14 @@ def add_arguments(parser):
         g.add_argument(f"--{name}", type=positive_int(f"--{name}"), default=None,
                        help="default depends on --dataset")
     g.add_argument("--dropout", type=float_in("--dropout", 0.0, 1.0), default=0.1)
+    g.add_argument("--label-smoothing", type=float_in("--label-smoothing", 0.0, 1.0), default=0.0,
+                   help="spread this much of each target's probability uniformly over the "
+                        "vocabulary in the training loss (0 = plain cross-entropy; 0.1 is the "
+                        "transformer paper's value)")
+    g.add_argument("--ema-momentum", type=float_in("--ema-momentum", 0.0, 1.0, low_open=True),
+                   default=None,
+                   help="keep an exponential moving average of the weights with this momentum "
+                        "(e.g. 0.999) and use it for the test split and the export")
     g.add_argument("--bucket", choices=("auto", "on", "off"), default="auto",
                    help="batch pairs of similar length, padded only to the longest in the "
                         "batch (auto: on for seq2seq/transformer without XLA; the attention RNN "
@@ -87,6 +96,10 @@ def add_arguments(parser):
     g.add_argument("--evaluate-only", action="store_true",
                    help="with --run-dir of a finished run: decode its test split again with "
                         "--sampler (e.g. beam) and write metrics_<sampler>.json; no training")
+    g.add_argument("--weights", default="model.weights.h5",
+                   help="--evaluate-only: the weights file of the run to decode with (default "
+                        "model.weights.h5, the final weights; with --ema-momentum, "
+                        "raw.weights.h5 holds the last weights before averaging)")
     add_run_arguments(parser, default_epochs=None, default_batch_size=64,
                       quick_help="smoke run: 4000 training pairs, 3 epochs")
     return parser
@@ -287,7 +300,12 @@ def run(args, extra_callbacks=(), log=print):
     heatmaps = AttentionHeatmaps(run_dir.logs / "validation", [s for s, _ in show],
                                  [t for _, t in show], source_tok, target_tok,
                                  args.max_source_length, args.max_target_length)
-    callbacks, budget = training_callbacks(run_dir, args, [heatmaps], extra_callbacks, log)
+    app_callbacks = [heatmaps]
+    if args.ema_momentum:  # fit ends by copying the average into the model: keep the last raw weights
+        raw = str(run_dir.file("raw.weights.h5"))
+        app_callbacks.append(keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: model.save_weights(raw)))
+    callbacks, budget = training_callbacks(run_dir, args, app_callbacks, extra_callbacks, log)
     fit_started = time.time()
     history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
                         steps_per_epoch=batches_per_epoch if bucket else None,
@@ -349,10 +367,11 @@ def evaluate_run(args, log=print):
 
     from keras_seq.data.sequence_tokenizer import SequenceTokenizer
 
+    weights_name = getattr(args, "weights", None) or "model.weights.h5"
     run_dir, args = open_finished_run(
-        APP_NAME, args, ("tokenizers.json", "split.json", "model.weights.h5"), RESUMED_OPTIONS)
+        APP_NAME, args, ("tokenizers.json", "split.json", weights_name), RESUMED_OPTIONS)
     saved, splits = run_dir.read_json("tokenizers.json"), run_dir.read_json("split.json")
-    weights = run_dir.file("model.weights.h5")
+    weights = run_dir.file(weights_name)
     source_tok, target_tok = (SequenceTokenizer(**saved["source"]),
                               SequenceTokenizer(**saved["target"]))
     keras.config.set_dtype_policy("mixed_bfloat16" if args.mixed_precision else "float32")
@@ -363,7 +382,8 @@ def evaluate_run(args, log=print):
     _, test_src = make_dataset(test, source_tok, target_tok, args, shuffle=False)
     _, scores = score_test_split(model, test, test_src, target_tok, args)
     metrics = {"dataset": args.dataset, "model": args.model, "weights": str(weights), **scores}
-    out = run_dir.write_json(f"metrics_{args.sampler}.json", metrics)
+    suffix = "" if weights_name == "model.weights.h5" else "_" + weights_name.split(".")[0]
+    out = run_dir.write_json(f"metrics_{args.sampler}{suffix}.json", metrics)
     log(f"{args.run_dir} ({args.model}), {args.sampler} decoding: BLEU {metrics['test_bleu']:.1f}, "
         f"exact match {metrics['test_exact_match']:.3f} on {metrics['test_pairs']} test pairs, "
         f"{metrics['test_decode_ms_per_sentence']:.1f} ms/sentence -> {out}")

@@ -270,15 +270,28 @@ def open_run(app_name, args, data_info, log=print, **extra_config):
 
 def compile_token_classifier(model, args, steps, jit, max_warmup_steps=1000):
     """Compiles a model that predicts token ids: Adam (clipnorm 1) with warm-up + cosine decay,
-    sparse cross-entropy on logits, token accuracy weighted by the padding weights."""
+    sparse cross-entropy on logits, token accuracy weighted by the padding weights.
+
+    Optional, read from `args` when present: `label_smoothing` (epsilon of
+    `LabelSmoothedSparseCrossentropy`; 0 = plain cross-entropy) and `ema_momentum` (keep an
+    exponential moving average of the weights in the optimizer; `fit` copies it into the
+    model when training ends).
+    """
     import keras
+
+    from keras_seq.losses import LabelSmoothedSparseCrossentropy
 
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, decay_steps=steps, warmup_target=args.learning_rate,
         warmup_steps=min(max_warmup_steps, max(1, steps // 10)))
+    smoothing = float(getattr(args, "label_smoothing", 0.0) or 0.0)
+    ema = getattr(args, "ema_momentum", None)
+    optimizer = (keras.optimizers.Adam(schedule, clipnorm=1.0, use_ema=True, ema_momentum=ema)
+                 if ema else keras.optimizers.Adam(schedule, clipnorm=1.0))
     model.compile(
-        optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        optimizer=optimizer,
+        loss=(LabelSmoothedSparseCrossentropy(smoothing) if smoothing
+              else keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
         weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         jit_compile=jit)
     return model

@@ -21,7 +21,9 @@ def _args(tmp_path, *extra):
 @pytest.mark.parametrize("model", ["transformer", "attention"])
 def test_end_to_end_export_loads_in_plain_tensorflow(tmp_path, model):
     lines = []
-    metrics = translator.run(_args(tmp_path, "--model", model), log=lines.append)
+    # The transformer also trains with label smoothing and a moving average of its weights.
+    extra = ("--label-smoothing", "0.1", "--ema-momentum", "0.9") if model == "transformer" else ()
+    metrics = translator.run(_args(tmp_path, "--model", model, *extra), log=lines.append)
     assert metrics["export_matches_in_process_decoding"] is True
     assert 0.0 <= metrics["test_exact_match"] <= 1.0
     run = next((tmp_path / "translator").iterdir())
@@ -55,6 +57,17 @@ def test_end_to_end_export_loads_in_plain_tensorflow(tmp_path, model):
     assert again["test_exact_match"] == metrics["test_exact_match"]
     assert again["test_samples"] == metrics["test_samples"]
     assert (run / "metrics_greedy.json").is_file()
+    config = json.loads((run / "config.json").read_text())
+    if model == "transformer":
+        assert config["label_smoothing"] == 0.1 and config["ema_momentum"] == 0.9
+        # The last weights before averaging are kept and can be decoded with.
+        raw = translator.run(translator.build_parser().parse_args(
+            ["--evaluate-only", "--run-dir", str(run), "--weights", "raw.weights.h5"]),
+            log=lines.append)
+        assert raw["weights"].endswith("raw.weights.h5")
+        assert (run / "metrics_greedy_raw.json").is_file()
+    else:
+        assert not (run / "raw.weights.h5").exists()
 
 
 def test_bad_options_exit_with_code_2(tmp_path):
