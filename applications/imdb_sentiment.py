@@ -54,6 +54,9 @@ def add_arguments(parser):
                    help="vocabulary size, padding and OOV included (default 25000)")
     g.add_argument("--max-length", type=positive_int("--max-length"), default=1000,
                    help="reviews are cut to this many tokens (default 1000)")
+    g.add_argument("--punctuation", choices=("strip", "marks"), default="strip",
+                   help="strip: all punctuation becomes spaces (default); marks: '!' and '?' "
+                        "stay, as tokens of their own")
     g.add_argument("--embedding-dim", type=positive_int("--embedding-dim"), default=128)
     g.add_argument("--rnn", choices=("lstm", "gru"), default="lstm")
     g.add_argument("--units", type=positive_int("--units"), default=64,
@@ -114,7 +117,7 @@ def _apply_quick(args):
 # (--run-dir with a config.json) takes them from its config.json, whatever the command says.
 RESUMED_OPTIONS = (
     "data_dir", "dataset", "no_download", "val_fraction", "train_size", "test_size",
-    "vocab_size", "max_length", "embedding_dim", "rnn", "units", "stacked", "dropout",
+    "vocab_size", "max_length", "punctuation", "embedding_dim", "rnn", "units", "stacked", "dropout",
     "elmo", "elmo_trainable", "elmo_gamma",
     "epochs", "batch_size", "learning_rate", "lr_schedule", "no_bucketing", "mixed_precision",
     "seed", "quick", "backup_every")
@@ -160,7 +163,7 @@ def run(args, extra_callbacks=(), log=print):
         LearningRateLogger, ResumableBackupAndRestore, SamplePredictionsText)
     from keras_seq.data.pipeline import token_id_dataset
     from keras_seq.data.reviews import load_reviews, split_validation
-    from keras_seq.data.text import standardize_review
+    from keras_seq.data.text import REVIEW_STANDARDIZERS
     from keras_seq.export.sentiment_module import SentimentServingModule
     from keras_seq.models import build_sentiment_classifier, compile_sentiment_classifier
     from keras_seq.runs import RunDirectory
@@ -221,7 +224,8 @@ def run(args, extra_callbacks=(), log=print):
 
     # ---- text -> ids (outside the compiled step) ----------------------------------------
     vocab_file = run_dir.file("vocabulary.json")
-    vectorizer_args = dict(max_tokens=args.vocab_size, standardize=standardize_review,
+    standardize = REVIEW_STANDARDIZERS[getattr(args, "punctuation", "strip") or "strip"]
+    vectorizer_args = dict(max_tokens=args.vocab_size, standardize=standardize,
                            ragged=True)
     if bilm_tokenizer is not None:  # the biLM's ids, so ELMo reads the words it learned
         vectorizer = keras.layers.TextVectorization(
@@ -307,7 +311,8 @@ def run(args, extra_callbacks=(), log=print):
     test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
 
     # ---- export and check the export ----------------------------------------------------
-    module = SentimentServingModule(model, vocabulary, max_length=args.max_length)
+    module = SentimentServingModule(model, vocabulary, max_length=args.max_length,
+                                    standardize=standardize)
     module.save(run_dir.export)
     serving = tf.saved_model.load(str(run_dir.export)).signatures["serving_default"]
     examples = serving(text=tf.constant(list(EXAMPLES)))

@@ -129,6 +129,18 @@ def test_app_trains_exports_and_writes_run_folder(tmp_path):
     assert not [p for p in run.rglob("*") if p.name.startswith(".") and "tmp" in p.name]
 
 
+def test_punctuation_marks_are_tokens_in_training_and_in_the_export(tmp_path):
+    imdb_sentiment.run(_tiny_args(tmp_path, "--punctuation", "marks"), log=lambda line: None)
+    run = next((tmp_path / "runs" / "imdb").iterdir())
+    vocabulary = json.loads((run / "vocabulary.json").read_text())
+    assert json.loads((run / "config.json").read_text())["punctuation"] == "marks"
+    assert "!" in vocabulary
+    loaded = tf.saved_model.load(str(run / "export"))
+    ids = loaded.tokenize(tf.constant(["great!", "great"])).numpy()
+    assert ids[0].tolist()[:2] == [vocabulary.index("great"), vocabulary.index("!")]
+    assert ids[1].tolist()[1:] == [0] * (ids.shape[1] - 1)  # no "!" without one
+
+
 class _Interrupt(keras.callbacks.Callback):
     """Raises after `after` training batches of epoch `epoch` (a simulated kill)."""
 

@@ -12,7 +12,8 @@ from keras_seq.data import imdb
 from keras_seq.data.pipeline import bucket_lengths, count_bucketed_batches, token_id_dataset
 from keras_seq.data.reviews import load_reviews, split_validation
 from keras_seq.data.synthetic_reviews import generate_reviews
-from keras_seq.data.text import standardize_review
+from keras_seq.data.text import (
+    REVIEW_STANDARDIZERS, standardize_review, standardize_review_keep_marks)
 from tests.imdb_helpers import (
     make_aclimdb_tarball, make_aclimdb_tree, make_jsonl, shared_imdb_dir)
 
@@ -129,6 +130,14 @@ def test_standardize_review():
     assert out.numpy()[0].split() == [b"great", b"loved", b"it"]
     assert out.numpy()[1].split()[0] == b"bad"  # invalid UTF-8 does not fail
     assert out.numpy()[2].decode() == "été"
+
+
+def test_standardize_review_keep_marks():
+    out = standardize_review_keep_marks(tf.constant(["Great!!<br />Why, oh why? 7/10 don't"]))
+    assert out.numpy()[0].split() == [b"great", b"!", b"!", b"why", b"oh", b"why", b"?", b"7",
+                                      b"10", b"don", b"t"]
+    assert REVIEW_STANDARDIZERS["marks"] is standardize_review_keep_marks
+    assert REVIEW_STANDARDIZERS["strip"] is standardize_review
 
 
 def test_bucketed_pipeline_keeps_every_example_once():

@@ -34,3 +34,39 @@ def standardize_review(text):
     text = tf.strings.lower(text, encoding="utf-8")
     text = tf.strings.regex_replace(text, _BR_PATTERN, " ")
     return tf.strings.regex_replace(text, _PUNCTUATION_PATTERN, " ")
+
+
+# "!" and "?": each one becomes a token ("!!!" -> three "!" tokens).
+_MARKS_PATTERN = r"([!?])"
+_OTHER_PUNCTUATION_PATTERN = r'[\"#$%&()\*\+,-\./:;<=>@\[\\\]^_`{|}~\']'
+
+
+@keras.saving.register_keras_serializable(package="keras_seq")
+def standardize_review_keep_marks(text):
+    """As `standardize_review`, but "!" and "?" stay, as words of their own.
+
+    Exclamation and question marks carry tone ("great!!!", "plot?"), which the plain
+    standardization throws away; the other ASCII punctuation is replaced by spaces as
+    before. Only `tf.strings` ops, so it runs inside a SavedModel too.
+
+    Args:
+        text: `tf.string` tensor of any shape.
+
+    Returns:
+        A `tf.string` tensor of the same shape.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> tf.strings.split(standardize_review_keep_marks(
+    ...     tf.constant(["Great!!<br />Why, oh why?"]))).to_list()
+    [[b'great', b'!', b'!', b'why', b'oh', b'why', b'?']]
+    """
+    text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace")
+    text = tf.strings.lower(text, encoding="utf-8")
+    text = tf.strings.regex_replace(text, _BR_PATTERN, " ")
+    text = tf.strings.regex_replace(text, _OTHER_PUNCTUATION_PATTERN, " ")
+    return tf.strings.regex_replace(text, _MARKS_PATTERN, r" \1 ")
+
+
+REVIEW_STANDARDIZERS = {"strip": standardize_review, "marks": standardize_review_keep_marks}

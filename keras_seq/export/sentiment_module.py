@@ -10,7 +10,7 @@ class SentimentServingModule(tf.Module):
     """Wraps a trained id-level classifier and its vocabulary into a raw-string model.
 
     Preprocessing runs inside the graph with the same ops as training
-    (`standardize_review`, whitespace split, vocabulary lookup with OOV id 1 and padding
+    (`standardize`, whitespace split, vocabulary lookup with OOV id 1 and padding
     id 0, truncation to `max_length`), so the export needs only TensorFlow to load.
 
     Args:
@@ -21,6 +21,9 @@ class SentimentServingModule(tf.Module):
         max_length: reviews are cut to their first `max_length` tokens.
         logits: whether `model` outputs logits.
         labels: the names of class 0 and class 1.
+        standardize: the text standardization of training, a function of a `tf.string`
+            tensor (default `standardize_review`; `standardize_review_keep_marks` for
+            `--punctuation marks`).
 
     Call arguments (`serving_default`):
         text: `tf.string` tensor of shape `[None]`.
@@ -37,7 +40,7 @@ class SentimentServingModule(tf.Module):
     """
 
     def __init__(self, model, vocabulary, max_length, logits=False,
-                 labels=("negative", "positive")):
+                 labels=("negative", "positive"), standardize=standardize_review):
         super().__init__(name="sentiment_serving")
         vocabulary = [str(token) for token in vocabulary]
         if len(vocabulary) < 3 or vocabulary[0] != "" or vocabulary[1] != "[UNK]":
@@ -49,6 +52,7 @@ class SentimentServingModule(tf.Module):
         if len(labels) != 2:
             raise ValueError(f"`labels` must hold 2 names, got labels={labels!r}.")
         self.model = model
+        self.standardize = standardize
         self.max_length = max_length
         self.logits = bool(logits)
         self.label_names = tf.constant(list(labels))
@@ -62,7 +66,7 @@ class SentimentServingModule(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def tokenize(self, text):
         """Token ids `[batch, time]` int32 (time >= 1, 0 = padding) of raw strings."""
-        tokens = tf.strings.split(standardize_review(text))
+        tokens = tf.strings.split(self.standardize(text))
         ids = self.table.lookup(tokens)[:, : self.max_length]
         dense = ids.to_tensor(default_value=0)
         # An empty batch of tokens still gets one (padding) step.
