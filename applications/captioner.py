@@ -31,17 +31,17 @@ DEFAULTS = {
     "shapes": dict(train_size=20000, validation_size=1000, test_size=2000,
                    train_mix="0.2,0.6,0.2", image_size=64, max_caption_length=12,
                    vocab_size=1000, epochs=8, embed_dim=64, hidden_dim=192,
-                   encoder_filters="16,32,64", region_attention_heads=2, dropout=0.3),
+                   encoder_filters="16,32,64", region_attention_heads=2, twin_heads=0, dropout=0.3),
     "flickr8k": dict(image_size=128, max_caption_length=20, vocab_size=5000, epochs=30,
                      embed_dim=128, hidden_dim=256, encoder_filters="32,64,128,256",
-                     region_attention_heads=0, dropout=0.3),
+                     region_attention_heads=0, twin_heads=0, dropout=0.3),
 }
 QUICK = dict(train_size=3000, validation_size=300, test_size=300, epochs=2)
 RESUMED_OPTIONS = (
     "dataset", "data_dir", "no_download", "train_size", "validation_size", "test_size",
     "train_mix", "image_size", "max_caption_length", "vocab_size", "augment", "rnn", "attention",
     "condition_on", "embed_dim", "hidden_dim", "encoder_filters", "encoder_pooling",
-    "region_attention_heads", "backbone",
+    "region_attention_heads", "twin_heads", "backbone",
     "backbone_weights", "fine_tune_backbone", "dropout", "mixed_precision", "epochs",
     "batch_size", "learning_rate", "seed", "quick")
 
@@ -121,6 +121,10 @@ def add_arguments(parser):
                    help="self-attention over the image regions inside the encoder (0 = off): "
                         "lets the encoder compare regions (same/different, counting); "
                         "default depends on --dataset")
+    g.add_argument("--twin-heads", type=_nonnegative_int, default=None,
+                   help="heads of RegionTwinScores in the encoder (0 = off): a similarity "
+                        "between regions far apart, so 'two X' (identical objects) can carry "
+                        "over to new combinations; default depends on --dataset")
     g.add_argument("--backbone", choices=("none", "mobilenet_v2", "resnet50",
                                           "efficientnet_b0"), default="none",
                    help="a keras.applications CNN instead of our conv stack (random init "
@@ -275,6 +279,7 @@ def build_model(args, vocab_size):
         encoder_filters=tuple(int(v) for v in args.encoder_filters.split(",")),
         encoder_pooling=getattr(args, "encoder_pooling", "both"),
         encoder_self_attention_heads=args.region_attention_heads or 0,
+        encoder_twin_heads=getattr(args, "twin_heads", None) or 0,
         backbone=None if args.backbone == "none" else args.backbone,
         backbone_weights=args.backbone_weights, trainable_backbone=args.fine_tune_backbone,
         dropout=args.dropout)

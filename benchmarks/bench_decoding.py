@@ -55,13 +55,28 @@ def main():
     p.add_argument("--skip-tutorial-above", type=int, default=40,
                    help="the eager tutorial loop is only timed up to this many tokens")
     p.add_argument("--json", default="benchmarks/out/decoding.json")
+    p.add_argument("--bf16", action="store_true",
+                   help="also time ours with a bfloat16 copy of the weights (graph, no XLA): "
+                        "half the bytes read per token; tokens may differ from float32")
     args = p.parse_args()
 
     keras.utils.set_random_seed(0)
     max_tokens = max(args.tokens)
-    model = TransformerEncoderDecoder(15000, 15000, 20, max_tokens + 1, embed_dim=256,
-                                      num_heads=8, intermediate_dim=2048, num_layers=1,
-                                      dropout=0.0)
+
+    def make_model():
+        return TransformerEncoderDecoder(15000, 15000, 20, max_tokens + 1, embed_dim=256,
+                                         num_heads=8, intermediate_dim=2048, num_layers=1,
+                                         dropout=0.0)
+
+    model = make_model()
+    model.build()
+    model16 = None
+    if args.bf16:  # the same weights, stored and computed in bfloat16
+        keras.config.set_dtype_policy("bfloat16")
+        model16 = make_model()
+        model16.build()
+        keras.config.set_dtype_policy("float32")
+        model16.set_weights(model.get_weights())
     rows = []
     for batch in args.batches:
         source = tf.constant(np.random.default_rng(0).integers(4, 15000, (batch, 20)), tf.int32)
@@ -105,14 +120,25 @@ def main():
             row["ours_graph_s"] = timed(lambda: ours_graph(source), args.repeats)
             row["ours_s"] = min(row["ours_xla_s"], row["ours_graph_s"])
             row["ours_best"] = "xla" if row["ours_xla_s"] <= row["ours_graph_s"] else "graph"
+            if model16 is not None:
+                @tf.function(jit_compile=False)
+                def ours_bf16(src):
+                    return model16.generate(src, length, end_id=None)
+
+                row["bf16_token_agreement"] = float(np.mean(np.asarray(ours_bf16(source)) == a))
+                row["ours_bf16_graph_s"] = timed(lambda: ours_bf16(source), args.repeats)
+                if row["ours_bf16_graph_s"] < row["ours_s"]:
+                    row["ours_s"], row["ours_best"] = row["ours_bf16_graph_s"], "bf16 graph"
             row["uncached_xla_s"] = timed(lambda: uncached(source), args.repeats)
             if n <= args.skip_tutorial_above:
                 np.testing.assert_array_equal(a, tutorial())
                 row["tutorial_s"] = timed(tutorial, max(1, args.repeats - 1))
             rows.append(row)
             per = lambda s: 1e3 * s / batch  # ms per sentence  # noqa: E731
+            bf16 = (f" / bf16 graph {per(row['ours_bf16_graph_s']):8.2f} (tokens agree "
+                    f"{row['bf16_token_agreement']:.2f})" if "ours_bf16_graph_s" in row else "")
             line = (f"batch={batch:3d} tokens={n:4d}  ours xla {per(row['ours_xla_s']):8.2f} / graph "
-                    f"{per(row['ours_graph_s']):8.2f} ms/sent; best {per(row['ours_s']):8.2f} ms/sent "
+                    f"{per(row['ours_graph_s']):8.2f}{bf16} ms/sent; best {per(row['ours_s']):8.2f} ms/sent "
                     f"({1e3 * row['ours_s'] / n:6.2f} ms/token)  uncached-XLA "
                     f"{per(row['uncached_xla_s']):8.2f} ms/sent  x{row['uncached_xla_s'] / row['ours_s']:.1f}")
             if "tutorial_s" in row:
@@ -120,16 +146,19 @@ def main():
                          f"x{row['tutorial_s'] / row['ours_s']:.1f}")
             print(line, flush=True)
 
-    print("\n| batch | new tokens | ours XLA ms/sentence | ours graph ms/sentence | ours best ms per step (whole batch) "
+    print("\n| batch | new tokens | ours XLA ms/sentence | ours graph ms/sentence | ours bf16 graph ms/sentence | ours best ms per step (whole batch) "
           "| uncached XLA ms/sentence | speed-up vs uncached | tutorial ms/sentence | "
           "speed-up vs tutorial |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         b = r["batch"]
+        bf16_cell = (f"{1e3 * r['ours_bf16_graph_s'] / b:.2f}" if "ours_bf16_graph_s" in r
+                     else "-")
         tut = (f"{1e3 * r['tutorial_s'] / b:.1f} | {r['tutorial_s'] / r['ours_s']:.0f}x"
                if "tutorial_s" in r else "not run | -")
         print(f"| {b} | {r['new_tokens']} | {1e3 * r['ours_xla_s'] / b:.2f} | "
               f"{1e3 * r['ours_graph_s'] / b:.2f} | "
+              f"{bf16_cell} | "
               f"{1e3 * r['ours_s'] / r['new_tokens']:.2f} | {1e3 * r['uncached_xla_s'] / b:.2f} | "
               f"{r['uncached_xla_s'] / r['ours_s']:.1f}x | {tut} |")
     out = pathlib.Path(args.json)

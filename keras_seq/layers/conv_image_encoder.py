@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_seq.layers.region_twin_scores import RegionTwinScores
 from keras_seq.layers.transformer_encoder_block import TransformerEncoderBlock
 
 
@@ -27,7 +28,11 @@ class ConvImageEncoder(keras.layers.Layer):
     `self_attention_heads > 0` the regions also attend to each other before pooling (one
     `TransformerEncoderBlock` over the h·w regions), so a region can find its twin
     elsewhere in the image: "two red circles" is a same/different relation, which plain
-    convolutions learn only for the combinations they were trained on.
+    convolutions learn only for the combinations they were trained on. With
+    `twin_heads > 0` the global embedding also reads `RegionTwinScores` of the convolution
+    grid, `T` (how closely the image's objects repeat each other, one number per head):
+
+        global = ReLU(W_g [vec(F); mean_i grid_i; T] + b_g)
 
     Args:
         filters: tuple of ints, channels of each stage (one stride-2 halving per stage).
@@ -36,6 +41,8 @@ class ConvImageEncoder(keras.layers.Layer):
         dropout: float, dropout on the global embedding.
         pooling: "both" (default), "flatten" or "mean": what the global embedding reads.
         self_attention_heads: int, heads of a self-attention block over the regions
+            (0 = none).
+        twin_heads: int, heads of `RegionTwinScores` read by the global embedding
             (0 = none).
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
@@ -56,7 +63,7 @@ class ConvImageEncoder(keras.layers.Layer):
     """
 
     def __init__(self, filters=(32, 64, 128), embed_dim=256, add_coordinates=True, dropout=0.0,
-                 pooling="both", self_attention_heads=0, **kwargs):
+                 pooling="both", self_attention_heads=0, twin_heads=0, **kwargs):
         super().__init__(**kwargs)
         filters = tuple(int(f) for f in filters)
         if not filters or any(f <= 0 for f in filters):
@@ -71,6 +78,9 @@ class ConvImageEncoder(keras.layers.Layer):
                              f"pooling={pooling!r}.")
         self.pooling = pooling
         self.self_attention_heads = int(self_attention_heads)
+        if isinstance(twin_heads, bool) or not isinstance(twin_heads, int) or twin_heads < 0:
+            raise ValueError(f"`twin_heads` must be an int >= 0, got twin_heads={twin_heads!r}.")
+        self.twin_heads = twin_heads
         self.filters = filters
         self.embed_dim = embed_dim
         self.add_coordinates = bool(add_coordinates)
@@ -104,6 +114,13 @@ class ConvImageEncoder(keras.layers.Layer):
         self.global_dense = keras.layers.Dense(self.embed_dim, activation="relu",
                                                dtype=self.dtype_policy, name="global_dense")
         width = 0
+        self.twin_scores = None
+        if self.twin_heads:
+            self.twin_scores = RegionTwinScores(
+                self.twin_heads, key_dim=max(8, self.filters[-1] // 4), grid_shape=self.grid_shape,
+                dtype=self.dtype_policy, name="twin_scores")
+            self.twin_scores.build((None, shape[1] * shape[2], self.filters[-1]))
+            width += self.twin_heads
         if self.pooling in ("both", "flatten"):
             width += shape[1] * shape[2] * shape[3]
         if self.pooling in ("both", "mean"):
@@ -128,10 +145,12 @@ class ConvImageEncoder(keras.layers.Layer):
             x = conv(x)  # (B, H/2^s, W/2^s, C_s)
         h, w = self.grid_shape
         grid = ops.reshape(x, (-1, h * w, self.filters[-1]))  # (B, h*w, C)
+        parts = []
+        if self.twin_scores is not None:
+            parts.append(self.twin_scores(grid)[1])  # (B, K)
         if self.region_attention is not None:
             grid = self.region_attention(grid, training=training)  # (B, h*w, C)
             x = ops.reshape(grid, (-1, h, w, self.filters[-1]))
-        parts = []
         if self.pooling in ("both", "flatten"):
             parts.append(ops.reshape(x, (-1, h * w * self.filters[-1])))  # (B, h*w*C)
         if self.pooling in ("both", "mean"):
@@ -149,5 +168,6 @@ class ConvImageEncoder(keras.layers.Layer):
         config = super().get_config()
         config.update(filters=list(self.filters), embed_dim=self.embed_dim,
                       add_coordinates=self.add_coordinates, dropout=self.dropout_rate,
-                      pooling=self.pooling, self_attention_heads=self.self_attention_heads)
+                      pooling=self.pooling, self_attention_heads=self.self_attention_heads,
+                      twin_heads=self.twin_heads)
         return config

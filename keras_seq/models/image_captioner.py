@@ -45,6 +45,8 @@ class ImageCaptioner(Seq2SeqModel):
             and averaged), "flatten" or "mean".
         encoder_self_attention_heads: heads of a self-attention block over the regions in
             `ConvImageEncoder` (0 = none).
+        encoder_twin_heads: heads of the `RegionTwinScores` (a same/different feature) that
+            `ConvImageEncoder`'s global embedding reads (0 = none).
         backbone: None (our conv stack) or a `BackboneImageEncoder.BACKBONES` name.
         backbone_weights: weights file for the backbone (None: random init).
         trainable_backbone: fine-tune (True) or freeze (False) the backbone.
@@ -75,7 +77,8 @@ class ImageCaptioner(Seq2SeqModel):
 
     def __init__(self, vocab_size, image_size=64, embed_dim=128, hidden_dim=256, rnn="gru",
                  attention=True, condition_on="both", encoder_filters=(32, 64, 128),
-                 encoder_pooling="both", encoder_self_attention_heads=0, backbone=None,
+                 encoder_pooling="both", encoder_self_attention_heads=0, encoder_twin_heads=0,
+                 backbone=None,
                  backbone_weights=None, trainable_backbone=False,
                  attention_units=None, dropout=0.1, **kwargs):
         super().__init__(**kwargs)
@@ -96,6 +99,7 @@ class ImageCaptioner(Seq2SeqModel):
         self.encoder_filters = tuple(encoder_filters)
         self.encoder_pooling = encoder_pooling
         self.encoder_self_attention_heads = int(encoder_self_attention_heads)
+        self.encoder_twin_heads = int(encoder_twin_heads)
         self.backbone = backbone
         self.backbone_weights = backbone_weights
         self.trainable_backbone = bool(trainable_backbone)
@@ -109,6 +113,7 @@ class ImageCaptioner(Seq2SeqModel):
             self.image_encoder = ConvImageEncoder(self.encoder_filters, embed_dim=embed_dim,
                                                   dropout=dropout, pooling=encoder_pooling,
                                                   self_attention_heads=encoder_self_attention_heads,
+                                                  twin_heads=self.encoder_twin_heads,
                                                   name="image_encoder")
         self.word_embedding = keras.layers.Embedding(vocab_size, embed_dim, mask_zero=True,
                                                      name="word_embedding")
@@ -257,6 +262,7 @@ class ImageCaptioner(Seq2SeqModel):
                       encoder_filters=list(self.encoder_filters),
                       encoder_pooling=self.encoder_pooling,
                       encoder_self_attention_heads=self.encoder_self_attention_heads,
+                      encoder_twin_heads=self.encoder_twin_heads,
                       backbone=self.backbone,
                       backbone_weights=self.backbone_weights,
                       trainable_backbone=self.trainable_backbone,
