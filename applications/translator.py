@@ -93,9 +93,15 @@ def add_arguments(parser):
     g.add_argument("--sampler", choices=("greedy", "beam"), default="greedy",
                    help="decoding for the test split and the export (default greedy)")
     g.add_argument("--num-beams", type=positive_int("--num-beams"), default=4)
+    g.add_argument("--length-penalty", type=float_in("--length-penalty", 0.0, 10.0), default=0.6,
+                   help="beam search ranks by log p / ((5 + length) / 6) ** this (default 0.6; "
+                        "0 = raw log-probability, which favours short translations)")
     g.add_argument("--evaluate-only", action="store_true",
                    help="with --run-dir of a finished run: decode its test split again with "
                         "--sampler (e.g. beam) and write metrics_<sampler>.json; no training")
+    g.add_argument("--evaluate-split", choices=("test", "validation"), default="test",
+                   help="--evaluate-only: the split to decode (tune --num-beams and "
+                        "--length-penalty on validation, then decode test once)")
     g.add_argument("--weights", default="model.weights.h5",
                    help="--evaluate-only: the weights file of the run to decode with (default "
                         "model.weights.h5, the final weights; with --ema-momentum, "
@@ -237,14 +243,18 @@ def score_test_split(model, test_pairs, test_src, target_tok, args):
     from keras_seq.generation import get_sampler
     from keras_seq.metrics import corpus_bleu, exact_match
 
-    sampler = get_sampler("beam", num_beams=args.num_beams) if args.sampler == "beam" else "greedy"
+    beam = args.sampler == "beam"
+    sampler = (get_sampler("beam", num_beams=args.num_beams,
+                           length_penalty=getattr(args, "length_penalty", 0.6))
+               if beam else "greedy")
     started = time.time()
     hypotheses = translate(model, test_src, target_tok, args.max_target_length, sampler,
                            jit=resolve_jit("auto", "inference"))
     seconds = time.time() - started
     references = [t for _, t in test_pairs]
     return hypotheses, {
-        "sampler": args.sampler, "num_beams": args.num_beams if args.sampler == "beam" else None,
+        "sampler": args.sampler, "num_beams": args.num_beams if beam else None,
+        "length_penalty": getattr(args, "length_penalty", 0.6) if beam else None,
         "test_bleu": corpus_bleu(hypotheses, references),
         "test_bleu_note": "sacreBLEU corpus BLEU, 13a, case-insensitive, 1 reference per pair, "
                           "detokenized text",
@@ -359,8 +369,10 @@ def evaluate_run(args, log=print):
     """`--evaluate-only`: decodes the test split of a finished run again, e.g. with beam search.
 
     Rebuilds the model from the run's `config.json` and `tokenizers.json`, loads its final
-    weights (`model.weights.h5`), decodes `split.json`'s test pairs with `--sampler` and writes
-    `metrics_<sampler>.json`. Nothing is trained and the export is left as it is.
+    weights (`--weights`, default `model.weights.h5`), decodes `split.json`'s test pairs
+    (or validation pairs, `--evaluate-split validation`) with `--sampler` and writes
+    `metrics_<sampler>[_<weights>][_k<beams>_lp<penalty>][_validation].json`. Nothing is
+    trained and the export is left as it is.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
@@ -378,14 +390,20 @@ def evaluate_run(args, log=print):
     model = build_model(args, source_tok.vocabulary_size, target_tok.vocabulary_size)
     model.build()
     model.load_weights(str(weights))
-    test = [tuple(pair) for pair in splits["test"]]
-    _, test_src = make_dataset(test, source_tok, target_tok, args, shuffle=False)
-    _, scores = score_test_split(model, test, test_src, target_tok, args)
-    metrics = {"dataset": args.dataset, "model": args.model, "weights": str(weights), **scores}
+    split = getattr(args, "evaluate_split", "test") or "test"
+    pairs = [tuple(pair) for pair in splits[split]]
+    _, source_ids = make_dataset(pairs, source_tok, target_tok, args, shuffle=False)
+    _, scores = score_test_split(model, pairs, source_ids, target_tok, args)
+    metrics = {"dataset": args.dataset, "model": args.model, "weights": str(weights),
+               "split": split, **scores}
     suffix = "" if weights_name == "model.weights.h5" else "_" + weights_name.split(".")[0]
+    if args.sampler == "beam" and (args.num_beams, args.length_penalty) != (4, 0.6):
+        suffix += f"_k{args.num_beams}_lp{args.length_penalty:g}"
+    if split != "test":  # the keys keep their "test_" names; "split" says which
+        suffix += f"_{split}"
     out = run_dir.write_json(f"metrics_{args.sampler}{suffix}.json", metrics)
     log(f"{args.run_dir} ({args.model}), {args.sampler} decoding: BLEU {metrics['test_bleu']:.1f}, "
-        f"exact match {metrics['test_exact_match']:.3f} on {metrics['test_pairs']} test pairs, "
+        f"exact match {metrics['test_exact_match']:.3f} on {metrics['test_pairs']} {split} pairs, "
         f"{metrics['test_decode_ms_per_sentence']:.1f} ms/sentence -> {out}")
     return metrics
 

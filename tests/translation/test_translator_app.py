@@ -66,6 +66,14 @@ def test_end_to_end_export_loads_in_plain_tensorflow(tmp_path, model):
             log=lines.append)
         assert raw["weights"].endswith("raw.weights.h5")
         assert (run / "metrics_greedy_raw.json").is_file()
+        # Beam settings can be tuned on the validation split, which is decoded on request.
+        tuned = translator.run(translator.build_parser().parse_args(
+            ["--evaluate-only", "--run-dir", str(run), "--evaluate-split", "validation",
+             "--sampler", "beam", "--num-beams", "2", "--length-penalty", "1.0"]),
+            log=lines.append)
+        assert tuned["split"] == "validation" and tuned["test_pairs"] == 40
+        assert tuned["num_beams"] == 2 and tuned["length_penalty"] == 1.0
+        assert (run / "metrics_beam_k2_lp1_validation.json").is_file()
     else:
         assert not (run / "raw.weights.h5").exists()
 
