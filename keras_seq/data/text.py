@@ -29,11 +29,15 @@ def standardize_review(text):
     >>> standardize_review(tf.constant(["Great!<br /><br />Loved IT."])).numpy()
     array([b'great   loved it '], dtype=object)
     """
+    return tf.strings.regex_replace(_lower_without_line_breaks(text), _PUNCTUATION_PATTERN, " ")
+
+
+def _lower_without_line_breaks(text):
+    """Valid UTF-8, lower-cased, HTML line breaks replaced by spaces."""
     # Invalid UTF-8 bytes become U+FFFD instead of failing the lowercase op.
     text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace")
     text = tf.strings.lower(text, encoding="utf-8")
-    text = tf.strings.regex_replace(text, _BR_PATTERN, " ")
-    return tf.strings.regex_replace(text, _PUNCTUATION_PATTERN, " ")
+    return tf.strings.regex_replace(text, _BR_PATTERN, " ")
 
 
 # "!" and "?": each one becomes a token ("!!!" -> three "!" tokens).
@@ -47,13 +51,8 @@ def standardize_review_keep_marks(text):
 
     Exclamation and question marks carry tone ("great!!!", "plot?"), which the plain
     standardization throws away; the other ASCII punctuation is replaced by spaces as
-    before. Only `tf.strings` ops, so it runs inside a SavedModel too.
-
-    Args:
-        text: `tf.string` tensor of any shape.
-
-    Returns:
-        A `tf.string` tensor of the same shape.
+    before. Only `tf.strings` ops, so it runs inside a SavedModel too. Takes and returns a
+    `tf.string` tensor of any shape, like `standardize_review`.
 
     Example:
 
@@ -62,10 +61,8 @@ def standardize_review_keep_marks(text):
     ...     tf.constant(["Great!!<br />Why, oh why?"]))).to_list()
     [[b'great', b'!', b'!', b'why', b'oh', b'why', b'?']]
     """
-    text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace")
-    text = tf.strings.lower(text, encoding="utf-8")
-    text = tf.strings.regex_replace(text, _BR_PATTERN, " ")
-    text = tf.strings.regex_replace(text, _OTHER_PUNCTUATION_PATTERN, " ")
+    text = tf.strings.regex_replace(_lower_without_line_breaks(text),
+                                    _OTHER_PUNCTUATION_PATTERN, " ")
     return tf.strings.regex_replace(text, _MARKS_PATTERN, r" \1 ")
 
 
