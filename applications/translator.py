@@ -244,8 +244,8 @@ def score_test_split(model, test_pairs, test_src, target_tok, args):
     from keras_seq.metrics import corpus_bleu, exact_match
 
     beam = args.sampler == "beam"
-    sampler = (get_sampler("beam", num_beams=args.num_beams,
-                           length_penalty=getattr(args, "length_penalty", 0.6))
+    length_penalty = getattr(args, "length_penalty", 0.6)
+    sampler = (get_sampler("beam", num_beams=args.num_beams, length_penalty=length_penalty)
                if beam else "greedy")
     started = time.time()
     hypotheses = translate(model, test_src, target_tok, args.max_target_length, sampler,
@@ -254,7 +254,7 @@ def score_test_split(model, test_pairs, test_src, target_tok, args):
     references = [t for _, t in test_pairs]
     return hypotheses, {
         "sampler": args.sampler, "num_beams": args.num_beams if beam else None,
-        "length_penalty": getattr(args, "length_penalty", 0.6) if beam else None,
+        "length_penalty": length_penalty if beam else None,
         "test_bleu": corpus_bleu(hypotheses, references),
         "test_bleu_note": "sacreBLEU corpus BLEU, 13a, case-insensitive, 1 reference per pair, "
                           "detokenized text",

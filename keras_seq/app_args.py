@@ -286,10 +286,9 @@ def compile_token_classifier(model, args, steps, jit, max_warmup_steps=1000):
         warmup_steps=min(max_warmup_steps, max(1, steps // 10)))
     smoothing = float(getattr(args, "label_smoothing", 0.0) or 0.0)
     ema = getattr(args, "ema_momentum", None)
-    optimizer = (keras.optimizers.Adam(schedule, clipnorm=1.0, use_ema=True, ema_momentum=ema)
-                 if ema else keras.optimizers.Adam(schedule, clipnorm=1.0))
     model.compile(
-        optimizer=optimizer,
+        optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0, use_ema=bool(ema),
+                                        ema_momentum=ema or 0.99),
         loss=(LabelSmoothedSparseCrossentropy(smoothing) if smoothing
               else keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
         weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],

@@ -145,16 +145,18 @@ class ConvImageEncoder(keras.layers.Layer):
             x = conv(x)  # (B, H/2^s, W/2^s, C_s)
         h, w = self.grid_shape
         grid = ops.reshape(x, (-1, h * w, self.filters[-1]))  # (B, h*w, C)
-        parts = []
-        if self.twin_scores is not None:
-            parts.append(self.twin_scores(grid)[1])  # (B, K)
+        # Twin scores read the convolution grid (before the regions attend to each other).
+        twins = self.twin_scores(grid)[1] if self.twin_scores is not None else None  # (B, K)
         if self.region_attention is not None:
             grid = self.region_attention(grid, training=training)  # (B, h*w, C)
             x = ops.reshape(grid, (-1, h, w, self.filters[-1]))
+        parts = []
         if self.pooling in ("both", "flatten"):
             parts.append(ops.reshape(x, (-1, h * w * self.filters[-1])))  # (B, h*w*C)
         if self.pooling in ("both", "mean"):
             parts.append(ops.mean(grid, axis=1))  # (B, C)
+        if twins is not None:
+            parts.append(twins)  # (B, K)
         vector = self.global_dense(ops.concatenate(parts, axis=-1))  # (B, D)
         return grid, self.dropout(vector, training=training)
 

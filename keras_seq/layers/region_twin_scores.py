@@ -1,6 +1,7 @@
 """How closely each region of an image is repeated elsewhere: a same/different feature."""
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -80,12 +81,11 @@ class RegionTwinScores(keras.layers.Layer):
         self.built = True
 
     def _far_apart(self):
-        """`(N, N)` bool: regions at least `min_distance` cells apart (Chebyshev)."""
-        h, w = self.grid_shape
-        rows = ops.repeat(ops.arange(h), w)  # (N,)
-        cols = ops.tile(ops.arange(w), h)  # (N,)
-        distance = ops.maximum(ops.abs(rows[:, None] - rows[None, :]),
-                               ops.abs(cols[:, None] - cols[None, :]))  # (N, N)
+        """`(N, N)` bool constant: regions at least `min_distance` cells apart (Chebyshev)."""
+        rows, cols = np.divmod(np.arange(self.grid_shape[0] * self.grid_shape[1]),
+                               self.grid_shape[1])  # (N,), (N,)
+        distance = np.maximum(np.abs(rows[:, None] - rows[None, :]),
+                              np.abs(cols[:, None] - cols[None, :]))  # (N, N)
         return distance >= self.min_distance
 
     def call(self, grid):
