@@ -83,6 +83,11 @@ def add_arguments(parser):
                    default=1e-3)
     g.add_argument("--lr-schedule", choices=("constant", "cosine"), default="cosine",
                    help="cosine: decay the learning rate to 0 over all epochs (default)")
+    g.add_argument("--ema-momentum", type=float_in("--ema-momentum", 0.0, 1.0, low_open=True),
+                   default=None,
+                   help="keep an exponential moving average of the weights with this momentum "
+                        "(e.g. 0.999); validation, the best-epoch checkpoint, the test split "
+                        "and the export all use the average")
     g.add_argument("--no-bucketing", action="store_true",
                    help="pad every batch to --max-length instead of bucketing by length")
     g.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
@@ -119,7 +124,7 @@ RESUMED_OPTIONS = (
     "data_dir", "dataset", "no_download", "val_fraction", "train_size", "test_size",
     "vocab_size", "max_length", "punctuation", "embedding_dim", "rnn", "units", "stacked", "dropout",
     "elmo", "elmo_trainable", "elmo_gamma",
-    "epochs", "batch_size", "learning_rate", "lr_schedule", "no_bucketing", "mixed_precision",
+    "epochs", "batch_size", "learning_rate", "lr_schedule", "ema_momentum", "no_bucketing", "mixed_precision",
     "seed", "quick", "backup_every")
 
 
@@ -269,7 +274,8 @@ def run(args, extra_callbacks=(), log=print):
             learning_rate = keras.optimizers.schedules.CosineDecay(
                 args.learning_rate,
                 decay_steps=max(1, int(train_ds.cardinality()) * args.epochs))
-        compile_sentiment_classifier(model, learning_rate=learning_rate, jit_compile=jit)
+        compile_sentiment_classifier(model, learning_rate=learning_rate, jit_compile=jit,
+                                     ema_momentum=args.ema_momentum)
     log(f"Model: {model.count_params():,} parameters "
         f"({sum(int(np.prod(w.shape)) for w in model.trainable_weights):,} trainable); "
         f"vocabulary {len(vocabulary)}; "
@@ -288,6 +294,9 @@ def run(args, extra_callbacks=(), log=print):
     sample_ids = val_ids[:n_samples].to_tensor(default_value=0)
     callbacks = [
         ResumableBackupAndRestore(str(run_dir.backup), save_freq=args.backup_every),
+        # With --ema-momentum: the average is in the model from validation until the next
+        # epoch begins, so the checkpoint below keeps the best *averaged* weights.
+        *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if args.ema_momentum else []),
         keras.callbacks.ModelCheckpoint(str(best_weights), monitor="val_accuracy", mode="max",
                                         save_best_only=True, save_weights_only=True,
                                         initial_value_threshold=best_so_far),

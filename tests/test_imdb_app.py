@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -139,6 +140,43 @@ def test_punctuation_marks_are_tokens_in_training_and_in_the_export(tmp_path):
     ids = loaded.tokenize(tf.constant(["great!", "great"])).numpy()
     assert ids[0].tolist()[:2] == [vocabulary.index("great"), vocabulary.index("!")]
     assert ids[1].tolist()[1:] == [0] * (ids.shape[1] - 1)  # no "!" without one
+
+
+class _WeightsAtEpochEnd(keras.callbacks.Callback):
+    """Copies the model's weights and Adam's moving-average slots at each epoch end."""
+
+    def __init__(self):
+        super().__init__()
+        self.model_weights, self.slots = [], []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model_weights.append([w.numpy() for w in self.model.trainable_weights])
+        self.slots.append([v.numpy()
+                           for v in self.model.optimizer._model_variables_moving_average])
+
+
+def test_ema_momentum_validates_and_keeps_the_averaged_weights(tmp_path):
+    seen = _WeightsAtEpochEnd()
+    imdb_sentiment.run(_tiny_args(tmp_path, "--ema-momentum", "0.9", "--epochs", "2"),
+                       extra_callbacks=[seen], log=lambda line: None)
+    run = next((tmp_path / "runs" / "imdb").iterdir())
+    assert json.loads((run / "config.json").read_text())["ema_momentum"] == 0.9
+    # After the first epoch the average is in the model (SwapEMAWeights) and the slots hold
+    # the raw weights (after the last one both hold the average, which fit then keeps).
+    assert any(not np.allclose(a, b) for a, b in zip(seen.model_weights[0], seen.slots[0]))
+    saved = []
+    with h5py.File(run / "best.weights.h5", "r") as f:
+        f.visititems(lambda name, item: saved.append(item[()])
+                     if isinstance(item, h5py.Dataset) else None)
+
+    def in_checkpoint(weights):
+        return all(any(s.shape == w.shape and np.array_equal(s, w) for s in saved)
+                   for w in weights)
+
+    # The best-epoch checkpoint holds the averaged weights of one of the two epochs, not the
+    # raw weights of the first.
+    assert any(in_checkpoint(averaged) for averaged in seen.model_weights)
+    assert not in_checkpoint(seen.slots[0])
 
 
 class _Interrupt(keras.callbacks.Callback):

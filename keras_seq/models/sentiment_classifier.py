@@ -84,7 +84,7 @@ def build_sentiment_classifier(
 
 
 def compile_sentiment_classifier(model, learning_rate=1e-3, jit_compile=False, logits=False,
-                                 clipnorm=1.0):
+                                 clipnorm=1.0, ema_momentum=None):
     """Compiles `model` with the defaults of the application (in place; returns it).
 
     Args:
@@ -93,13 +93,19 @@ def compile_sentiment_classifier(model, learning_rate=1e-3, jit_compile=False, l
         jit_compile: XLA-compile the train/eval/predict steps (bool or "auto").
         logits: must match the model's `logits` argument.
         clipnorm: global-norm gradient clipping (None = off).
+        ema_momentum: None (off) or the momentum of an exponential moving average of the
+            weights that Adam keeps beside them (`use_ema`); `fit` copies the average into
+            the model when it ends. Pair it with `keras.callbacks.SwapEMAWeights` to
+            validate and checkpoint the average during training.
 
     Returns:
         The compiled `model`.
     """
     threshold = 0.0 if logits else 0.5
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm),
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm,
+                                        use_ema=bool(ema_momentum),
+                                        ema_momentum=ema_momentum or 0.99),
         loss=keras.losses.BinaryCrossentropy(from_logits=logits),
         metrics=[keras.metrics.BinaryAccuracy(name="accuracy", threshold=threshold)],
         jit_compile=jit_compile,
