@@ -39,6 +39,22 @@ def test_compile_defaults_and_a_fit_step_under_xla():
     assert np.isfinite(history.history["loss"][0]) and "accuracy" in history.history
 
 
+def test_word_dropout_drops_whole_word_vectors_in_training_only():
+    model = build_sentiment_classifier(30, embedding_dim=16, units=4, word_dropout=0.5,
+                                       dropout=0.0)
+    layer = model.get_layer("word_dropout")
+    x = np.ones((4, 50, 16), "float32")
+    dropped = keras.ops.convert_to_numpy(layer(x, training=True))
+    per_word = dropped.reshape(-1, 16)
+    # Each word vector is all zeros or all 1 / (1 - 0.5); about half are dropped.
+    assert set(np.unique(per_word)) <= {0.0, 2.0}
+    assert np.all(per_word.min(axis=1) == per_word.max(axis=1))
+    assert 0.35 < np.mean(per_word[:, 0] == 0.0) < 0.65
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x, training=False)), x)
+    ids = np.array([[5, 6, 0, 0]], "int32")
+    np.testing.assert_allclose(model(ids), model(ids[:, :2]), atol=1e-6)  # mask passes
+
+
 def test_logits_head():
     model = build_sentiment_classifier(30, embedding_dim=8, units=4, logits=True)
     assert model.layers[-1].activation is keras.activations.linear
@@ -47,6 +63,7 @@ def test_logits_head():
 @pytest.mark.parametrize("kwargs, named", [
     ({"vocab_size": 2}, "vocab_size"), ({"rnn": "rnn"}, "rnn"), ({"units": 0}, "units"),
     ({"num_stacked": -1}, "num_stacked"), ({"dropout": 1.0}, "dropout"),
+    ({"word_dropout": -0.1}, "word_dropout"),
 ])
 def test_bad_arguments_name_themselves(kwargs, named):
     args = {"vocab_size": 30, **kwargs}

@@ -17,13 +17,16 @@ def build_sentiment_classifier(
     logits=False,
     name="sentiment_classifier",
     elmo=None,
+    word_dropout=0.0,
 ):
     """Builds the binary sentiment classifier over integer token ids (0 = padding).
 
     Architecture: `Embedding(mask_zero=True)` -> `num_stacked` x `Bidirectional(RNN,
     return_sequences=True)` -> `BidirectionalMeanPooledRNN(RNN)` (mean of [h_fwd; h_bwd] over
     the real steps) -> `Dropout` -> `Dense(1)`. The Keras mask from the embedding reaches
-    every RNN, so padding changes nothing. With `elmo` (e.g. an
+    every RNN, so padding changes nothing. `word_dropout` > 0 adds a `Dropout` with
+    `noise_shape=(B, T, 1)` after the embedding: in training it zeroes whole word vectors (the
+    word is unread, its step and mask stay), scaling the rest by `1 / (1 - word_dropout)`. With `elmo` (e.g. an
     `keras_seq.models.elmo_embedding.ElmoEmbedding` over a pretrained biLM of the same
     vocabulary) the input of the first RNN is [Embedding(x_t); ELMo_t] (Peters et al.,
     2018, concatenation at the input); the mask still comes from the ids. String
@@ -43,6 +46,8 @@ def build_sentiment_classifier(
         elmo: None, or a layer mapping the ids `(batch, time)` to contextual embeddings
             `(batch, time, d)` with a mask (e.g. `ElmoEmbedding`); its output is
             concatenated to the word embedding.
+        word_dropout: rate in [0, 1) at which whole words are dropped in training
+            (0 = no such layer).
 
     Returns:
         A functional `keras.Model` mapping `ids [batch, time] int32` to `[batch, 1]`.
@@ -63,13 +68,17 @@ def build_sentiment_classifier(
             raise ValueError(f"`{arg}` must be a positive int, got {arg}={value!r}.")
     if not isinstance(num_stacked, int) or num_stacked < 0:
         raise ValueError(f"`num_stacked` must be an int >= 0, got num_stacked={num_stacked!r}.")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"`dropout` must be in [0, 1), got dropout={dropout!r}.")
+    for arg, value in (("dropout", dropout), ("word_dropout", word_dropout)):
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"`{arg}` must be in [0, 1), got {arg}={value!r}.")
     rnn_class = RNN_TYPES[rnn]
     ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     x = keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(ids)
     if elmo is not None:
         x = keras.layers.Concatenate(name="word_and_elmo")([x, elmo(ids)])
+    if word_dropout:
+        x = keras.layers.Dropout(word_dropout, noise_shape=(None, None, 1),
+                                 name="word_dropout")(x)  # (B, T, D), one draw per word
     x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
     for i in range(num_stacked):
         x = keras.layers.Bidirectional(
