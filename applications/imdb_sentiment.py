@@ -126,8 +126,8 @@ RESUMED_OPTIONS = (
     "data_dir", "dataset", "no_download", "val_fraction", "train_size", "test_size",
     "vocab_size", "max_length", "punctuation", "embedding_dim", "rnn", "units", "stacked", "dropout",
     "word_dropout", "elmo", "elmo_trainable", "elmo_gamma",
-    "epochs", "batch_size", "learning_rate", "lr_schedule", "ema_momentum", "no_bucketing", "mixed_precision",
-    "seed", "quick", "backup_every")
+    "epochs", "batch_size", "learning_rate", "lr_schedule", "ema_momentum", "no_bucketing",
+    "mixed_precision", "seed", "quick", "backup_every")
 
 
 def _restore_options(args, log):

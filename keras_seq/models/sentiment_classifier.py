@@ -26,10 +26,10 @@ def build_sentiment_classifier(
     the real steps) -> `Dropout` -> `Dense(1)`. The Keras mask from the embedding reaches
     every RNN, so padding changes nothing. `word_dropout` > 0 adds a `Dropout` with
     `noise_shape=(B, T, 1)` after the embedding: in training it zeroes whole word vectors (the
-    word is unread, its step and mask stay), scaling the rest by `1 / (1 - word_dropout)`. With `elmo` (e.g. an
-    `keras_seq.models.elmo_embedding.ElmoEmbedding` over a pretrained biLM of the same
-    vocabulary) the input of the first RNN is [Embedding(x_t); ELMo_t] (Peters et al.,
-    2018, concatenation at the input); the mask still comes from the ids. String
+    word is unread, its step and mask stay), scaling the rest by `1 / (1 - word_dropout)`.
+    With `elmo` (e.g. an `keras_seq.models.elmo_embedding.ElmoEmbedding` over a pretrained
+    biLM of the same vocabulary) the input of the first RNN is [Embedding(x_t); ELMo_t]
+    (Peters et al., 2018, concatenation at the input); the mask still comes from the ids. String
     preprocessing is not part of this model:
     it trains on ids (so the whole step can be XLA-compiled); see
     `keras_seq.export` for the raw-string model.
