@@ -73,13 +73,6 @@ JAX_SCRIPT = textwrap.dedent(
     model.compile("adam", "mse", jit_compile=True)
     hist = model.fit(ids, np.ones((2, 1)), epochs=2, verbose=0)
     assert np.isfinite(hist.history["loss"][-1])
-    from keras_seq.models import BahdanauEncoderDecoder, TransformerEncoderDecoder
-    src, tgt = np.array([[5, 6, 7, 0], [4, 5, 6, 7]]), np.array([[2, 4, 5, 6], [2, 7, 8, 9]])
-    for seq2seq in (TransformerEncoderDecoder(20, 15, 8, 8, embed_dim=16, num_heads=2,
-                                              intermediate_dim=32),
-                    BahdanauEncoderDecoder(20, 15, embed_dim=8, hidden_dim=8)):
-        assert seq2seq({"source": src, "target_in": tgt}).shape == (2, 4, 15)
-        assert np.asarray(seq2seq.generate(src, 6)).shape == (2, 6)
     from keras_seq.models import GPTLanguageModel
     gpt = GPTLanguageModel(20, max_length=24, num_layers=2, num_heads=2, embed_dim=16,
                            intermediate_dim=32, dropout=0.0, position="learned")
@@ -98,12 +91,6 @@ JAX_SCRIPT = textwrap.dedent(
     assert np.abs(np.asarray(longer)[:, :4] - np.asarray(emb)).max() < 1e-5
     assert tuple(lm(short)["backward"].shape) == (2, 4, 20)
     assert tuple(ElmoEmbedding(lm)(short).shape) == (2, 4, 16)
-    from keras_seq.models import RNNForecaster
-    from keras_seq.models.rnn_forecaster import gaussian_nll
-    fc = RNNForecaster(horizon=3, units=4, head="gaussian", residual="seasonal", season=2)
-    assert fc(x[..., 0]).shape == (2, 3, 2)
-    fc.compile("adam", gaussian_nll, jit_compile=True)
-    assert np.isfinite(fc.fit(x[..., 0], np.zeros((2, 3)), epochs=1, verbose=0).history["loss"][-1])
     from keras_seq.models import SequenceTagger
     ids5 = np.array([[40, 41, 42, 0, 0], [5, 6, 7, 8, 9]])
     for cell in ("elman", "lstm"):
