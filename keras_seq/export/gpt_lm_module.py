@@ -127,7 +127,8 @@ class GPTLMServingModule(tf.Module):
         row_lengths = tf.cast(ragged.row_lengths(), tf.int32)
         tokens = decode(self.model.call_with_cache, buffer, cache=cache,
                         index=tf.reduce_min(row_lengths), mask=tf.not_equal(buffer, 0),
-                        sampler=_FilteredSampler(temperature, top_k, top_p))
+                        sampler=_FilteredSampler(temperature, top_k, top_p),
+                        model=self.model)  # model: its attention kernels are hoisted
         # Each row's continuation: `num_tokens` ids after its own prompt.
         positions = row_lengths[:, None] + tf.range(num_tokens)[None, :]  # (B, n)
         continuation = tf.gather(tokens, positions, batch_dims=1)

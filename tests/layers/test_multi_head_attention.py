@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from keras_seq.layers import MultiHeadAttention
+from keras_seq.layers.multi_head_attention import hoisted_projection_kernels
 from tests import numpy_reference as ref
 from tests.layer_harness import (
     assert_causal,
@@ -172,6 +173,42 @@ def test_cache_in_a_while_loop_with_dynamic_index():
         return outs
 
     np.testing.assert_allclose(np.array(decode(X)), full, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
+def test_hoisted_kernels_give_the_same_numbers_in_a_compiled_loop(dtype):
+    """Decoding reshapes the kernels once, before the loop: same outputs, then restored."""
+    layer = MultiHeadAttention(num_heads=3, key_dim=4, value_dim=5, output_dim=7, dtype=dtype)
+    full = np.array(layer(X, Y, use_causal_mask=True), "float32")
+    with hoisted_projection_kernels(layer):
+        hoisted = layer._hoisted_kernels
+        assert {k: tuple(v.shape) for k, v in hoisted.items()} == {
+            "q": (8, 12), "k": (12, 12), "v": (12, 15), "o": (15, 7)}
+        assert all(keras.backend.standardize_dtype(v.dtype) == layer.compute_dtype
+                   for v in hoisted.values())
+        inside = np.array(layer(X, Y, use_causal_mask=True), "float32")
+    assert layer._hoisted_kernels is None
+    np.testing.assert_allclose(inside, full, atol=1e-5 if dtype == "float32" else 2e-2)
+
+    # The decode shape: one compiled while_loop, kernels captured from outside it.
+    cached = MultiHeadAttention(num_heads=2, key_dim=4)
+    one_shot = np.array(cached(X, X, use_causal_mask=True))
+    length = X.shape[1]
+
+    @xla_compile
+    def decode(x):
+        def body(t, cache, outs):
+            step = keras.ops.slice(x, [0, t, 0], [2, 1, 8])
+            y, cache = cached(step, cache=cache, cache_update_index=t, use_causal_mask=True)
+            return t + 1, cache, keras.ops.slice_update(outs, [0, t, 0], y)
+
+        with hoisted_projection_kernels(cached):
+            return keras.ops.while_loop(
+                lambda t, c, o: t < length, body,
+                (0, cached.init_cache(2, length), keras.ops.zeros_like(x)))[2]
+
+    np.testing.assert_allclose(np.array(decode(X)), one_shot, atol=1e-5)
+    assert cached._hoisted_kernels is None
 
 
 def test_read_only_cache_for_cross_attention():
