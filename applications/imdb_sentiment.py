@@ -67,6 +67,9 @@ def add_arguments(parser):
                    help="dropout after the embedding and before the head (default 0.5)")
     g.add_argument("--word-dropout", type=float_in("--word-dropout", 0.0, 1.0), default=0.0,
                    help="in training, drop whole word vectors at this rate (0 = off)")
+    g.add_argument("--pooling", choices=("mean", "mean_max"), default="mean",
+                   help="mean: the mean of the BiRNN states (default); mean_max: the mean and "
+                        "the element-wise maximum over the review, concatenated")
     g.add_argument("--elmo", default=None, metavar="ELMO_RUN",
                    help="an elmo-lm run folder: its pretrained biLM adds ELMo vectors (a "
                         "learned mix of its layers) to the word embedding; the vocabulary "
@@ -125,7 +128,7 @@ def _apply_quick(args):
 RESUMED_OPTIONS = (
     "data_dir", "dataset", "no_download", "val_fraction", "train_size", "test_size",
     "vocab_size", "max_length", "punctuation", "embedding_dim", "rnn", "units", "stacked", "dropout",
-    "word_dropout", "elmo", "elmo_trainable", "elmo_gamma",
+    "word_dropout", "pooling", "elmo", "elmo_trainable", "elmo_gamma",
     "epochs", "batch_size", "learning_rate", "lr_schedule", "ema_momentum", "no_bucketing",
     "mixed_precision", "seed", "quick", "backup_every")
 
@@ -271,7 +274,7 @@ def run(args, extra_callbacks=(), log=print):
         model = build_sentiment_classifier(
             vocab_size=len(vocabulary), embedding_dim=args.embedding_dim, rnn=args.rnn,
             units=args.units, num_stacked=args.stacked, dropout=args.dropout, elmo=elmo,
-            word_dropout=args.word_dropout)
+            word_dropout=args.word_dropout, pooling=args.pooling)
         learning_rate = args.learning_rate
         if args.lr_schedule == "cosine":
             learning_rate = keras.optimizers.schedules.CosineDecay(

@@ -22,9 +22,14 @@ def test_padding_does_not_change_the_output(rnn, stacked):
     assert model(ids).shape == (2, 1)
 
 
-def test_keras_file_round_trip(tmp_path):
-    model = build_sentiment_classifier(40, embedding_dim=8, units=4, num_stacked=1)
+@pytest.mark.parametrize("pooling", ["mean", "mean_max"])
+def test_keras_file_round_trip(tmp_path, pooling):
+    model = build_sentiment_classifier(40, embedding_dim=8, units=4, num_stacked=1,
+                                       pooling=pooling)
+    assert model.get_layer("head").kernel.shape == ((8 if pooling == "mean" else 16), 1)
     ids = np.array([[1, 2, 3, 0]], "int32")
+    padded = np.pad(ids, [(0, 0), (0, 3)])
+    np.testing.assert_allclose(model(ids), model(padded), atol=1e-6)
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(model(ids), loaded(ids), atol=1e-6)

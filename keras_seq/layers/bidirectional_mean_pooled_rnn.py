@@ -14,13 +14,16 @@ class BidirectionalMeanPooledRNN(keras.layers.Layer):
         h̄  = (1 / T) Σ_{t=1..T} h_t    (T = true, unpadded length of the sequence)
 
     Padded steps are excluded from both RNNs (the Keras mask freezes the state there)
-    and from the mean, so appending padding never changes the result.
+    and from the mean, so appending padding never changes the result. With
+    `pooling="mean_max"` the output is `[h̄ ; max_t h_t]` (the element-wise maximum over
+    the same real steps appended to the mean).
 
     Args:
         layer: a `keras.layers.RNN` instance (`SimpleRNN`, `GRU`, `LSTM`, or
             `RNN(ElmanRNNCell(...))`). It is used as a template: two fresh copies are made
             from its config (forwards and `go_backwards=True`), with `return_sequences=True`;
             the instance itself is not called. The copies use this layer's dtype policy.
+        pooling: "mean" (the seed's h̄, default) or "mean_max" (`[h̄ ; max_t h_t]`).
         **kwargs: base `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -31,7 +34,8 @@ class BidirectionalMeanPooledRNN(keras.layers.Layer):
         training: Python bool, passed to the RNNs (dropout).
 
     Returns:
-        A tensor `(batch, 2 * units)`. No mask is propagated.
+        A tensor `(batch, 2 * units)`, or `(batch, 4 * units)` with "mean_max". No mask is
+        propagated.
 
     Example:
 
@@ -41,8 +45,11 @@ class BidirectionalMeanPooledRNN(keras.layers.Layer):
     (2, 8)
     """
 
-    def __init__(self, layer, **kwargs):
+    def __init__(self, layer, pooling="mean", **kwargs):
         super().__init__(**kwargs)
+        if pooling not in ("mean", "mean_max"):
+            raise ValueError(f"`pooling` must be 'mean' or 'mean_max', got pooling={pooling!r}.")
+        self.pooling = pooling
         if isinstance(layer, dict):
             layer = keras.saving.deserialize_keras_object(layer)
         if not isinstance(layer, keras.layers.RNN):
@@ -57,7 +64,7 @@ class BidirectionalMeanPooledRNN(keras.layers.Layer):
             )
         self.layer = layer
         self.supports_masking = True
-        self.units = 2 * self._rnn_units(layer)
+        self.units = (2 if pooling == "mean" else 4) * self._rnn_units(layer)
 
     @staticmethod
     def _rnn_units(layer):
@@ -101,6 +108,14 @@ class BidirectionalMeanPooledRNN(keras.layers.Layer):
             total = ops.sum(states * weights, axis=1)  # (B, 2H)
             length = ops.maximum(ops.sum(weights, axis=1), 1.0)  # (B, 1)
             pooled = total / length
+        if self.pooling == "mean_max":
+            if mask is not None:  # padded steps never win the maximum
+                states = ops.where(ops.expand_dims(mask, -1), states, ops.full_like(states, -1e9))
+            peak = ops.max(states, axis=1)  # (B, 2H)
+            if mask is not None:  # an all-padding row gives 0, like its mean
+                peak = ops.where(ops.any(mask, axis=1, keepdims=True), peak,
+                                 ops.zeros_like(peak))
+            pooled = ops.concatenate([pooled, peak], axis=-1)  # (B, 4H)
         return ops.cast(pooled, self.compute_dtype)
 
     def compute_mask(self, inputs, mask=None):
@@ -112,4 +127,5 @@ class BidirectionalMeanPooledRNN(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config["layer"] = keras.saving.serialize_keras_object(self.layer)
+        config["pooling"] = self.pooling
         return config

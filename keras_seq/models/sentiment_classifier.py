@@ -18,6 +18,7 @@ def build_sentiment_classifier(
     name="sentiment_classifier",
     elmo=None,
     word_dropout=0.0,
+    pooling="mean",
 ):
     """Builds the binary sentiment classifier over integer token ids (0 = padding).
 
@@ -48,6 +49,8 @@ def build_sentiment_classifier(
             concatenated to the word embedding.
         word_dropout: rate in [0, 1) at which whole words are dropped in training
             (0 = no such layer).
+        pooling: "mean" (the seed's mean of the states) or "mean_max" (mean and
+            element-wise maximum over the real steps, concatenated).
 
     Returns:
         A functional `keras.Model` mapping `ids [batch, time] int32` to `[batch, 1]`.
@@ -84,7 +87,8 @@ def build_sentiment_classifier(
         x = keras.layers.Bidirectional(
             rnn_class(units, return_sequences=True), name=f"bidirectional_{rnn}_{i}"
         )(x)
-    x = BidirectionalMeanPooledRNN(rnn_class(units), name=f"mean_pooled_bi{rnn}")(x)
+    x = BidirectionalMeanPooledRNN(rnn_class(units), pooling=pooling,
+                                   name=f"mean_pooled_bi{rnn}")(x)
     x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     out = keras.layers.Dense(
         1, activation=None if logits else "sigmoid", dtype="float32", name="head"

@@ -55,6 +55,32 @@ def test_matches_numpy_transcription():
         np.testing.assert_allclose(out[b], expected, atol=1e-5)
 
 
+def test_mean_max_pooling_matches_numpy_and_ignores_padding():
+    """pooling="mean_max": [h̄ ; max_{t<=T} h_t] over the true length T."""
+    run_layer_test(
+        BidirectionalMeanPooledRNN,
+        dict(layer=keras.layers.GRU(4), pooling="mean_max"),
+        {"inputs": np.random.default_rng(3).normal(size=(3, 6, 5)).astype("float32")},
+        expected_output_shape=(3, 16),
+    )
+    layer = BidirectionalMeanPooledRNN(keras.layers.SimpleRNN(3), pooling="mean_max")
+    x = np.random.default_rng(2).normal(size=(3, 6, 4)).astype("float32")
+    lengths = [6, 3, 0]
+    mask = np.arange(6)[None, :] < np.array(lengths)[:, None]
+    out = np.array(layer(x + (~mask[..., None]) * 50.0, padding_mask=mask))  # loud padding
+    assert out.shape == (3, 12)
+    fwd = [np.array(w) for w in layer.forward_layer.weights]
+    bwd = [np.array(w) for w in layer.backward_layer.weights]
+    for b, T in enumerate(lengths[:2]):
+        h_f = ref.simple_rnn(x[b, :T], *fwd)
+        h_b = ref.simple_rnn(x[b, :T][::-1], *bwd)[::-1]
+        h = np.concatenate([h_f, h_b], -1)  # (T, 6)
+        np.testing.assert_allclose(out[b], np.concatenate([h.mean(0), h.max(0)]), atol=1e-5)
+    np.testing.assert_array_equal(out[2], np.zeros(12))  # nothing real: zeros, no -1e9
+    with pytest.raises(ValueError, match="pooling"):
+        BidirectionalMeanPooledRNN(keras.layers.GRU(3), pooling="max")
+
+
 def test_keras_mask_from_embedding_is_used():
     ids = np.array([[5, 2, 7, 0, 0], [1, 2, 3, 4, 5]])
     inputs = keras.Input((None,), dtype="int32")
