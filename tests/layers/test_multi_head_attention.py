@@ -1,3 +1,5 @@
+import contextlib
+
 import keras
 import numpy as np
 import pytest
@@ -151,32 +153,36 @@ def test_cache_equals_one_shot(jit, impl):
     np.testing.assert_allclose(np.array(_step_by_step(layer, X, jit)), full, atol=1e-5)
 
 
-def test_cache_in_a_while_loop_with_dynamic_index():
+def _decode_in_a_while_loop(layer, x, hoist=False):
     """One compiled while_loop over a fixed-size cache, index as a tensor (the decode shape)."""
-    layer = MultiHeadAttention(num_heads=2, key_dim=4)
-    full = np.array(layer(X, X, use_causal_mask=True))
-    length = X.shape[1]
+    length = x.shape[1]
 
     @xla_compile
     def decode(x):
         def body(t, cache, outs):
             step = keras.ops.slice(x, [0, t, 0], [2, 1, 8])
             y, cache = layer(step, cache=cache, cache_update_index=t, use_causal_mask=True)
-            outs = keras.ops.slice_update(outs, [0, t, 0], y)
-            return t + 1, cache, outs
+            return t + 1, cache, keras.ops.slice_update(outs, [0, t, 0], y)
 
-        _, _, outs = keras.ops.while_loop(
-            lambda t, c, o: t < length,
-            body,
-            (0, layer.init_cache(2, length), keras.ops.zeros_like(x)),
-        )
-        return outs
+        with hoisted_projection_kernels(layer) if hoist else contextlib.nullcontext():
+            return keras.ops.while_loop(
+                lambda t, c, o: t < length, body,
+                (0, layer.init_cache(2, length), keras.ops.zeros_like(x)))[2]
 
-    np.testing.assert_allclose(np.array(decode(X)), full, atol=1e-5)
+    return np.array(decode(x))
+
+
+@pytest.mark.parametrize("hoist", [False, True], ids=["variables", "hoisted"])
+def test_cache_in_a_while_loop_with_dynamic_index(hoist):
+    """Also with the kernels hoisted out of the loop (made before it, as `decode` does)."""
+    layer = MultiHeadAttention(num_heads=2, key_dim=4)
+    full = np.array(layer(X, X, use_causal_mask=True))
+    np.testing.assert_allclose(_decode_in_a_while_loop(layer, X, hoist), full, atol=1e-5)
+    assert layer._hoisted_kernels is None
 
 
 @pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
-def test_hoisted_kernels_give_the_same_numbers_in_a_compiled_loop(dtype):
+def test_hoisted_kernels_give_the_same_numbers(dtype):
     """Decoding reshapes the kernels once, before the loop: same outputs, then restored."""
     layer = MultiHeadAttention(num_heads=3, key_dim=4, value_dim=5, output_dim=7, dtype=dtype)
     full = np.array(layer(X, Y, use_causal_mask=True), "float32")
@@ -189,26 +195,6 @@ def test_hoisted_kernels_give_the_same_numbers_in_a_compiled_loop(dtype):
         inside = np.array(layer(X, Y, use_causal_mask=True), "float32")
     assert layer._hoisted_kernels is None
     np.testing.assert_allclose(inside, full, atol=1e-5 if dtype == "float32" else 2e-2)
-
-    # The decode shape: one compiled while_loop, kernels captured from outside it.
-    cached = MultiHeadAttention(num_heads=2, key_dim=4)
-    one_shot = np.array(cached(X, X, use_causal_mask=True))
-    length = X.shape[1]
-
-    @xla_compile
-    def decode(x):
-        def body(t, cache, outs):
-            step = keras.ops.slice(x, [0, t, 0], [2, 1, 8])
-            y, cache = cached(step, cache=cache, cache_update_index=t, use_causal_mask=True)
-            return t + 1, cache, keras.ops.slice_update(outs, [0, t, 0], y)
-
-        with hoisted_projection_kernels(cached):
-            return keras.ops.while_loop(
-                lambda t, c, o: t < length, body,
-                (0, cached.init_cache(2, length), keras.ops.zeros_like(x)))[2]
-
-    np.testing.assert_allclose(np.array(decode(X)), one_shot, atol=1e-5)
-    assert cached._hoisted_kernels is None
 
 
 def test_read_only_cache_for_cross_attention():
