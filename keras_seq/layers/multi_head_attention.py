@@ -144,7 +144,9 @@ class MultiHeadAttention(keras.layers.Layer):
         self.built = True
 
     # ---- projections -------------------------------------------------------------
-    def _project(self, x, kernel, bias, name):
+    def _project(self, x, name):
+        """`x W_name + b_name` for name in "q", "k", "v": (B, T, D) -> (B, T, h, d)."""
+        kernel, bias = getattr(self, "W_" + name), getattr(self, "b_" + name)
         hoisted = self._hoisted_kernels
         if hoisted is None:
             y = ops.einsum("btd,dhk->bthk", x, kernel)  # (B, T, h, dk)
@@ -186,8 +188,8 @@ class MultiHeadAttention(keras.layers.Layer):
     def compute_cache(self, value, key=None):
         """Keys/values of a fixed sequence, stacked as a read-only cache `(B, 2, S, h, d_k)`."""
         key = value if key is None else key
-        k = self._project(key, self.W_k, self.b_k, "k")
-        v = self._project(value, self.W_v, self.b_v, "v")
+        k = self._project(key, "k")
+        v = self._project(value, "v")
         return ops.stack([k, v], axis=1)
 
     def init_cache(self, batch_size, max_length, dtype=None):
@@ -250,7 +252,7 @@ class MultiHeadAttention(keras.layers.Layer):
     ):
         if query_mask is None:
             query_mask = keras_mask_of(query)
-        q = self._project(query, self.W_q, self.b_q, "q")  # (B, T, h, dk)
+        q = self._project(query, "q")  # (B, T, h, dk)
         causal_offset = 0
         if cache is None:
             value = query if value is None else value  # None: self-attention
@@ -259,8 +261,8 @@ class MultiHeadAttention(keras.layers.Layer):
                 value_mask = key_mask if key_mask is not None else keras_mask_of(value)
             if value_mask is None and key is not value:
                 value_mask = keras_mask_of(key)
-            k = self._project(key, self.W_k, self.b_k, "k")  # (B, S, h, dk)
-            v = self._project(value, self.W_v, self.b_v, "v")  # (B, S, h, dv)
+            k = self._project(key, "k")  # (B, S, h, dk)
+            v = self._project(value, "v")  # (B, S, h, dv)
         elif cache_update_index is None:
             # Read-only cache (e.g. encoder keys/values): only an explicit value_mask
             # (over the S cached slots) applies.
@@ -268,8 +270,8 @@ class MultiHeadAttention(keras.layers.Layer):
         else:
             value = query if value is None else value
             key = value if key is None else key
-            k_new = self._project(key, self.W_k, self.b_k, "k")  # (B, t, h, dk)
-            v_new = self._project(value, self.W_v, self.b_v, "v")
+            k_new = self._project(key, "k")  # (B, t, h, dk)
+            v_new = self._project(value, "v")
             start = [0, cache_update_index, 0, 0]
             k = ops.slice_update(cache[:, 0], start, ops.cast(k_new, cache.dtype))
             v = ops.slice_update(cache[:, 1], start, ops.cast(v_new, cache.dtype))
