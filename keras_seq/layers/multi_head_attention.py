@@ -172,18 +172,18 @@ class MultiHeadAttention(keras.layers.Layer):
 
         Decoding loops make these once, before the loop (`hoisted_projection_kernels`).
         XLA on CPU lowers a product with a reshaped 3-D variable inside a while loop to a
-        slow loop (about 60 us instead of 6 us for a 256x256 matrix-vector product,
-        measured); a 2-D tensor made outside the loop gets the fast kernel.
+        slow loop (87 us instead of 13 us for a 256x256 query projection at batch 1,
+        `benchmarks/bench_decode_step.py`); a 2-D tensor made outside the loop gets the fast
+        kernel.
         """
-        def flat(kernel, rows):
-            return ops.cast(ops.reshape(kernel, (rows, -1)), self.compute_dtype)
+        def flat(kernel, shape):
+            return ops.cast(ops.reshape(kernel, shape), self.compute_dtype)
 
-        return {
-            "q": flat(self.W_q, self.W_q.shape[0]),
-            "k": flat(self.W_k, self.W_k.shape[0]),
-            "v": flat(self.W_v, self.W_v.shape[0]),
-            "o": flat(self.W_o, self.W_o.shape[0] * self.W_o.shape[1]),
-        }
+        kernels = {"o": flat(self.W_o, (-1, self.W_o.shape[-1]))}  # (h*d_v, D_out)
+        for name in ("q", "k", "v"):
+            kernel = getattr(self, "W_" + name)
+            kernels[name] = flat(kernel, (kernel.shape[0], -1))  # (D, h*d)
+        return kernels
 
     def compute_cache(self, value, key=None):
         """Keys/values of a fixed sequence, stacked as a read-only cache `(B, 2, S, h, d_k)`."""
