@@ -14,6 +14,7 @@ the compiled decode loop and the detokenizer into one SavedModel that takes imag
 """
 
 import argparse
+import json
 import os
 import pathlib
 import sys
@@ -31,17 +32,18 @@ DEFAULTS = {
     "shapes": dict(train_size=20000, validation_size=1000, test_size=2000,
                    train_mix="0.2,0.6,0.2", image_size=64, max_caption_length=12,
                    vocab_size=1000, epochs=8, embed_dim=64, hidden_dim=192,
-                   encoder_filters="16,32,64", region_attention_heads=2, twin_heads=0, dropout=0.3),
+                   encoder_filters="16,32,64", region_attention_heads=2, twin_heads=0,
+                   self_similarity="on", dropout=0.3),
     "flickr8k": dict(image_size=128, max_caption_length=20, vocab_size=5000, epochs=30,
                      embed_dim=128, hidden_dim=256, encoder_filters="32,64,128,256",
-                     region_attention_heads=0, twin_heads=0, dropout=0.3),
+                     region_attention_heads=0, twin_heads=0, self_similarity="off", dropout=0.3),
 }
 QUICK = dict(train_size=3000, validation_size=300, test_size=300, epochs=2)
 RESUMED_OPTIONS = (
     "dataset", "data_dir", "no_download", "train_size", "validation_size", "test_size",
     "train_mix", "image_size", "max_caption_length", "vocab_size", "augment", "rnn", "attention",
     "condition_on", "embed_dim", "hidden_dim", "encoder_filters", "encoder_pooling",
-    "region_attention_heads", "twin_heads", "backbone",
+    "region_attention_heads", "twin_heads", "self_similarity", "self_similarity_heads", "backbone",
     "backbone_weights", "fine_tune_backbone", "dropout", "mixed_precision", "epochs",
     "batch_size", "learning_rate", "seed", "quick")
 
@@ -125,6 +127,14 @@ def add_arguments(parser):
                    help="heads of RegionTwinScores in the encoder (0 = off): a similarity "
                         "between regions far apart, so 'two X' (identical objects) can carry "
                         "over to new combinations; default depends on --dataset")
+    g.add_argument("--self-similarity", choices=("on", "off"), default=None,
+                   help="append how strongly the image repeats itself under a shift "
+                        "(ImageSelfSimilarity: its autocorrelation peak, 1/2 for two "
+                        "identical objects whatever they are) to the global image vector; "
+                        "default: on for the shapes, off for Flickr8k and with --backbone")
+    g.add_argument("--self-similarity-heads", type=_nonnegative_int, default=0,
+                   help="learned ImageSelfSimilarity heads over the first conv stage, "
+                        "appended too (needs --self-similarity on)")
     g.add_argument("--backbone", choices=("none", "mobilenet_v2", "resnet50",
                                           "efficientnet_b0"), default="none",
                    help="a keras.applications CNN instead of our conv stack (random init "
@@ -149,11 +159,18 @@ def add_arguments(parser):
 
 
 def _resolve(args):
+    config = pathlib.Path(args.run_dir) / "config.json" if getattr(args, "run_dir", None) else None
+    if config is not None and config.is_file() and "self_similarity" not in json.loads(
+            config.read_text(encoding="utf-8")):
+        args.self_similarity = "off"  # a run made before the option existed
     if args.dataset == "auto":
         args.dataset = "flickr8k" if args.data_dir else "shapes"
     if args.backbone_weights and args.backbone == "none":
         raise ValueError("--backbone-weights needs --backbone (mobilenet_v2, resnet50 or "
                          "efficientnet_b0)")
+    if getattr(args, "self_similarity", None) == "on" and args.backbone != "none":
+        raise ValueError("--self-similarity is a feature of our conv encoder; not with "
+                         "--backbone")
     if args.dataset == "flickr8k":
         given = [f"--{k.replace('_', '-')}" for k in ("train_size", "validation_size",
                                                       "test_size", "train_mix")
@@ -169,6 +186,10 @@ def _resolve(args):
             setattr(args, key, value)
     if args.quick:
         args.epochs = min(args.epochs, QUICK["epochs"])
+    if args.backbone != "none":
+        args.self_similarity = "off"
+    if getattr(args, "self_similarity_heads", 0) and args.self_similarity != "on":
+        raise ValueError("--self-similarity-heads needs --self-similarity on")
     if args.image_size < 32:
         raise ValueError(f"--image-size must be >= 32, got {args.image_size}")
     return args
@@ -280,6 +301,8 @@ def build_model(args, vocab_size):
         encoder_pooling=getattr(args, "encoder_pooling", "both"),
         encoder_self_attention_heads=args.region_attention_heads or 0,
         encoder_twin_heads=getattr(args, "twin_heads", None) or 0,
+        encoder_self_similarity=getattr(args, "self_similarity", "off") == "on",
+        encoder_self_similarity_heads=getattr(args, "self_similarity_heads", 0) or 0,
         backbone=None if args.backbone == "none" else args.backbone,
         backbone_weights=args.backbone_weights, trainable_backbone=args.fine_tune_backbone,
         dropout=args.dropout)
@@ -314,8 +337,10 @@ def score_test_split(model, images, references, tokenizer, args):
                                 _sampler(args), jit=resolve_jit("auto", "inference"))
     seconds = time.time() - started
     bleu = caption_bleu(hypotheses, references)
-    by_kind = {}
+    by_kind, errors = {}, []
     if args.dataset == "shapes":  # exact match per caption kind (single / pair / count)
+        import collections
+
         from keras_seq.data.shape_scenes import caption_kind
 
         kinds = [caption_kind(r[0]) for r in references]
@@ -323,6 +348,11 @@ def score_test_split(model, images, references, tokenizer, args):
             idx = [i for i, k in enumerate(kinds) if k == kind]
             by_kind[kind] = caption_exact_match([hypotheses[i] for i in idx],
                                                 [references[i] for i in idx])
+        # The most frequent mistakes, "reference -> caption" with how often (one reference each).
+        wrong = collections.Counter((r[0], h) for h, r in zip(hypotheses, references)
+                                    if h not in r)
+        errors = [{"reference": r, "caption": h, "times": n} for (r, h), n in
+                  wrong.most_common(10)]
     return hypotheses, {
         "sampler": args.sampler, "num_beams": args.num_beams if args.sampler == "beam" else None,
         **{f"test_{k}": v for k, v in bleu.items()},
@@ -330,6 +360,7 @@ def score_test_split(model, images, references, tokenizer, args):
                           "of each image, 0-1 scale",
         "test_exact_match": caption_exact_match(hypotheses, references),
         "test_exact_match_by_kind": by_kind,
+        "test_frequent_errors": errors,
         "test_images": len(references),
         "test_decode_ms_per_image": 1000 * seconds / max(1, len(references)),
         "test_samples": [{"caption": h, "references": r}

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_seq.layers.image_self_similarity import ImageSelfSimilarity
 from keras_seq.layers.region_twin_scores import RegionTwinScores
 from keras_seq.layers.transformer_encoder_block import TransformerEncoderBlock
 
@@ -34,6 +35,13 @@ class ConvImageEncoder(keras.layers.Layer):
 
         global = ReLU(W_g [vec(F); mean_i grid_i; T] + b_g)
 
+    With `self_similarity=True` the `ImageSelfSimilarity` scores S of the image itself
+    (RGB, no weights) and, with `self_similarity_heads > 0`, of learned projections of the
+    first stage's map are appended to the global embedding as they are (no dense layer,
+    no dropout), so a decoder reads "the image repeats itself" directly:
+
+        global = [Dropout(ReLU(W_g [...] + b_g)); S]        (embed_dim + 1 + heads,)
+
     Args:
         filters: tuple of ints, channels of each stage (one stride-2 halving per stage).
         embed_dim: int, size of the global embedding.
@@ -44,6 +52,12 @@ class ConvImageEncoder(keras.layers.Layer):
             (0 = none).
         twin_heads: int, heads of `RegionTwinScores` read by the global embedding
             (0 = none).
+        self_similarity: bool, append the image's `ImageSelfSimilarity` score.
+        self_similarity_heads: int, learned `ImageSelfSimilarity` heads over the first
+            stage's map, appended too (needs `self_similarity=True`).
+        self_similarity_min_shift: float in (0, 1), the smallest shift compared, as a
+            fraction of the image side (default 0.22: 14 pixels of 64, the closest two
+            objects of the shape scenes can be).
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -51,7 +65,7 @@ class ConvImageEncoder(keras.layers.Layer):
         training: bool.
 
     Returns:
-        A tuple `(grid (B, h*w, filters[-1]), global (B, embed_dim))`.
+        A tuple `(grid (B, h*w, filters[-1]), global (B, embed_dim [+ 1 + heads]))`.
 
     Example:
 
@@ -63,7 +77,8 @@ class ConvImageEncoder(keras.layers.Layer):
     """
 
     def __init__(self, filters=(32, 64, 128), embed_dim=256, add_coordinates=True, dropout=0.0,
-                 pooling="both", self_attention_heads=0, twin_heads=0, **kwargs):
+                 pooling="both", self_attention_heads=0, twin_heads=0, self_similarity=False,
+                 self_similarity_heads=0, self_similarity_min_shift=0.22, **kwargs):
         super().__init__(**kwargs)
         filters = tuple(int(f) for f in filters)
         if not filters or any(f <= 0 for f in filters):
@@ -81,6 +96,18 @@ class ConvImageEncoder(keras.layers.Layer):
         if isinstance(twin_heads, bool) or not isinstance(twin_heads, int) or twin_heads < 0:
             raise ValueError(f"`twin_heads` must be an int >= 0, got twin_heads={twin_heads!r}.")
         self.twin_heads = twin_heads
+        if (isinstance(self_similarity_heads, bool) or not isinstance(self_similarity_heads, int)
+                or self_similarity_heads < 0):
+            raise ValueError(f"`self_similarity_heads` must be an int >= 0, got "
+                             f"self_similarity_heads={self_similarity_heads!r}.")
+        if self_similarity_heads and not self_similarity:
+            raise ValueError("`self_similarity_heads` > 0 needs `self_similarity=True`.")
+        if not 0.0 < self_similarity_min_shift < 1.0:
+            raise ValueError(f"`self_similarity_min_shift` must be in (0, 1), got "
+                             f"self_similarity_min_shift={self_similarity_min_shift!r}.")
+        self.self_similarity = bool(self_similarity)
+        self.self_similarity_heads = self_similarity_heads
+        self.self_similarity_min_shift = float(self_similarity_min_shift)
         self.filters = filters
         self.embed_dim = embed_dim
         self.add_coordinates = bool(add_coordinates)
@@ -126,8 +153,27 @@ class ConvImageEncoder(keras.layers.Layer):
         if self.pooling in ("both", "mean"):
             width += shape[3]
         self.global_dense.build((None, width))
+        self.image_similarity = self.feature_similarity = None
+        if self.self_similarity:
+            self.image_similarity = ImageSelfSimilarity(
+                key_dim=None, min_shift=self._min_shift(height), dtype=self.dtype_policy,
+                name="image_similarity")
+            self.image_similarity.build(images_shape)
+        if self.self_similarity_heads:
+            first = self.convs[1].compute_output_shape(self.convs[0].compute_output_shape(
+                (None, height, images_shape[2], channels)))  # first stage: (B, H/2, W/2, C_1)
+            self.feature_similarity = ImageSelfSimilarity(
+                self.self_similarity_heads, key_dim=4, min_shift=self._min_shift(first[1]),
+                dtype=self.dtype_policy, name="feature_similarity")
+            self.feature_similarity.build(first)
         self.dropout = keras.layers.Dropout(self.dropout_rate, dtype=self.dtype_policy)
         self.built = True
+
+    def _min_shift(self, side):
+        return max(1, int(round(self.self_similarity_min_shift * side)))
+
+    def _similarity_width(self):
+        return (1 + self.self_similarity_heads) if self.self_similarity else 0
 
     def _with_coordinates(self, images):
         batch, height, width = ops.shape(images)[0], images.shape[1], images.shape[2]
@@ -139,10 +185,15 @@ class ConvImageEncoder(keras.layers.Layer):
 
     def call(self, images, training=False):
         x = ops.cast(images, self.compute_dtype)
+        scores = []
+        if self.image_similarity is not None:
+            scores.append(self.image_similarity(images))  # (B, 1)
         if self.add_coordinates:
             x = self._with_coordinates(x)
-        for conv in self.convs:
+        for index, conv in enumerate(self.convs):
             x = conv(x)  # (B, H/2^s, W/2^s, C_s)
+            if index == 1 and self.feature_similarity is not None:
+                scores.append(self.feature_similarity(x))  # (B, heads)
         h, w = self.grid_shape
         grid = ops.reshape(x, (-1, h * w, self.filters[-1]))  # (B, h*w, C)
         # Twin scores read the convolution grid (before the regions attend to each other).
@@ -158,18 +209,25 @@ class ConvImageEncoder(keras.layers.Layer):
         if twins is not None:
             parts.append(twins)  # (B, K)
         vector = self.global_dense(ops.concatenate(parts, axis=-1))  # (B, D)
-        return grid, self.dropout(vector, training=training)
+        vector = self.dropout(vector, training=training)
+        if scores:
+            scores = [ops.cast(s, vector.dtype) for s in scores]
+            vector = ops.concatenate([vector] + scores, axis=-1)  # (B, D + 1 + heads)
+        return grid, vector
 
     def compute_output_shape(self, images_shape):
         h, w = images_shape[1], images_shape[2]
         for _ in self.filters:
             h, w = (h + 1) // 2, (w + 1) // 2
-        return ((images_shape[0], h * w, self.filters[-1]), (images_shape[0], self.embed_dim))
+        return ((images_shape[0], h * w, self.filters[-1]),
+                (images_shape[0], self.embed_dim + self._similarity_width()))
 
     def get_config(self):
         config = super().get_config()
         config.update(filters=list(self.filters), embed_dim=self.embed_dim,
                       add_coordinates=self.add_coordinates, dropout=self.dropout_rate,
                       pooling=self.pooling, self_attention_heads=self.self_attention_heads,
-                      twin_heads=self.twin_heads)
+                      twin_heads=self.twin_heads, self_similarity=self.self_similarity,
+                      self_similarity_heads=self.self_similarity_heads,
+                      self_similarity_min_shift=self.self_similarity_min_shift)
         return config

@@ -47,6 +47,9 @@ class ImageCaptioner(Seq2SeqModel):
             `ConvImageEncoder` (0 = none).
         encoder_twin_heads: heads of the `RegionTwinScores` (a same/different feature) that
             `ConvImageEncoder`'s global embedding reads (0 = none).
+        encoder_self_similarity: bool, append the image's `ImageSelfSimilarity` score
+            ("the image repeats itself", the same/different feature for counts) to x̄.
+        encoder_self_similarity_heads: learned `ImageSelfSimilarity` heads appended too.
         backbone: None (our conv stack) or a `BackboneImageEncoder.BACKBONES` name.
         backbone_weights: weights file for the backbone (None: random init).
         trainable_backbone: fine-tune (True) or freeze (False) the backbone.
@@ -78,6 +81,7 @@ class ImageCaptioner(Seq2SeqModel):
     def __init__(self, vocab_size, image_size=64, embed_dim=128, hidden_dim=256, rnn="gru",
                  attention=True, condition_on="both", encoder_filters=(32, 64, 128),
                  encoder_pooling="both", encoder_self_attention_heads=0, encoder_twin_heads=0,
+                 encoder_self_similarity=False, encoder_self_similarity_heads=0,
                  backbone=None,
                  backbone_weights=None, trainable_backbone=False,
                  attention_units=None, dropout=0.1, **kwargs):
@@ -100,6 +104,8 @@ class ImageCaptioner(Seq2SeqModel):
         self.encoder_pooling = encoder_pooling
         self.encoder_self_attention_heads = int(encoder_self_attention_heads)
         self.encoder_twin_heads = int(encoder_twin_heads)
+        self.encoder_self_similarity = bool(encoder_self_similarity)
+        self.encoder_self_similarity_heads = int(encoder_self_similarity_heads)
         self.backbone = backbone
         self.backbone_weights = backbone_weights
         self.trainable_backbone = bool(trainable_backbone)
@@ -114,6 +120,9 @@ class ImageCaptioner(Seq2SeqModel):
                                                   dropout=dropout, pooling=encoder_pooling,
                                                   self_attention_heads=encoder_self_attention_heads,
                                                   twin_heads=self.encoder_twin_heads,
+                                                  self_similarity=self.encoder_self_similarity,
+                                                  self_similarity_heads=(
+                                                      self.encoder_self_similarity_heads),
                                                   name="image_encoder")
         self.word_embedding = keras.layers.Embedding(vocab_size, embed_dim, mask_zero=True,
                                                      name="word_embedding")
@@ -132,11 +141,12 @@ class ImageCaptioner(Seq2SeqModel):
     def build(self, input_shape=None):
         size = self.image_size
         self.image_encoder.build((None, size, size, 3))
-        grid_shape, _ = self.image_encoder.compute_output_shape((None, size, size, 3))
+        grid_shape, vector_shape = self.image_encoder.compute_output_shape((None, size, size, 3))
         self.grid_channels = int(grid_shape[-1])
+        self.vector_dim = int(vector_shape[-1])  # x̄: embed_dim (+ self-similarity scores)
         self.word_embedding.build((None, None))
         if self.initial_state is not None:
-            self.initial_state.build((None, self.embed_dim))
+            self.initial_state.build((None, self.vector_dim))
         if self.use_attention:
             self.attention.build((None, self.hidden_dim), (None, None, self.grid_channels))
         self.decoder_cell.build((None, self._step_input_dim()))
@@ -147,7 +157,7 @@ class ImageCaptioner(Seq2SeqModel):
     def _step_input_dim(self):
         dim = self.embed_dim
         if self.condition_on in ("both", "input"):
-            dim += self.embed_dim
+            dim += self.vector_dim
         if self.use_attention:
             dim += self.grid_channels
         return dim
@@ -263,6 +273,8 @@ class ImageCaptioner(Seq2SeqModel):
                       encoder_pooling=self.encoder_pooling,
                       encoder_self_attention_heads=self.encoder_self_attention_heads,
                       encoder_twin_heads=self.encoder_twin_heads,
+                      encoder_self_similarity=self.encoder_self_similarity,
+                      encoder_self_similarity_heads=self.encoder_self_similarity_heads,
                       backbone=self.backbone,
                       backbone_weights=self.backbone_weights,
                       trainable_backbone=self.trainable_backbone,

@@ -17,7 +17,8 @@ RNG = np.random.default_rng(0)
 IMAGES = RNG.uniform(size=(2, SIZE, SIZE, 3)).astype("float32")
 CAPTION_IN = np.array([[2, 4, 5, 6, 0, 0], [2, 7, 8, 9, 10, 11]], "int32")
 VARIANTS = [
-    dict(rnn="gru", attention=True, condition_on="both", encoder_self_attention_heads=2),
+    dict(rnn="gru", attention=True, condition_on="both", encoder_self_attention_heads=2,
+         encoder_self_similarity=True, encoder_self_similarity_heads=1),
     dict(rnn="lstm", attention=True, condition_on="state"),
     dict(rnn="gru", attention=False, condition_on="input"),
     dict(rnn="lstm", attention=False, condition_on="both"),
