@@ -16,6 +16,7 @@ from keras_seq.layers.positional_embedding import PositionalEmbedding
 from keras_seq.layers.positionwise_feed_forward import PositionwiseFeedForward
 from keras_seq.layers.region_twin_scores import RegionTwinScores
 from keras_seq.layers.image_self_similarity import ImageSelfSimilarity
+from keras_seq.layers.hash_dropout import HashDropout
 from keras_seq.layers.scalar_mix import ScalarMix
 from keras_seq.layers.sinusoidal_positional_encoding import SinusoidalPositionalEncoding
 from keras_seq.layers.transformer_decoder_block import TransformerDecoderBlock

@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_seq.layers import BidirectionalMeanPooledRNN
+from keras_seq.layers import BidirectionalMeanPooledRNN, HashDropout
 
 RNN_TYPES = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 
@@ -19,6 +19,7 @@ def build_sentiment_classifier(
     elmo=None,
     word_dropout=0.0,
     pooling="mean",
+    dropout_class=None,
 ):
     """Builds the binary sentiment classifier over integer token ids (0 = padding).
 
@@ -51,6 +52,9 @@ def build_sentiment_classifier(
             (0 = no such layer).
         pooling: "mean" (the seed's mean of the states) or "mean_max" (mean and
             element-wise maximum over the real steps, concatenated).
+        dropout_class: the dropout layers' class (default `keras_seq.layers.HashDropout`,
+            Keras's maths with masks that stay cheap under XLA on CPU; or
+            `keras.layers.Dropout`).
 
     Returns:
         A functional `keras.Model` mapping `ids [batch, time] int32` to `[batch, 1]`.
@@ -75,21 +79,22 @@ def build_sentiment_classifier(
         if not 0.0 <= value < 1.0:
             raise ValueError(f"`{arg}` must be in [0, 1), got {arg}={value!r}.")
     rnn_class = RNN_TYPES[rnn]
+    dropout_class = dropout_class or HashDropout
     ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     x = keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(ids)
     if elmo is not None:
         x = keras.layers.Concatenate(name="word_and_elmo")([x, elmo(ids)])
     if word_dropout:
-        x = keras.layers.Dropout(word_dropout, noise_shape=(None, None, 1),
-                                 name="word_dropout")(x)  # (B, T, D), one draw per word
-    x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
+        x = dropout_class(word_dropout, noise_shape=(None, None, 1),
+                          name="word_dropout")(x)  # (B, T, D), one draw per word
+    x = dropout_class(dropout, name="embedding_dropout")(x)
     for i in range(num_stacked):
         x = keras.layers.Bidirectional(
             rnn_class(units, return_sequences=True), name=f"bidirectional_{rnn}_{i}"
         )(x)
     x = BidirectionalMeanPooledRNN(rnn_class(units), pooling=pooling,
                                    name=f"mean_pooled_bi{rnn}")(x)
-    x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    x = dropout_class(dropout, name="head_dropout")(x)
     out = keras.layers.Dense(
         1, activation=None if logits else "sigmoid", dtype="float32", name="head"
     )(x)
