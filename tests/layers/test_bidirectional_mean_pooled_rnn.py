@@ -81,6 +81,33 @@ def test_mean_max_pooling_matches_numpy_and_ignores_padding():
         BidirectionalMeanPooledRNN(keras.layers.GRU(3), pooling="max")
 
 
+@pytest.mark.parametrize("pooling", ["mean", "mean_max"])
+def test_any_mask_gives_the_states_of_masked_keras_rnns(pooling):
+    """Left padding and holes too: the packed, unmasked RNNs equal Keras's masked ones."""
+    layer = BidirectionalMeanPooledRNN(keras.layers.GRU(3), pooling=pooling)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(4, 7, 2)).astype("float32")
+    mask = np.array([[0, 0, 1, 1, 1, 1, 1],   # left padding
+                     [1, 0, 1, 1, 0, 0, 1],   # holes
+                     [1, 1, 1, 1, 1, 1, 1],
+                     [1, 1, 1, 0, 0, 0, 0]], bool)
+    out = np.array(layer(x, padding_mask=mask))
+    forward = keras.layers.GRU(3, return_sequences=True)
+    backward = keras.layers.GRU(3, return_sequences=True, go_backwards=True)
+    for rnn, source in ((forward, layer.forward_layer), (backward, layer.backward_layer)):
+        rnn.build(x.shape)
+        rnn.set_weights(source.get_weights())
+    h_f = np.array(forward(x, mask=mask))  # (B, T, 3), masked steps carry the state
+    h_b = np.array(backward(x, mask=mask))[:, ::-1]  # back in time order
+    h = np.concatenate([h_f, h_b], -1)  # (B, T, 6)
+    for b in range(4):
+        real = h[b][mask[b]]
+        expected = real.mean(0)
+        if pooling == "mean_max":
+            expected = np.concatenate([expected, real.max(0)])
+        np.testing.assert_allclose(out[b], expected, atol=1e-5)
+
+
 def test_keras_mask_from_embedding_is_used():
     ids = np.array([[5, 2, 7, 0, 0], [1, 2, 3, 4, 5]])
     inputs = keras.Input((None,), dtype="int32")
