@@ -182,3 +182,17 @@ def test_evaluate_only_reproduces_the_test_scores(tmp_path):
     assert (run / "metrics_greedy.json").is_file()
     with pytest.raises(ValueError, match="--run-dir"):
         captioner.run(captioner.build_parser().parse_args(["--evaluate-only"]))
+
+
+def test_a_run_made_before_self_similarity_keeps_its_model(tmp_path):
+    """config.json without the key: the run was trained without the score (its weights say so)."""
+    old, new = tmp_path / "old", tmp_path / "new"
+    for run, config in ((old, {"dataset": "shapes"}),
+                        (new, {"dataset": "shapes", "self_similarity": "on"})):
+        run.mkdir()
+        (run / "config.json").write_text(json.dumps(config))
+    parse = captioner.build_parser().parse_args
+    assert captioner._resolve(parse(["--run-dir", str(old)])).self_similarity == "off"
+    assert captioner._resolve(parse(["--run-dir", str(new)])).self_similarity == "on"
+    assert captioner._resolve(parse([])).self_similarity == "on"  # the shapes' default
+    assert captioner._resolve(parse(["--dataset", "flickr8k"])).self_similarity == "off"
