@@ -14,7 +14,6 @@ the compiled decode loop and the detokenizer into one SavedModel that takes imag
 """
 
 import argparse
-import json
 import os
 import pathlib
 import sys
@@ -46,6 +45,8 @@ RESUMED_OPTIONS = (
     "region_attention_heads", "twin_heads", "self_similarity", "self_similarity_heads", "backbone",
     "backbone_weights", "fine_tune_backbone", "dropout", "mixed_precision", "epochs",
     "batch_size", "learning_rate", "seed", "quick")
+# Options newer than some runs, with the value those runs were made with.
+ABSENT_IN_OLD_RUNS = {"self_similarity": "off"}
 
 
 def _filters(text):
@@ -159,10 +160,6 @@ def add_arguments(parser):
 
 
 def _resolve(args):
-    config = pathlib.Path(args.run_dir) / "config.json" if getattr(args, "run_dir", None) else None
-    if config is not None and config.is_file() and "self_similarity" not in json.loads(
-            config.read_text(encoding="utf-8")):
-        args.self_similarity = "off"  # a run made before the option existed
     if args.dataset == "auto":
         args.dataset = "flickr8k" if args.data_dir else "shapes"
     if args.backbone_weights and args.backbone == "none":
@@ -385,7 +382,7 @@ def run(args, extra_callbacks=(), log=print):
     from keras_seq.callbacks import CaptionSamples
     from keras_seq.export.captioner_module import CaptionerServingModule
 
-    args = _resolve(restore_run_options(args, RESUMED_OPTIONS, log))
+    args = _resolve(restore_run_options(args, RESUMED_OPTIONS, log, ABSENT_IN_OLD_RUNS))
     started = time.time()
     keras.utils.set_random_seed(args.seed)
     jit = resolve_jit(args.jit_compile, "train")
@@ -477,7 +474,7 @@ def evaluate_run(args, log=print):
     from keras_seq.data.sequence_tokenizer import SequenceTokenizer
 
     run_dir, args = open_finished_run(APP_NAME, args, ("tokenizers.json", "model.weights.h5"),
-                                      RESUMED_OPTIONS)
+                                      RESUMED_OPTIONS, ABSENT_IN_OLD_RUNS)
     args = _resolve(args)
     saved, weights = run_dir.read_json("tokenizers.json"), run_dir.file("model.weights.h5")
     splits, _ = load_data(args, log)

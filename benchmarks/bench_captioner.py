@@ -70,8 +70,9 @@ def part_decode(opts):
 
     run = pathlib.Path(opts.run_dir)
     args = captioner.build_parser().parse_args(["--run-dir", str(run)])
-    args = captioner._resolve(captioner.restore_run_options(args, captioner.RESUMED_OPTIONS,
-                                                            log=lambda line: None))
+    args = captioner._resolve(captioner.restore_run_options(
+        args, captioner.RESUMED_OPTIONS, log=lambda line: None,
+        absent_in_old_runs=captioner.ABSENT_IN_OLD_RUNS))
     splits, _ = captioner.load_data(args, log=lambda line: None)
     tokenizer = SequenceTokenizer(**json.loads((run / "tokenizers.json").read_text())["caption"])
     model = captioner.build_model(args, tokenizer.vocabulary_size)

@@ -133,11 +133,14 @@ def resolve_jit(choice, purpose="train"):
     return runtime.default_jit_compile(purpose)
 
 
-def restore_run_options(args, names, log=print):
+def restore_run_options(args, names, log=print, absent_in_old_runs=None):
     """For `--run-dir` holding a config.json: takes the options in `names` from it.
 
     A resumed run must keep what defines its data, vocabulary, model and optimizer, whatever
-    the new command line says; each option that differs is reported through `log`.
+    the new command line says; each option that differs is reported through `log`. An option
+    added after the run was made is missing from its config.json: `absent_in_old_runs` maps
+    such an option to the value the run was made with (what the code did before the option
+    existed), so an old run keeps its model even when the new default differs.
     """
     if not getattr(args, "run_dir", None):
         return args
@@ -149,6 +152,7 @@ def restore_run_options(args, names, log=print):
         return args
     stored = json.loads(config_file.read_text(encoding="utf-8"))
     changed = []
+    stored = {**(absent_in_old_runs or {}), **stored}
     for key in names:
         if key in stored and getattr(args, key, None) != stored[key]:
             changed.append(f"--{key.replace('_', '-')}={stored[key]!r}")
@@ -326,7 +330,7 @@ def training_callbacks(run_dir, args, app_callbacks=(), extra_callbacks=(), log=
     return callbacks, budget
 
 
-def open_finished_run(app_name, args, required_files, resumed_options):
+def open_finished_run(app_name, args, required_files, resumed_options, absent_in_old_runs=None):
     """For `--evaluate-only`: the run folder of a finished run, and its stored options.
 
     Args:
@@ -334,6 +338,7 @@ def open_finished_run(app_name, args, required_files, resumed_options):
         args: the parsed options (`--run-dir` is required).
         required_files: file names that a finished run holds (e.g. "model.weights.h5").
         resumed_options: option names to take from the run's config.json.
+        absent_in_old_runs: see `restore_run_options`.
 
     Returns:
         `(run_dir, args)` with `args` updated from config.json.
@@ -350,4 +355,5 @@ def open_finished_run(app_name, args, required_files, resumed_options):
     if not all(run_dir.file(name).is_file() for name in needed):
         raise ValueError(f"{args.run_dir} holds no finished {app_name} run "
                          f"({', '.join(needed)} are needed)")
-    return run_dir, restore_run_options(args, resumed_options, log=lambda line: None)
+    return run_dir, restore_run_options(args, resumed_options, log=lambda line: None,
+                                        absent_in_old_runs=absent_in_old_runs)

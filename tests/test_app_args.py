@@ -34,6 +34,11 @@ def test_restore_run_options_takes_the_stored_values(tmp_path):
                      "--model='transformer'"]
     fresh = argparse.Namespace(run_dir=str(tmp_path / "new"), model="attention")
     assert app_args.restore_run_options(fresh, ("model",), log=lines.append).model == "attention"
+    # An option newer than the run: the value it was made with, not today's default.
+    newer = argparse.Namespace(run_dir=str(tmp_path), model="attention", pooling="max")
+    app_args.restore_run_options(newer, ("model", "pooling"), log=lines.append,
+                                 absent_in_old_runs={"pooling": "mean", "model": "seq2seq"})
+    assert (newer.model, newer.pooling) == ("transformer", "mean")  # stored values win
 
 
 def test_run_main_turns_value_errors_into_usage_errors(capsys):

@@ -191,8 +191,15 @@ def test_a_run_made_before_self_similarity_keeps_its_model(tmp_path):
                         (new, {"dataset": "shapes", "self_similarity": "on"})):
         run.mkdir()
         (run / "config.json").write_text(json.dumps(config))
-    parse = captioner.build_parser().parse_args
-    assert captioner._resolve(parse(["--run-dir", str(old)])).self_similarity == "off"
-    assert captioner._resolve(parse(["--run-dir", str(new)])).self_similarity == "on"
+    parser = captioner.build_parser()
+    parse = parser.parse_args
+
+    def resumed(run):
+        return captioner._resolve(captioner.restore_run_options(
+            parse(["--run-dir", str(run)]), captioner.RESUMED_OPTIONS, log=lambda line: None,
+            absent_in_old_runs=captioner.ABSENT_IN_OLD_RUNS))
+
+    assert resumed(old).self_similarity == "off"
+    assert resumed(new).self_similarity == "on"
     assert captioner._resolve(parse([])).self_similarity == "on"  # the shapes' default
     assert captioner._resolve(parse(["--dataset", "flickr8k"])).self_similarity == "off"
