@@ -93,6 +93,15 @@ def add_arguments(parser):
                    help="keep an exponential moving average of the weights with this momentum "
                         "(e.g. 0.999); validation, the best-epoch checkpoint, the test split "
                         "and the export all use the average")
+    g.add_argument("--adversarial", type=float_in("--adversarial", 0.0, 100.0), default=0.0,
+                   metavar="EPSILON",
+                   help="adversarial training of the word vectors (Miyato et al., 2017): also "
+                        "train on each review with its word vectors moved by EPSILON typical "
+                        "word-vector lengths in the direction that raises the loss fastest "
+                        "(e.g. 0.5; 0 = off, the default). Costs about 2x per step")
+    g.add_argument("--adversarial-weight",
+                   type=float_in("--adversarial-weight", 0.0, 100.0, low_open=True), default=1.0,
+                   help="weight of the adversarial loss beside the usual one (default 1)")
     g.add_argument("--no-bucketing", action="store_true",
                    help="pad every batch to --max-length instead of bucketing by length")
     g.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
@@ -129,13 +138,16 @@ RESUMED_OPTIONS = (
     "data_dir", "dataset", "no_download", "val_fraction", "train_size", "test_size",
     "vocab_size", "max_length", "punctuation", "embedding_dim", "rnn", "units", "stacked", "dropout",
     "word_dropout", "pooling", "elmo", "elmo_trainable", "elmo_gamma",
-    "epochs", "batch_size", "learning_rate", "lr_schedule", "ema_momentum", "no_bucketing",
+    "epochs", "batch_size", "learning_rate", "lr_schedule", "ema_momentum", "adversarial",
+    "adversarial_weight", "no_bucketing",
     "mixed_precision", "seed", "quick", "backup_every")
+# Options newer than some runs: the value those runs were made with.
+ABSENT_IN_OLD_RUNS = {"adversarial": 0.0, "adversarial_weight": 1.0}
 
 
 def _restore_options(args, log):
     """For `--run-dir` with a config.json: takes the run's options from it."""
-    return restore_run_options(args, RESUMED_OPTIONS, log)
+    return restore_run_options(args, RESUMED_OPTIONS, log, absent_in_old_runs=ABSENT_IN_OLD_RUNS)
 
 
 def _sample(split, size, seed):
@@ -184,6 +196,10 @@ def run(args, extra_callbacks=(), log=print):
     if args.elmo_trainable and not args.elmo:
         raise ValueError("`--elmo-trainable` needs `--elmo ELMO_RUN` (an elmo-lm run folder), "
                          "got no --elmo.")
+    if args.adversarial and args.elmo:
+        raise ValueError(f"`--adversarial {args.adversarial}` perturbs the word embedding, "
+                         "which must be the classifier's only input layer; it cannot be "
+                         f"combined with `--elmo {args.elmo}`.")
     bilm = bilm_tokenizer = None
     if args.elmo:  # load it first: a bad --elmo leaves nothing behind
         from keras_seq.cli import import_application
@@ -280,12 +296,22 @@ def run(args, extra_callbacks=(), log=print):
             learning_rate = keras.optimizers.schedules.CosineDecay(
                 args.learning_rate,
                 decay_steps=max(1, int(train_ds.cardinality()) * args.epochs))
-        compile_sentiment_classifier(model, learning_rate=learning_rate, jit_compile=jit,
+        # The model `fit` trains: the classifier itself, or a trainer around it that adds
+        # the adversarial loss (the same weights either way; the export is `model`).
+        fit_model = model
+        if args.adversarial:
+            from keras_seq.training import AdversarialEmbeddingTrainer
+
+            fit_model = AdversarialEmbeddingTrainer(
+                model, epsilon=args.adversarial, adversarial_weight=args.adversarial_weight)
+        compile_sentiment_classifier(fit_model, learning_rate=learning_rate, jit_compile=jit,
                                      ema_momentum=args.ema_momentum)
     log(f"Model: {model.count_params():,} parameters "
         f"({sum(int(np.prod(w.shape)) for w in model.trainable_weights):,} trainable); "
         f"vocabulary {len(vocabulary)}; "
-        f"max length {args.max_length}; XLA train step: {jit}; dtype policy {policy}.")
+        f"max length {args.max_length}; XLA train step: {jit}; dtype policy {policy}"
+        + (f"; adversarial training, epsilon {args.adversarial}, weight "
+           f"{args.adversarial_weight}." if args.adversarial else "."))
 
     history_file = run_dir.file("history.csv")
     best_so_far = None
@@ -314,16 +340,17 @@ def run(args, extra_callbacks=(), log=print):
         *extra_callbacks,
     ]
     fit_started = time.time()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
+    history = fit_model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
                         callbacks=callbacks, verbose=args.verbose,
                         shuffle=False)  # tf.data shuffles (seeded, every epoch)
     fit_seconds = time.time() - fit_started
     epochs_run = len(history.history.get("loss", []))
     if best_weights.is_file():
-        model.load_weights(str(best_weights))
+        fit_model.load_weights(str(best_weights))
 
     # ---- evaluate on the test split (only here) -----------------------------------------
-    test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
+    test_results = fit_model.evaluate(test_ds, verbose=0, return_dict=True)
+    test_loss, test_accuracy = test_results["loss"], test_results["accuracy"]
 
     # ---- export and check the export ----------------------------------------------------
     module = SentimentServingModule(model, vocabulary, max_length=args.max_length,

@@ -180,6 +180,22 @@ def test_ema_momentum_validates_and_keeps_the_averaged_weights(tmp_path):
     assert not in_checkpoint(seen.slots[0])
 
 
+def test_adversarial_training_trains_the_exported_classifier(tmp_path):
+    metrics = imdb_sentiment.run(_tiny_args(tmp_path, "--adversarial", "0.5"),
+                                 log=lambda line: None)
+    run = next((tmp_path / "runs" / "imdb").iterdir())
+    config = json.loads((run / "config.json").read_text())
+    assert config["adversarial"] == 0.5 and config["adversarial_weight"] == 1.0
+    assert set(metrics["history"]) >= {"loss", "adversarial_loss", "val_loss", "val_accuracy"}
+    assert "val_adversarial_loss" not in metrics["history"]
+    assert metrics["history"]["adversarial_loss"][0] > 0
+    assert metrics["export_max_abs_diff_vs_keras"] < 1e-5  # the export is the classifier
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    with pytest.raises(ValueError, match="--elmo"):
+        imdb_sentiment.run(_tiny_args(tmp_path, "--adversarial", "0.5", "--elmo",
+                                      str(tmp_path / "no_such_run")), log=lambda line: None)
+
+
 class _Interrupt(keras.callbacks.Callback):
     """Raises after `after` training batches of epoch `epoch` (a simulated kill)."""
 
