@@ -44,6 +44,7 @@ from keras_seq.data.sequence_batches import (  # noqa: E402
     random_sampling_dataset, split_by_position, window_dataset, windows)
 from keras_seq.data.timemachine import load_text  # noqa: E402
 from keras_seq.models.char_language_model import CharLanguageModel  # noqa: E402
+from keras_seq.training import AdversarialEmbeddingTrainer  # noqa: E402
 
 
 def _book_ids():
@@ -112,17 +113,20 @@ def _train(model, train_ds, x_val, y_val, args, steps):
     optimizer = (keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay,
                                         global_clipnorm=args.clip_norm) if args.weight_decay
                  else keras.optimizers.Adam(schedule, global_clipnorm=args.clip_norm))
-    model.compile(optimizer,
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    fit_model = model
+    if args.adversarial:  # also train on adversarially perturbed character vectors
+        fit_model = AdversarialEmbeddingTrainer(model, epsilon=args.adversarial)
+    fit_model.compile(optimizer,
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     exact = _ExactValidation(x_val, y_val, args.patience)
     started = time.time()
     fit_kwargs = {}
     if args.steps_per_epoch:  # evaluate (and early-stop) more often than once a pass
         train_ds, fit_kwargs = train_ds.repeat(), {"steps_per_epoch": args.steps_per_epoch}
-    model.fit(train_ds, epochs=args.epochs, verbose=0, shuffle=False,
-              callbacks=[exact, _TimeLimit(args.time_limit)], **fit_kwargs)
+    fit_model.fit(train_ds, epochs=args.epochs, verbose=0, shuffle=False,
+                  callbacks=[exact, _TimeLimit(args.time_limit)], **fit_kwargs)
     seconds = time.time() - started
-    model.set_weights(exact.best_weights)
+    fit_model.set_weights(exact.best_weights)
     return exact, seconds
 
 
@@ -405,6 +409,9 @@ def main(argv=None):
     p.add_argument("--steps-per-epoch", type=int, default=0,
                    help="train steps between validations (0 = one pass over the data)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (0 = Adam)")
+    p.add_argument("--adversarial", type=float, default=0.0, metavar="EPSILON",
+                   help="d2l/full parts: adversarial training of the character vectors "
+                        "(keras_seq.training.AdversarialEmbeddingTrainer; 0 = off)")
     p.add_argument("--time-limit", type=float, default=600.0)
     p.add_argument("--num-chars", type=int, default=200)
     p.add_argument("--repeats", type=int, default=5)

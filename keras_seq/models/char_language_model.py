@@ -153,7 +153,18 @@ class CharLanguageModel(keras.Model):
 
     def call(self, token_ids, training=None, initial_state=None, padding_mask=None,
              return_state=False):
-        x = self.dropouts[0](self.embed(token_ids), training=training)
+        return self.call_on_vectors(self.embed(token_ids), training=training,
+                                    initial_state=initial_state, padding_mask=padding_mask,
+                                    return_state=return_state)
+
+    def call_on_vectors(self, vectors, training=None, initial_state=None, padding_mask=None,
+                        return_state=False):
+        """`call` from h^0 = `embed(token_ids)` `[batch, time, d]` on (same arguments).
+
+        Adversarial training (`keras_seq.training.AdversarialEmbeddingTrainer`) feeds it
+        perturbed character vectors.
+        """
+        x = self.dropouts[0](vectors, training=training)
         states = None if initial_state is None else self.split_cache(initial_state)
         final = []
         for i, rnn in enumerate(self.rnn_layers):

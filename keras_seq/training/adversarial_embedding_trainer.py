@@ -9,50 +9,53 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="keras_seq")
 class AdversarialEmbeddingTrainer(keras.Model):
-    """Trains a text classifier on its word vectors and on adversarially perturbed ones.
+    """Trains a model on its input vectors and on adversarially perturbed ones.
 
-    The classifier must be a functional model `ids -> Embedding(mask_zero=True) -> f -> y`
-    whose layers after the embedding form a chain (the models of
-    `keras_seq.models.build_sentiment_classifier` without ELMo). Each training step
-    (Miyato et al., 2017, "Adversarial training methods for semi-supervised text
-    classification"):
+    Adversarial training of embeddings (Miyato et al., 2017, "Adversarial training methods
+    for semi-supervised text classification"). `model` is either
 
-        e     = Embedding(ids)                               # (B, T, D), the word vectors
+    - a functional model `ids -> Embedding(mask_zero=True) -> f -> y` whose layers after the
+      embedding form a chain (the classifiers of
+      `keras_seq.models.build_sentiment_classifier` without ELMo); `f` gets the mask; or
+    - any model with `embed(ids)` (the vectors h^0) and `call_on_vectors(vectors,
+      training=...)` (the rest of its `call`), e.g. `keras_seq.models.char_language_model.CharLanguageModel`.
+
+    Each training step, with `e = embed(ids)` and `f` the rest of the model:
+
         L     = loss(y, f(e))                                # the usual loss
         g     = ∂L/∂e                                        # (B, T, D), one backward pass
-        ρ_b   = sqrt(mean_t ||e_bt||²)   over the real words of example b
+        ρ_b   = sqrt(mean_t ||e_bt||²)   over the real tokens of example b (id != 0)
         r_b   = ε · ρ_b · g_b / ||g_b||₂                      # the worst small change of e_b
         L_adv = loss(y, f(e + stop_gradient(r)))
         θ    ← θ - optimizer(∇θ (L + λ · L_adv))
 
-    `r_b` moves the whole review's word vectors, by a total of ε typical word-vector
-    lengths, in the direction that raises the loss fastest; training against it makes the
-    classifier's decision smooth around every training review. Scaling by ρ_b makes ε
-    relative: the paper normalises the embeddings instead (ε = 5 with 256-wide unit-variance
-    vectors, about 0.3 of a word-vector length). Padding gets no perturbation (its gradient
-    is zero: the mask hides it from every layer).
+    `r_b` moves the whole sequence's vectors, by a total of ε typical vector lengths, in the
+    direction that raises the loss fastest; training against it makes the model's output
+    smooth around every training example. Scaling by ρ_b makes ε relative: the paper
+    normalises the embeddings instead (ε = 5 with 256-wide unit-variance vectors, about 0.3 of
+    a word-vector length). Padding (id 0) gets no perturbation.
 
     The step costs two forward and two backward passes (the gradient of `L` with respect to
     the weights and to `e` comes from one backward pass). Validation, `evaluate` and
-    `predict` run the classifier alone. The reported `loss` is `L` (comparable with runs
-    without this trainer); `adversarial_loss` is `L_adv`. The trainer's weights are the
-    classifier's: export and serve `trainer.classifier`.
+    `predict` run the model alone. The reported `loss` is `L` (comparable with runs without
+    this trainer); `adversarial_loss` is `L_adv`. The trainer's weights are the model's:
+    export and serve `trainer.model`.
 
-    TensorFlow backend only (the step uses `tf.GradientTape`; the classifier itself stays
+    TensorFlow backend only (the step uses `tf.GradientTape`; the model itself stays
     backend-agnostic).
 
     Args:
-        classifier: the functional classifier described above.
-        epsilon: ε, the size of the perturbation in typical word-vector lengths (> 0).
+        model: the model to train, as described above.
+        epsilon: ε, the size of the perturbation in typical vector lengths (> 0).
         adversarial_weight: λ, the weight of `L_adv` (> 0).
         **kwargs: base `keras.Model` arguments.
 
     Call arguments:
         inputs: int token ids `(batch, time)`, 0 = padding.
-        training: Python bool, passed to the classifier.
+        training: Python bool, passed to the model.
 
     Returns:
-        The classifier's output for `inputs`.
+        The model's output for `inputs`.
 
     Example:
 
@@ -67,51 +70,34 @@ class AdversarialEmbeddingTrainer(keras.Model):
     ['accuracy', 'adversarial_loss', 'loss']
     """
 
-    def __init__(self, classifier, epsilon=0.5, adversarial_weight=1.0, **kwargs):
+    def __init__(self, model, epsilon=0.5, adversarial_weight=1.0, **kwargs):
         if keras.backend.backend() != "tensorflow":
             raise ValueError("AdversarialEmbeddingTrainer needs the TensorFlow backend, got "
                              f"KERAS_BACKEND={keras.backend.backend()!r}.")
         super().__init__(**kwargs)
-        if isinstance(classifier, dict):
-            classifier = keras.saving.deserialize_keras_object(classifier)
+        if isinstance(model, dict):
+            model = keras.saving.deserialize_keras_object(model)
         for arg, value in (("epsilon", epsilon), ("adversarial_weight", adversarial_weight)):
             if not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"`{arg}` must be a number > 0, got {arg}={value!r}.")
-        layers = getattr(classifier, "layers", None) or []
-        if (len(layers) < 3 or not isinstance(layers[0], keras.layers.InputLayer)
-                or not isinstance(layers[1], keras.layers.Embedding)):
-            raise ValueError(
-                "`classifier` must be a functional model whose first layer after its input "
-                "is a keras.layers.Embedding, followed by a chain of layers; got "
-                f"{type(classifier).__name__} with layers "
-                f"{[type(layer).__name__ for layer in layers]}.")
-        self.classifier = classifier
+        self.model = model
         self.epsilon = float(epsilon)
         self.adversarial_weight = float(adversarial_weight)
-        self._embedding = layers[1]
-        # f: the classifier's own layers after the embedding, applied to word vectors (shared
-        # weights, so nothing is copied).
-        vectors = keras.Input(shape=(None, self._embedding.output_dim), name="word_vectors")
-        x = vectors
-        for previous, layer in zip(layers[1:], layers[2:]):
-            # Its first call is the classifier's own: it must read the layer before it only
-            # (besides the mask, which the graph derives from the ids with plain ops).
-            parents = [node.operation for node in layer._inbound_nodes[0].parent_nodes
-                       if isinstance(node.operation, keras.layers.Layer)]
-            if parents != [previous]:
-                raise ValueError(
-                    f"`classifier`'s layers after the embedding must form a simple chain; "
-                    f"layer {layer.name!r} reads {[p.name for p in parents]}, not just "
-                    f"{previous.name!r}.")
-            x = layer(x)
-        self._head = keras.Model(vectors, x, name=f"{classifier.name}_after_embedding")
+        if callable(getattr(model, "embed", None)) and callable(
+                getattr(model, "call_on_vectors", None)):
+            self._embed = model.embed
+            self._head = None
+        else:
+            self._embed, self._head = _split_after_embedding(model)
         self.adversarial_loss_tracker = keras.metrics.Mean(name="adversarial_loss")
-        self.built = classifier.built  # its weights are the (built) classifier's
+        self.built = model.built  # its weights are the (built) model's
 
     def call(self, inputs, training=None):
-        return self.classifier(inputs, training=training)
+        return self.model(inputs, training=training)
 
     def _forward_from_vectors(self, vectors, mask, training):
+        if self._head is None:
+            return self.model.call_on_vectors(vectors, training=training)
         # A plain tensor (no Keras mask attached): the mask is passed explicitly. The head
         # consumes it (pooling) and returns none, which is all Keras's warning is about.
         with warnings.catch_warnings():
@@ -146,7 +132,7 @@ class AdversarialEmbeddingTrainer(keras.Model):
         mask = tf.not_equal(x, 0)
         weights = self.trainable_weights
         with tf.GradientTape() as tape:
-            vectors = self._embedding(x, training=True)  # (B, T, D)
+            vectors = self._embed(x)  # (B, T, D)
             y_pred = self._forward_from_vectors(vectors, mask, training=True)
             loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
                                       training=True)
@@ -157,7 +143,7 @@ class AdversarialEmbeddingTrainer(keras.Model):
         r = self.perturbation(vectors, vector_gradient, mask)
 
         with tf.GradientTape() as tape:
-            vectors = self._embedding(x, training=True)
+            vectors = self._embed(x)
             y_adv = self._forward_from_vectors(vectors + r, mask, training=True)
             loss_adv = self._compute_loss(x=x, y=y, y_pred=y_adv,
                                           sample_weight=sample_weight, training=True)
@@ -175,9 +161,38 @@ class AdversarialEmbeddingTrainer(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update(classifier=keras.saving.serialize_keras_object(self.classifier),
+        config.update(model=keras.saving.serialize_keras_object(self.model),
                       epsilon=self.epsilon, adversarial_weight=self.adversarial_weight)
         return config
+
+
+def _split_after_embedding(model):
+    """(embedding layer, functional f) of a model `ids -> Embedding -> chain -> y`."""
+    layers = getattr(model, "layers", None) or []
+    if (len(layers) < 3 or not isinstance(layers[0], keras.layers.InputLayer)
+            or not isinstance(layers[1], keras.layers.Embedding)):
+        raise ValueError(
+            "`model` must have `embed` and `call_on_vectors` methods, or be a functional "
+            "model whose first layer after its input is a keras.layers.Embedding, followed "
+            f"by a chain of layers; got {type(model).__name__} with layers "
+            f"{[type(layer).__name__ for layer in layers]}.")
+    embedding = layers[1]
+    # f: the model's own layers after the embedding, applied to vectors (shared weights, so
+    # nothing is copied).
+    vectors = keras.Input(shape=(None, embedding.output_dim), name="input_vectors")
+    x = vectors
+    for previous, layer in zip(layers[1:], layers[2:]):
+        # Its first call is the model's own: it must read the layer before it only (besides
+        # the mask, which the graph derives from the ids with plain ops).
+        parents = [node.operation for node in layer._inbound_nodes[0].parent_nodes
+                   if isinstance(node.operation, keras.layers.Layer)]
+        if parents != [previous]:
+            raise ValueError(
+                f"`model`'s layers after the embedding must form a simple chain; layer "
+                f"{layer.name!r} reads {[p.name for p in parents]}, not just "
+                f"{previous.name!r}.")
+        x = layer(x)
+    return embedding, keras.Model(vectors, x, name=f"{model.name}_after_embedding")
 
 
 def _unscaled(loss):

@@ -61,7 +61,7 @@ def test_adversarial_direction_raises_the_loss_more_than_random_ones():
 def test_one_step_is_sgd_on_the_loss_plus_the_weighted_adversarial_loss():
     trainer = AdversarialEmbeddingTrainer(_classifier(), epsilon=0.3, adversarial_weight=0.5)
     reference = _classifier()  # the same initial weights
-    for a, b in zip(trainer.classifier.weights, reference.weights):
+    for a, b in zip(trainer.model.weights, reference.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     lr = 0.1
     trainer.compile(optimizer=keras.optimizers.SGD(lr), loss="binary_crossentropy")
@@ -82,7 +82,7 @@ def test_one_step_is_sgd_on_the_loss_plus_the_weighted_adversarial_loss():
         loss_adv = tf.reduce_mean(_loss(reference, embedding(IDS) + r, mask))
     adv = tape.gradient(loss_adv, weights)
     assert float(loss_adv) > float(loss)
-    for w, before, g1, g2 in zip(trainer.classifier.trainable_weights, weights, grads, adv):
+    for w, before, g1, g2 in zip(trainer.model.trainable_weights, weights, grads, adv):
         expected = before.numpy() - lr * (tf.convert_to_tensor(g1) + 0.5 * tf.convert_to_tensor(g2))
         np.testing.assert_allclose(w.numpy(), expected, atol=1e-6)
 
@@ -107,7 +107,7 @@ def test_fit_reports_both_losses_and_serves_through_the_classifier(tmp_path):
     fresh = AdversarialEmbeddingTrainer(_classifier(seed=5, dropout=0.3, word_dropout=0.1,
                                                     pooling="mean_max"))
     fresh.load_weights(tmp_path / "t.weights.h5")
-    np.testing.assert_allclose(fresh.classifier.predict(x, verbose=0),
+    np.testing.assert_allclose(fresh.model.predict(x, verbose=0),
                                classifier.predict(x, verbose=0), atol=1e-6)
     config = trainer.get_config()
     assert config["epsilon"] == 1.0 and config["adversarial_weight"] == 1.0
@@ -132,3 +132,20 @@ def test_a_classifier_that_is_not_a_chain_is_refused():
     model = keras.Model(ids, keras.layers.Dense(1)(keras.layers.Concatenate()([a, b])))
     with pytest.raises(ValueError, match="chain"):
         AdversarialEmbeddingTrainer(model)
+
+
+def test_a_model_with_embed_and_call_on_vectors_trains_too():
+    from keras_seq.models.char_language_model import CharLanguageModel
+
+    keras.utils.set_random_seed(0)
+    lm = CharLanguageModel(vocabulary_size=12, cell="gru", units=8, embedding_dim=4)
+    ids = np.random.default_rng(0).integers(2, 12, size=(16, 9)).astype("int32")
+    np.testing.assert_allclose(lm.call_on_vectors(lm.embed(ids)), lm(ids), atol=1e-6)
+    trainer = AdversarialEmbeddingTrainer(lm, epsilon=0.5)
+    trainer.compile(optimizer=keras.optimizers.SGD(0.1),
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = [w.numpy().copy() for w in lm.trainable_weights]
+    history = trainer.fit(ids[:, :-1], ids[:, 1:], epochs=2, batch_size=8, verbose=0)
+    assert history.history["adversarial_loss"][0] > history.history["loss"][0]
+    assert all(not np.allclose(a, w.numpy()) for a, w in zip(before, lm.trainable_weights))
+    np.testing.assert_allclose(trainer.predict(ids, verbose=0), lm.predict(ids, verbose=0))
