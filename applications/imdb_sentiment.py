@@ -65,11 +65,12 @@ def add_arguments(parser):
                    help="bidirectional sequence layers below the mean-pooled BiRNN (default 0)")
     g.add_argument("--dropout", type=float_in("--dropout", 0.0, 1.0), default=0.5,
                    help="dropout after the embedding and before the head (default 0.5)")
-    g.add_argument("--word-dropout", type=float_in("--word-dropout", 0.0, 1.0), default=0.0,
-                   help="in training, drop whole word vectors at this rate (0 = off)")
-    g.add_argument("--pooling", choices=("mean", "mean_max"), default="mean",
-                   help="mean: the mean of the BiRNN states (default); mean_max: the mean and "
-                        "the element-wise maximum over the review, concatenated")
+    g.add_argument("--word-dropout", type=float_in("--word-dropout", 0.0, 1.0), default=0.2,
+                   help="in training, drop whole word vectors at this rate (default 0.2; "
+                        "0 = off)")
+    g.add_argument("--pooling", choices=("mean", "mean_max"), default="mean_max",
+                   help="mean: the mean of the BiRNN states (the seed's h̄); mean_max (default): "
+                        "the mean and the element-wise maximum over the review, concatenated")
     g.add_argument("--elmo", default=None, metavar="ELMO_RUN",
                    help="an elmo-lm run folder: its pretrained biLM adds ELMo vectors (a "
                         "learned mix of its layers) to the word embedding; the vocabulary "
@@ -93,12 +94,13 @@ def add_arguments(parser):
                    help="keep an exponential moving average of the weights with this momentum "
                         "(e.g. 0.999); validation, the best-epoch checkpoint, the test split "
                         "and the export all use the average")
-    g.add_argument("--adversarial", type=float_in("--adversarial", 0.0, 100.0), default=0.0,
+    g.add_argument("--adversarial", type=float_in("--adversarial", 0.0, 100.0), default=None,
                    metavar="EPSILON",
                    help="adversarial training of the word vectors (Miyato et al., 2017): also "
                         "train on each review with its word vectors moved by EPSILON typical "
-                        "word-vector lengths in the direction that raises the loss fastest "
-                        "(e.g. 0.5; 0 = off, the default). Costs about 2x per step")
+                        "word-vector lengths in the direction that raises the loss fastest. "
+                        "Default 0.5 (0 with --elmo, which it cannot be combined with); 0 = "
+                        "off. Costs about 2x per step")
     g.add_argument("--adversarial-weight",
                    type=float_in("--adversarial-weight", 0.0, 100.0, low_open=True), default=1.0,
                    help="weight of the adversarial loss beside the usual one (default 1)")
@@ -142,7 +144,9 @@ RESUMED_OPTIONS = (
     "adversarial_weight", "no_bucketing",
     "mixed_precision", "seed", "quick", "backup_every")
 # Options newer than some runs: the value those runs were made with.
-ABSENT_IN_OLD_RUNS = {"adversarial": 0.0, "adversarial_weight": 1.0}
+ABSENT_IN_OLD_RUNS = {"adversarial": 0.0, "adversarial_weight": 1.0, "word_dropout": 0.0,
+                      "pooling": "mean"}
+DEFAULT_ADVERSARIAL = 0.5  # epsilon without --elmo
 
 
 def _restore_options(args, log):
@@ -196,6 +200,8 @@ def run(args, extra_callbacks=(), log=print):
     if args.elmo_trainable and not args.elmo:
         raise ValueError("`--elmo-trainable` needs `--elmo ELMO_RUN` (an elmo-lm run folder), "
                          "got no --elmo.")
+    if args.adversarial is None:  # the default: on, except with ELMo (no single embedding)
+        args.adversarial = 0.0 if args.elmo else DEFAULT_ADVERSARIAL
     if args.adversarial and args.elmo:
         raise ValueError(f"`--adversarial {args.adversarial}` perturbs the word embedding, "
                          "which must be the classifier's only input layer; it cannot be "
