@@ -149,3 +149,30 @@ def test_a_model_with_embed_and_call_on_vectors_trains_too():
     assert history.history["adversarial_loss"][0] > history.history["loss"][0]
     assert all(not np.allclose(a, w.numpy()) for a, w in zip(before, lm.trainable_weights))
     np.testing.assert_allclose(trainer.predict(ids, verbose=0), lm.predict(ids, verbose=0))
+
+
+def test_xla_compiled_step_matches_the_eager_one():
+    results = []
+    for jit in (False, True):
+        trainer = AdversarialEmbeddingTrainer(_classifier(pooling="mean_max"), epsilon=0.5)
+        trainer.compile(optimizer=keras.optimizers.SGD(0.1), loss="binary_crossentropy",
+                        jit_compile=jit)
+        trainer.fit(IDS, LABELS, epochs=2, batch_size=3, verbose=0)
+        results.append([w.numpy() for w in trainer.model.weights])
+    for eager, compiled in zip(*results):
+        np.testing.assert_allclose(compiled, eager, atol=1e-5)
+
+
+def test_mixed_bfloat16_training_runs_and_learns():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        classifier = _classifier(pooling="mean_max")
+        trainer = AdversarialEmbeddingTrainer(classifier, epsilon=0.5)
+        trainer.compile(optimizer=keras.optimizers.Adam(0.02), loss="binary_crossentropy")
+        history = trainer.fit(np.tile(IDS, (4, 1)), np.tile(LABELS, (4, 1)), epochs=5,
+                              batch_size=6, verbose=0).history
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert classifier.get_layer("embedding").compute_dtype == "bfloat16"
+    assert np.all(np.isfinite(history["loss"])) and np.all(np.isfinite(history["adversarial_loss"]))
+    assert history["loss"][-1] < history["loss"][0]
