@@ -80,6 +80,10 @@ class AdversarialEmbeddingTrainer(keras.Model):
         for arg, value in (("epsilon", epsilon), ("adversarial_weight", adversarial_weight)):
             if not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"`{arg}` must be a number > 0, got {arg}={value!r}.")
+        if getattr(model, "stateful", False):
+            raise ValueError(
+                "`model` is stateful: its two forward passes per step would advance the "
+                "carried state twice. Train it with stateful=False (or without this trainer).")
         self.model = model
         self.epsilon = float(epsilon)
         self.adversarial_weight = float(adversarial_weight)
@@ -133,6 +137,7 @@ class AdversarialEmbeddingTrainer(keras.Model):
         weights = self.trainable_weights
         with tf.GradientTape() as tape:
             vectors = self._embed(x)  # (B, T, D)
+            tape.watch(vectors)  # (one-hot vectors come from no variable)
             y_pred = self._forward_from_vectors(vectors, mask, training=True)
             loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
                                       training=True)

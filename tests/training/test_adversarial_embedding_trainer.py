@@ -176,3 +176,20 @@ def test_mixed_bfloat16_training_runs_and_learns():
     assert classifier.get_layer("embedding").compute_dtype == "bfloat16"
     assert np.all(np.isfinite(history["loss"])) and np.all(np.isfinite(history["adversarial_loss"]))
     assert history["loss"][-1] < history["loss"][0]
+
+
+def test_one_hot_inputs_are_perturbed_too_and_stateful_models_are_refused():
+    from keras_seq.models.char_language_model import CharLanguageModel
+
+    keras.utils.set_random_seed(1)
+    lm = CharLanguageModel(vocabulary_size=12, cell="lstm", units=8, embedding_dim=None)
+    ids = np.random.default_rng(1).integers(2, 12, size=(8, 7)).astype("int32")
+    lm(ids)
+    trainer = AdversarialEmbeddingTrainer(lm, epsilon=0.5)
+    trainer.compile(optimizer="adam",
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = trainer.fit(ids[:, :-1], ids[:, 1:], epochs=1, batch_size=4, verbose=0).history
+    assert history["adversarial_loss"][0] > history["loss"][0]
+    stateful = CharLanguageModel(vocabulary_size=12, cell="gru", units=8, stateful=True)
+    with pytest.raises(ValueError, match="stateful"):
+        AdversarialEmbeddingTrainer(stateful)
