@@ -45,7 +45,8 @@ class AdversarialEmbeddingTrainer(keras.Model):
     backend-agnostic).
 
     Args:
-        model: the model to train, as described above.
+        model: the model to train, as described above; not stateful (the step runs it
+            twice on the same batch).
         epsilon: ε, the size of the perturbation in typical vector lengths (> 0).
         adversarial_weight: λ, the weight of `L_adv` (> 0).
         **kwargs: base `keras.Model` arguments.
