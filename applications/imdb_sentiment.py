@@ -347,8 +347,8 @@ def run(args, extra_callbacks=(), log=print):
     ]
     fit_started = time.time()
     history = fit_model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
-                        callbacks=callbacks, verbose=args.verbose,
-                        shuffle=False)  # tf.data shuffles (seeded, every epoch)
+                            callbacks=callbacks, verbose=args.verbose,
+                            shuffle=False)  # tf.data shuffles (seeded, every epoch)
     fit_seconds = time.time() - fit_started
     epochs_run = len(history.history.get("loss", []))
     if best_weights.is_file():
