@@ -217,7 +217,7 @@ def part_d2l(args):
     }
     print("val perplexity by position in the window (1 = one character of context):",
           " ".join(f"{p:.1f}" for p in result["validation_perplexity_by_position"]))
-    print(f"\n| protocol | model | params | best epoch | val perplexity | bits/char | train s |")
+    print("\n| protocol | model | params | best epoch | val perplexity | bits/char | train s |")
     print("|---|---|---|---|---|---|---|")
     print(f"| d2l (10k/5k windows, 32 steps) | {args.cell} x{args.layers} {args.units}u "
           f"emb {args.embedding_dim} drop {args.dropout} | {model.count_params():,} | "
