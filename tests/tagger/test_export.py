@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 
+import keras
 import numpy as np
 import pytest
 
@@ -33,7 +34,12 @@ PLAIN_TF = textwrap.dedent("""
 
 
 def _biased_tagger():
-    """A random tagger whose head favours B-/I- tags, so spans (and invalid BIO) occur."""
+    """A random tagger whose head favours B-/I- tags, so spans (and invalid BIO) occur.
+
+    The seed fixes the recurrent weights too: unseeded, some draws (about one in eight)
+    tag almost nothing as a span, and the test below would have too little to compare.
+    """
+    keras.utils.set_random_seed(0)
     model = SequenceTagger(st.VOCABULARY_SIZE, 5, cell="gru", units=8, num_layers=1,
                            bidirectional=True, embedding_dim=8)
     model(np.ones((1, 3), "int32"))
