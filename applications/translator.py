@@ -41,6 +41,9 @@ DEFAULTS = {
                     vocab_size=15000),
 }
 DEFAULTS["spa-eng"] = DEFAULTS["fra-eng"]
+# --tokens word-piece on fra-eng/spa-eng: a smaller vocabulary (every word still spelled by
+# its pieces) and room for the ~13% more tokens per sentence.
+WORD_PIECE_DEFAULTS = dict(vocab_size=8000, max_source_length=24, max_target_length=28)
 QUICK = dict(train_size=4000, validation_size=500, test_size=500, epochs=3)
 # Options that define the data, the vocabulary, the model or the optimizer: a resumed run
 # (--run-dir with a config.json) takes them from its config.json, whatever the command says.
@@ -48,8 +51,9 @@ RESUMED_OPTIONS = (
     "dataset", "data_dir", "no_download", "train_size", "validation_size", "test_size",
     "max_source_length", "max_target_length", "vocab_size", "model", "embed_dim", "hidden_dim",
     "num_heads", "intermediate_dim", "num_layers", "dropout", "label_smoothing", "ema_momentum",
-    "bucket", "mixed_precision",
+    "bucket", "mixed_precision", "tokens",
     "epochs", "batch_size", "learning_rate", "seed", "quick")
+ABSENT_IN_OLD_RUNS = {"tokens": "word"}  # what runs made before --tokens used
 
 
 def add_arguments(parser):
@@ -62,6 +66,12 @@ def add_arguments(parser):
                         "'english<TAB>french'. Default: $KERAS_SEQ_DATA_DIR, "
                         "../shared/datasets/translation, the cache, or a download")
     g.add_argument("--no-download", action="store_true", help="never try to download")
+    g.add_argument("--tokens", choices=("word", "word-piece"), default="word",
+                   help="word: whole words and punctuation, the --vocab-size most frequent "
+                        "(rarer words become [UNK]); word-piece: words cut into the pieces of "
+                        "a learnt WordPiece vocabulary of --vocab-size tokens, so no word is "
+                        "[UNK] (the export then needs tensorflow_text). The dates task keeps "
+                        "characters on the target side")
     for name in ("train-size", "validation-size", "test-size", "max-source-length",
                  "max-target-length", "vocab-size"):
         g.add_argument(f"--{name}", type=positive_int(f"--{name}"), default=None,
@@ -115,6 +125,8 @@ def _resolve(args):
     if args.dataset == "auto":
         args.dataset = "fra-eng" if args.data_dir else "dates"
     defaults = dict(DEFAULTS[args.dataset])
+    if getattr(args, "tokens", "word") == "word-piece" and args.dataset != "dates":
+        defaults.update(WORD_PIECE_DEFAULTS)
     if args.quick:
         defaults.update(QUICK)
         if args.dataset != "dates":
@@ -170,9 +182,11 @@ def _tokenizers(args, splits, run_dir):
     saved = run_dir.read_json("tokenizers.json")
     if saved:  # a resumed run keeps its vocabularies (its embeddings depend on them)
         return SequenceTokenizer(**saved["source"]), SequenceTokenizer(**saved["target"])
-    target_split = "character" if args.dataset == "dates" else "word"
+    words = getattr(args, "tokens", "word")
+    target_split = "character" if args.dataset == "dates" else words
     source = SequenceTokenizer.build_from_texts(
-        (s for s, _ in splits["train"]), max_tokens=args.vocab_size, name="source_tokenizer")
+        (s for s, _ in splits["train"]), max_tokens=args.vocab_size, split=words,
+        name="source_tokenizer")
     target = SequenceTokenizer.build_from_texts(
         (t for _, t in splits["train"]), max_tokens=args.vocab_size, split=target_split,
         name="target_tokenizer")
@@ -276,7 +290,7 @@ def run(args, extra_callbacks=(), log=print):
     from keras_seq.callbacks import AttentionHeatmaps
     from keras_seq.export.translator_module import TranslatorServingModule
 
-    args = _resolve(restore_run_options(args, RESUMED_OPTIONS, log))
+    args = _resolve(restore_run_options(args, RESUMED_OPTIONS, log, ABSENT_IN_OLD_RUNS))
     started = time.time()
     keras.utils.set_random_seed(args.seed)
     jit = resolve_jit(args.jit_compile, "train")
@@ -381,7 +395,8 @@ def evaluate_run(args, log=print):
 
     weights_name = getattr(args, "weights", None) or "model.weights.h5"
     run_dir, args = open_finished_run(
-        APP_NAME, args, ("tokenizers.json", "split.json", weights_name), RESUMED_OPTIONS)
+        APP_NAME, args, ("tokenizers.json", "split.json", weights_name), RESUMED_OPTIONS,
+        ABSENT_IN_OLD_RUNS)
     saved, splits = run_dir.read_json("tokenizers.json"), run_dir.read_json("split.json")
     weights = run_dir.file(weights_name)
     source_tok, target_tok = (SequenceTokenizer(**saved["source"]),

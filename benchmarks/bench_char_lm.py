@@ -88,6 +88,12 @@ class _ExactValidation(keras.callbacks.Callback):
         self.best, self.best_weights, self.best_epoch, self.wait, self.rows = np.inf, None, -1, 0, []
 
     def on_epoch_end(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        raw = None
+        if optimizer.use_ema:  # evaluate (and keep) the moving average of the weights
+            variables = self.model.trainable_variables
+            raw = [v.numpy() for v in variables]
+            optimizer.finalize_variable_values(variables)
         ce = _cross_entropy(self.model, self.x, self.y)
         self.rows.append({"epoch": epoch + 1, "train_loss": float(logs["loss"]),
                           "val_ce": ce, "val_ppl": float(np.exp(ce)),
@@ -101,6 +107,9 @@ class _ExactValidation(keras.callbacks.Callback):
             self.wait += 1
             if self.wait >= self.patience:
                 self.model.stop_training = True
+        if raw is not None:  # training goes on from the raw weights
+            for v, value in zip(self.model.trainable_variables, raw):
+                v.assign(value)
 
     def on_train_begin(self, logs=None):
         self.start = time.time()
@@ -110,9 +119,11 @@ def _train(model, train_ds, x_val, y_val, args, steps):
     if args.steps_per_epoch:
         steps = args.steps_per_epoch * args.epochs
     schedule = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=steps, alpha=0.05)
+    ema = {"use_ema": True, "ema_momentum": args.ema} if args.ema else {}
     optimizer = (keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay,
-                                        global_clipnorm=args.clip_norm) if args.weight_decay
-                 else keras.optimizers.Adam(schedule, global_clipnorm=args.clip_norm))
+                                        global_clipnorm=args.clip_norm, **ema)
+                 if args.weight_decay
+                 else keras.optimizers.Adam(schedule, global_clipnorm=args.clip_norm, **ema))
     fit_model = model
     if args.adversarial:  # also train on adversarially perturbed character vectors
         fit_model = AdversarialEmbeddingTrainer(model, epsilon=args.adversarial)
@@ -412,6 +423,9 @@ def main(argv=None):
     p.add_argument("--adversarial", type=float, default=0.0, metavar="EPSILON",
                    help="d2l/full parts: adversarial training of the character vectors "
                         "(keras_seq.training.AdversarialEmbeddingTrainer; 0 = off)")
+    p.add_argument("--ema", type=float, default=0.0, metavar="MOMENTUM",
+                   help="validate, early-stop on and keep an exponential moving average of "
+                        "the weights (Adam's use_ema) with this momentum; 0 = the raw weights")
     p.add_argument("--time-limit", type=float, default=600.0)
     p.add_argument("--num-chars", type=int, default=200)
     p.add_argument("--repeats", type=int, default=5)

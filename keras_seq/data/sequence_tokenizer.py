@@ -1,4 +1,4 @@
-"""In-graph word or character tokenizer with [START]/[END], for seq2seq (TensorFlow ops)."""
+"""In-graph word, word-piece or character tokenizer with [START]/[END], for seq2seq (TF ops)."""
 
 import collections
 
@@ -10,18 +10,31 @@ SPECIAL_TOKENS = (PAD, UNK, START, END)
 _PUNCT = r"([.,!?;:¿¡«»\"()])"
 # Non-breaking/thin spaces that the Tatoeba French data puts before punctuation.
 _ODD_SPACES = "[\u00a0\u202f\u2009]"
+SPLITS = ("word", "word-piece", "character")
+JOINER = "##"
 
 
 class SequenceTokenizer(tf.Module):
     """Text ↔ ids in the graph, so training, evaluation and the SavedModel share one code path.
 
     Standardization: UTF-8 lower-casing (optional), odd spaces → space, punctuation split off
-    as tokens (word mode), whitespace collapsed. Ids: 0 = padding, 1 = unknown, 2 = [START],
-    3 = [END], then the vocabulary (most frequent first).
+    as tokens (word and word-piece modes), whitespace collapsed. Ids: 0 = padding, 1 = unknown,
+    2 = [START], 3 = [END], then the vocabulary (most frequent first).
+
+    Word-piece mode splits each word of word mode greedily, longest match first, into pieces
+    of the vocabulary (`tensorflow_text.WordpieceTokenizer`; pieces after the first carry the
+    "##" joiner), so a rare word becomes known pieces instead of [UNK]:
+
+        pieces(w) = [w[0:i1], "##" + w[i1:i2], ...], each piece the longest in the vocabulary
+
+    and detokenizing glues "##" pieces back onto the piece before them. Its vocabulary is
+    learnt by `build_from_texts` with the tensorflow-text WordPiece learner, and a SavedModel
+    that holds such a tokenizer needs `import tensorflow_text` where it is loaded.
 
     Args:
         vocabulary: list of tokens *without* the 4 special tokens.
-        split: "word" (tokens are words and punctuation) or "character".
+        split: "word" (tokens are words and punctuation), "word-piece" (words cut into
+            pieces) or "character".
         lowercase: lower-case before tokenizing.
         name: module name.
 
@@ -43,8 +56,8 @@ class SequenceTokenizer(tf.Module):
 
     def __init__(self, vocabulary, split="word", lowercase=True, name="tokenizer"):
         super().__init__(name=name)
-        if split not in ("word", "character"):
-            raise ValueError(f"`split` must be 'word' or 'character', got split={split!r}.")
+        if split not in SPLITS:
+            raise ValueError(f"`split` must be one of {SPLITS}, got split={split!r}.")
         vocabulary = [str(t) for t in vocabulary if str(t) not in SPECIAL_TOKENS]
         if len(set(vocabulary)) != len(vocabulary):
             raise ValueError("`vocabulary` has duplicate tokens.")
@@ -59,13 +72,29 @@ class SequenceTokenizer(tf.Module):
             ),
             default_value=1,
         )
+        if split == "word-piece":
+            import tensorflow_text as tf_text
+
+            # Ids come from the same table; a word with no split into known pieces is [UNK]
+            # (absent from the table, so it looks up the default id 1).
+            self._word_pieces = tf_text.WordpieceTokenizer(
+                self._table, suffix_indicator=JOINER, token_out_type=tf.int64,
+                unknown_token=UNK)
 
     # ---- construction ----------------------------------------------------------
     @classmethod
     def build_from_texts(cls, texts, max_tokens=None, min_count=1, split="word",
                          lowercase=True, name="tokenizer"):
-        """Counts tokens of `texts` (an iterable of str) and keeps the `max_tokens` most frequent."""
-        probe = cls([], split=split, lowercase=lowercase, name=name)
+        """Counts tokens of `texts` (an iterable of str) and keeps the `max_tokens` most frequent.
+
+        In word-piece mode it counts words and learns a vocabulary of at most `max_tokens`
+        tokens (special tokens included; the tensorflow-text learner, which keeps every
+        character seen, so that almost no word is [UNK]); `min_count` is then the learner's
+        lowest frequency threshold. The vocabulary exceeds `max_tokens` only when the
+        characters seen (each alone and as a "##" piece) are more than that.
+        """
+        probe = cls([], split="word" if split == "word-piece" else split,
+                    lowercase=lowercase, name=name)
         counts = collections.Counter()
         batch = []
         for text in texts:
@@ -75,10 +104,35 @@ class SequenceTokenizer(tf.Module):
                 batch = []
         if batch:
             counts.update(probe._pieces(batch))
+        if split == "word-piece":
+            return cls(cls._learn_word_pieces(counts, max_tokens, min_count), split=split,
+                       lowercase=lowercase, name=name)
         keep = max_tokens - len(SPECIAL_TOKENS) if max_tokens else None
         ranked = [t for t, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
                   if c >= min_count and t not in SPECIAL_TOKENS]
         return cls(ranked[:keep], split=split, lowercase=lowercase, name=name)
+
+    @staticmethod
+    def _learn_word_pieces(counts, max_tokens, min_count):
+        from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib
+
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or \
+                max_tokens <= len(SPECIAL_TOKENS):
+            raise ValueError("word-piece mode needs `max_tokens`, an int > "
+                             f"{len(SPECIAL_TOKENS)}, got max_tokens={max_tokens!r}.")
+        if not counts:
+            raise ValueError("`texts` hold no words to learn word pieces from.")
+        reserved = [t for t in SPECIAL_TOKENS if t]  # the learner cannot hold "" (padding)
+        vocabulary = wordpiece_tokenizer_learner_lib.learn(
+            sorted(counts.items()), vocab_size=max_tokens - 1, reserved_tokens=reserved,
+            lower_thresh=max(1, int(min_count)), include_joiner_token=True, joiner=JOINER)
+        vocabulary = [t for t in vocabulary if t not in SPECIAL_TOKENS]
+        # The learner may overshoot `max_tokens` a little. Trim longer pieces only: every
+        # character seen (alone and as a "##" piece) stays, so every word can still be spelled.
+        single = {t for t in vocabulary if len(t[len(JOINER):] if t.startswith(JOINER) else t) == 1}
+        longer = [t for t in vocabulary if t not in single]
+        keep = set(longer[:max(0, max_tokens - len(SPECIAL_TOKENS) - len(single))])
+        return [t for t in vocabulary if t in single or t in keep]
 
     def _pieces(self, texts):
         ragged = self.split_text(tf.constant(texts))
@@ -100,15 +154,15 @@ class SequenceTokenizer(tf.Module):
         if self.lowercase:
             texts = tf.strings.lower(texts, encoding="utf-8")
         texts = tf.strings.regex_replace(texts, _ODD_SPACES, " ")
-        if self.split == "word":
+        if self.split != "character":
             texts = tf.strings.regex_replace(texts, _PUNCT, r" \1 ")
         texts = tf.strings.regex_replace(texts, r"\s+", " ")
         return tf.strings.strip(texts)
 
     def split_text(self, texts):
-        """Standardized tokens, a `tf.RaggedTensor` of strings `[B, None]`."""
+        """Standardized tokens (words in word-piece mode), a `tf.RaggedTensor` of strings `[B, None]`."""
         texts = self.standardize(tf.convert_to_tensor(texts, tf.string))
-        if self.split == "word":
+        if self.split != "character":
             return tf.strings.split(texts)
         return tf.strings.unicode_split(texts, "UTF-8")
 
@@ -116,7 +170,11 @@ class SequenceTokenizer(tf.Module):
         if not isinstance(max_length, int) or max_length <= 2:
             raise ValueError(f"`max_length` must be an int > 2, got max_length={max_length!r}.")
         pieces = self.split_text(texts)
-        ids = tf.cast(self._table.lookup(pieces), tf.int32)  # ragged [B, None]
+        if self.split == "word-piece":
+            ids = self._word_pieces.tokenize(pieces)  # ragged [B, words, pieces]
+            ids = tf.cast(ids.merge_dims(1, 2), tf.int32)  # ragged [B, None]
+        else:
+            ids = tf.cast(self._table.lookup(pieces), tf.int32)  # ragged [B, None]
         if add_start_end:
             ids = ids[:, : max_length - 2]
             batch = ids.nrows()
@@ -139,9 +197,12 @@ class SequenceTokenizer(tf.Module):
         ids = tf.where(keep, ids, 0)
         tokens = tf.gather(self._id_to_token, tf.clip_by_value(ids, 0, len(self.tokens) - 1))
         tokens = tf.ragged.boolean_mask(tokens, keep)
-        sep = " " if self.split == "word" else ""
+        sep = "" if self.split == "character" else " "
         text = tf.strings.reduce_join(tokens, axis=1, separator=sep)
-        if self.split == "word":
+        if self.split == "word-piece":  # glue "##" pieces onto the piece before them
+            text = tf.strings.regex_replace(text, " " + JOINER, "")
+            text = tf.strings.regex_replace(text, "^" + JOINER, "")
+        if self.split != "character":
             text = tf.strings.regex_replace(text, r" ([.,!?;:»)])", r"\1")
             text = tf.strings.regex_replace(text, r"([¿¡«(]) ", r"\1")
         return text

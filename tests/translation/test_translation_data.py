@@ -44,6 +44,30 @@ def test_tokenizer_round_trip_word_and_character():
     assert b"[UNK]" in chars.detokenize(ids).numpy()[1]  # '2' unseen is kept visible as unknown
 
 
+def test_word_piece_tokenizer_spells_rare_words_and_round_trips():
+    common = ["Je mange une pomme.", "Il mange des pommes !", "Nous mangeons l'orange.",
+              "Tu manges une orange ?", "Elles mangent."] * 20
+    tok = SequenceTokenizer.build_from_texts(common, max_tokens=50, split="word-piece")
+    assert tok.vocabulary_size <= 50 and tok.tokens[:4] == ("", "[UNK]", "[START]", "[END]")
+    assert any(t.startswith("##") for t in tok.tokens)  # continuation pieces were learnt
+    words = SequenceTokenizer.build_from_texts(common, max_tokens=40)
+    # "mangerons" is no word of the corpus: word mode makes it [UNK], word pieces spell it.
+    texts = ["Nous mangerons des oranges\u202f!", "mange", ""]
+    ids = tok.tokenize(texts, 24, add_start_end=True).numpy()
+    assert 1 not in ids[0] and (ids[0] > 3).sum() > 5  # more pieces than its 5 words
+    assert [t.decode() for t in tok.detokenize(ids).numpy()] == [
+        "nous mangerons des oranges!", "mange", ""]
+    assert b"[UNK]" in words.detokenize(words.tokenize(texts, 24, add_start_end=True)).numpy()[0]
+    # Truncation keeps [END]; a character never seen is [UNK]; the config rebuilds it.
+    short = tok.tokenize(["nous mangerons des oranges"], 5, add_start_end=True).numpy()[0]
+    assert short[0] == 2 and short[-1] == 3
+    assert 1 in tok.tokenize(["Ω"], 4).numpy()[0]
+    again = SequenceTokenizer(**tok.get_config())
+    assert (again.tokenize(texts, 24, add_start_end=True).numpy() == ids).all()
+    with pytest.raises(ValueError, match="max_tokens"):
+        SequenceTokenizer.build_from_texts(common, split="word-piece")
+
+
 def test_tokenizer_truncates_but_keeps_end_and_handles_odd_input():
     tok = SequenceTokenizer.build_from_texts(["a b c d e f g"])
     ids = tok.tokenize(["a b c d e f g", "", "   ", "\xff\xfe bad utf8"], 5, add_start_end=True).numpy()

@@ -78,6 +78,64 @@ def test_end_to_end_export_loads_in_plain_tensorflow(tmp_path, model):
         assert not (run / "raw.weights.h5").exists()
 
 
+def _write_pairs(folder, count=360):
+    """A small generated fra.txt (Tatoeba layout), with verb forms that share pieces."""
+    import itertools
+    import random
+
+    subjects = [("i", "je", "e"), ("we", "nous", "ons"), ("you", "vous", "ez"),
+                ("they", "ils", "ent")]
+    verbs = [("eat", "mang"), ("like", "aim"), ("watch", "regard"), ("draw", "dessin")]
+    things = [("apples", "des pommes"), ("the cat", "le chat"), ("birds", "des oiseaux"),
+              ("a house", "une maison"), ("the sea", "la mer")]
+    times = [("", ""), (" today", " aujourd'hui"), (" now", " maintenant"),
+             (" at night", " la nuit"), (" every day", " chaque jour")]
+    lines = []
+    for (se, sf, end), (ve, vf), (te, tf), (we, wf) in itertools.product(
+            subjects, verbs, things, times):  # 400 distinct pairs
+        stem = vf + ("e" if vf == "mang" and end == "ons" else "")
+        lines.append(f"{se.capitalize()} {ve} {te}{we}.\t{sf.capitalize()} {stem}{end} {tf}{wf}."
+                     "\tCC-BY")
+    random.Random(0).shuffle(lines)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "fra.txt").write_text("\n".join(lines[:count]) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_word_pieces_train_export_and_serve_with_tensorflow_text(tmp_path):
+    data = _write_pairs(tmp_path / "data")
+    lines = []
+    args = _args(tmp_path, "--model", "transformer", "--data-dir", str(data), "--tokens",
+                 "word-piece", "--vocab-size", "60", "--train-size", "280", "--test-size", "40",
+                 "--validation-size", "40", "--epochs", "2")
+    metrics = translator.run(args, log=lines.append)
+    assert metrics["export_matches_in_process_decoding"] is True
+    run = next((tmp_path / "translator").iterdir())
+    config = json.loads((run / "config.json").read_text())
+    tokenizers = json.loads((run / "tokenizers.json").read_text())
+    assert config["tokens"] == "word-piece" and config["max_target_length"] == 28
+    for side in ("source", "target"):
+        assert tokenizers[side]["split"] == "word-piece"
+        assert any(t.startswith("##") for t in tokenizers[side]["vocabulary"])
+        assert len(tokenizers[side]["vocabulary"]) + 4 <= 60
+    script = (
+        "import sys, json, tensorflow as tf, tensorflow_text\n"
+        "f = tf.saved_model.load(sys.argv[1]).signatures['serving_default']\n"
+        "out = f(text=tf.constant(json.loads(sys.argv[2])))['translation'].numpy()\n"
+        "assert 'keras_seq' not in sys.modules\n"
+        "print(json.dumps([t.decode() for t in out]))\n")
+    sources = [e["source"] for e in metrics["examples"]] + ["We draw zebras.", ""]
+    proc = subprocess.run([sys.executable, "-c", script, str(run / "export"), json.dumps(sources)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    outputs = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert outputs[:4] == [e["translation"] for e in metrics["examples"]]
+    assert not any("##" in t for t in outputs)  # pieces were glued back into words
+    again = translator.run(translator.build_parser().parse_args(
+        ["--evaluate-only", "--run-dir", str(run), "--sampler", "greedy"]), log=lines.append)
+    assert again["test_bleu"] == metrics["test_bleu"]
+
+
 def test_bad_options_exit_with_code_2(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "keras_seq.cli", "train", "translator",
                            "--epochs", "0"], capture_output=True, text=True, timeout=120)
