@@ -86,6 +86,7 @@ class _ExactValidation(keras.callbacks.Callback):
         super().__init__()
         self.x, self.y, self.patience = x, y, patience
         self.best, self.best_weights, self.best_epoch, self.wait, self.rows = np.inf, None, -1, 0, []
+        self.weights = {}  # epoch -> the weights validated after it (for --snapshots)
 
     def on_epoch_end(self, epoch, logs=None):
         optimizer = self.model.optimizer
@@ -100,6 +101,7 @@ class _ExactValidation(keras.callbacks.Callback):
                           "seconds": time.time() - self.start})
         print(f"  epoch {epoch + 1}: train loss {logs['loss']:.4f}  val ppl {np.exp(ce):.3f}",
               flush=True)
+        self.weights[epoch + 1] = self.model.get_weights()
         if ce < self.best:
             self.best, self.best_epoch, self.wait = ce, epoch + 1, 0
             self.best_weights = self.model.get_weights()
@@ -147,19 +149,20 @@ def _model(args, vocab):
                              recurrent_dropout=args.recurrent_dropout)
 
 
-def _mean_probability_cross_entropy(models, x, y, batch=256):
-    """Cross-entropy (nats) of the ensemble that averages the members' probabilities."""
-    total = 0.0
+def _probabilities(model, x, batch=256):
+    """Next-char probabilities `(N, T, V)` (float64) of one model."""
+    out = []
     for i in range(0, len(x), batch):
-        probs = 0.0
-        for m in models:
-            logits = np.asarray(m(x[i:i + batch], training=False), "float64")
-            logits -= logits.max(-1, keepdims=True)
-            e = np.exp(logits)
-            probs = probs + e / e.sum(-1, keepdims=True)
-        probs /= len(models)
-        total -= np.log(np.take_along_axis(probs, y[i:i + batch, :, None], -1)).sum()
-    return total / y.size
+        logits = np.asarray(model(x[i:i + batch], training=False), "float64")
+        logits -= logits.max(-1, keepdims=True)
+        e = np.exp(logits)
+        out.append(e / e.sum(-1, keepdims=True))
+    return np.concatenate(out)
+
+
+def _ensemble_cross_entropy(probability_sum, count, y):
+    """Cross-entropy (nats) of the ensemble that averages `count` models' probabilities."""
+    return float(-np.log(np.take_along_axis(probability_sum / count, y[..., None], -1)).mean())
 
 
 def part_d2l_ensemble(args):
@@ -169,6 +172,8 @@ def part_d2l_ensemble(args):
     steps = 32
     x_val, y_val = windows(ids, steps, start=10000, count=5000)
     members, rows, started = [], [], time.time()
+    sums = {"best": 0.0, "snapshots": 0.0}  # summed probabilities of the ensemble's models
+    counts = {"best": 0, "snapshots": 0}
     limit = args.time_limit
     for k in range(args.ensemble):
         args.time_limit = max(1.0, limit - (time.time() - started))
@@ -180,13 +185,30 @@ def part_d2l_ensemble(args):
         n_batches = int(np.ceil(10000 / args.batch_size))
         exact, seconds = _train(model, train_ds, x_val, y_val, args, n_batches * args.epochs)
         members.append(model)
-        ce = _mean_probability_cross_entropy(members, x_val, y_val)
+        # The member's best weights (early stopping), and with --snapshots K also the weights
+        # of the K-1 epochs after it, which patience trained anyway (no further selection).
+        epochs = [e for e in range(exact.best_epoch, exact.best_epoch + max(1, args.snapshots))
+                  if e in exact.weights]
+        for e in epochs:
+            model.set_weights(exact.weights[e])
+            p = _probabilities(model, x_val)
+            if e == exact.best_epoch:
+                sums["best"], counts["best"] = sums["best"] + p, counts["best"] + 1
+            sums["snapshots"], counts["snapshots"] = sums["snapshots"] + p, counts["snapshots"] + 1
+        model.set_weights(exact.best_weights)
+        ce_best = _ensemble_cross_entropy(sums["best"], counts["best"], y_val)
+        ce = _ensemble_cross_entropy(sums["snapshots"], counts["snapshots"], y_val) \
+            if args.snapshots > 1 else ce_best
         rows.append({"member": k + 1, "member_val_ppl": float(np.exp(exact.best)),
+                     "snapshot_epochs": epochs,
+                     "ensemble_of_best_weights_val_ppl": float(np.exp(ce_best)),
                      "member_best_epoch": exact.best_epoch, "member_seconds": seconds,
                      "ensemble_val_ppl": float(np.exp(ce)),
                      "elapsed_seconds": time.time() - started})
         print(f"member {k + 1}: own val ppl {np.exp(exact.best):.3f}; ensemble of {k + 1}: "
-              f"{np.exp(ce):.3f} ({time.time() - started:.0f} s)", flush=True)
+              f"{np.exp(ce_best):.3f}" + (f"; with snapshots of epochs {epochs}: {np.exp(ce):.3f}"
+                                         if args.snapshots > 1 else "") +
+              f" ({time.time() - started:.0f} s)", flush=True)
         if time.time() - started > limit:
             break
     args.time_limit = limit
@@ -426,6 +448,9 @@ def main(argv=None):
     p.add_argument("--ema", type=float, default=0.0, metavar="MOMENTUM",
                    help="validate, early-stop on and keep an exponential moving average of "
                         "the weights (Adam's use_ema) with this momentum; 0 = the raw weights")
+    p.add_argument("--snapshots", type=int, default=1, metavar="K",
+                   help="--ensemble: each member also adds the weights of the K-1 epochs after "
+                        "its best one (trained anyway while patience waits) to the average")
     p.add_argument("--time-limit", type=float, default=600.0)
     p.add_argument("--num-chars", type=int, default=200)
     p.add_argument("--repeats", type=int, default=5)
