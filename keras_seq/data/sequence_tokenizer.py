@@ -129,7 +129,7 @@ class SequenceTokenizer(tf.Module):
         vocabulary = [t for t in vocabulary if t not in SPECIAL_TOKENS]
         # The learner may overshoot `max_tokens` a little. Trim longer pieces only: every
         # character seen (alone and as a "##" piece) stays, so every word can still be spelled.
-        single = {t for t in vocabulary if len(t[len(JOINER):] if t.startswith(JOINER) else t) == 1}
+        single = {t for t in vocabulary if len(t.removeprefix(JOINER)) == 1}
         longer = [t for t in vocabulary if t not in single]
         keep = set(longer[:max(0, max_tokens - len(SPECIAL_TOKENS) - len(single))])
         return [t for t in vocabulary if t in single or t in keep]
@@ -160,7 +160,7 @@ class SequenceTokenizer(tf.Module):
         return tf.strings.strip(texts)
 
     def split_text(self, texts):
-        """Standardized tokens (words in word-piece mode), a `tf.RaggedTensor` of strings `[B, None]`."""
+        """Standardized tokens (words in word-piece mode), a `tf.RaggedTensor` `[B, None]`."""
         texts = self.standardize(tf.convert_to_tensor(texts, tf.string))
         if self.split != "character":
             return tf.strings.split(texts)
