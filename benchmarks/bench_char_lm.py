@@ -85,8 +85,12 @@ class _ExactValidation(keras.callbacks.Callback):
     def __init__(self, x, y, patience):
         super().__init__()
         self.x, self.y, self.patience = x, y, patience
-        self.best, self.best_weights, self.best_epoch, self.wait, self.rows = np.inf, None, -1, 0, []
-        self.weights = {}  # epoch -> the weights validated after it (for --snapshots)
+        self.best, self.best_epoch, self.wait, self.rows = np.inf, -1, 0, []
+        self.weights = {}  # epoch -> the weights validated after it
+
+    @property
+    def best_weights(self):
+        return self.weights[self.best_epoch]
 
     def on_epoch_end(self, epoch, logs=None):
         optimizer = self.model.optimizer
@@ -104,7 +108,6 @@ class _ExactValidation(keras.callbacks.Callback):
         self.weights[epoch + 1] = self.model.get_weights()
         if ce < self.best:
             self.best, self.best_epoch, self.wait = ce, epoch + 1, 0
-            self.best_weights = self.model.get_weights()
         else:
             self.wait += 1
             if self.wait >= self.patience:
@@ -171,7 +174,7 @@ def part_d2l_ensemble(args):
     tokenizer, ids, info = _book_ids()
     steps = 32
     x_val, y_val = windows(ids, steps, start=10000, count=5000)
-    members, rows, started = [], [], time.time()
+    rows, started = [], time.time()
     sums = {"best": 0.0, "snapshots": 0.0}  # summed probabilities of the ensemble's models
     counts = {"best": 0, "snapshots": 0}
     limit = args.time_limit
@@ -184,7 +187,6 @@ def part_d2l_ensemble(args):
         model(x_val[:2])
         n_batches = int(np.ceil(10000 / args.batch_size))
         exact, seconds = _train(model, train_ds, x_val, y_val, args, n_batches * args.epochs)
-        members.append(model)
         # The member's best weights (early stopping), and with --snapshots K also the weights
         # of the K-1 epochs after it, which patience trained anyway (no further selection).
         epochs = [e for e in range(exact.best_epoch, exact.best_epoch + max(1, args.snapshots))
@@ -195,7 +197,6 @@ def part_d2l_ensemble(args):
             if e == exact.best_epoch:
                 sums["best"], counts["best"] = sums["best"] + p, counts["best"] + 1
             sums["snapshots"], counts["snapshots"] = sums["snapshots"] + p, counts["snapshots"] + 1
-        model.set_weights(exact.best_weights)
         ce_best = _ensemble_cross_entropy(sums["best"], counts["best"], y_val)
         ce = _ensemble_cross_entropy(sums["snapshots"], counts["snapshots"], y_val) \
             if args.snapshots > 1 else ce_best
@@ -216,7 +217,7 @@ def part_d2l_ensemble(args):
     print("\n| protocol | model | members | val perplexity | bits/char | train s (all) |")
     print("|---|---|---|---|---|---|")
     print(f"| d2l (10k/5k windows, 32 steps) | ensemble of {args.cell} x{args.layers} "
-          f"{args.units}u drop {args.dropout} | {len(members)} | {best['ensemble_val_ppl']:.3f} | "
+          f"{args.units}u drop {args.dropout} | {len(rows)} | {best['ensemble_val_ppl']:.3f} | "
           f"{np.log(best['ensemble_val_ppl']) / np.log(2):.3f} | {best['elapsed_seconds']:.0f} |")
     return {"protocol": "d2l 1.0 windows (see part d2l); members average probabilities",
             "config": vars(args), "members": rows,
