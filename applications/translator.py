@@ -50,10 +50,12 @@ QUICK = dict(train_size=4000, validation_size=500, test_size=500, epochs=3)
 RESUMED_OPTIONS = (
     "dataset", "data_dir", "no_download", "train_size", "validation_size", "test_size",
     "max_source_length", "max_target_length", "vocab_size", "model", "embed_dim", "hidden_dim",
-    "num_heads", "intermediate_dim", "num_layers", "dropout", "label_smoothing", "ema_momentum",
+    "num_heads", "intermediate_dim", "num_layers", "bidirectional_encoder", "deep_output_dim",
+    "dropout", "label_smoothing", "ema_momentum",
     "bucket", "mixed_precision", "tokens",
     "epochs", "batch_size", "learning_rate", "seed", "quick")
-ABSENT_IN_OLD_RUNS = {"tokens": "word"}  # what runs made before --tokens used
+# What runs made before these options existed used:
+ABSENT_IN_OLD_RUNS = {"tokens": "word", "bidirectional_encoder": False, "deep_output_dim": None}
 
 
 def add_arguments(parser):
@@ -84,6 +86,15 @@ def add_arguments(parser):
     for name in ("embed-dim", "hidden-dim", "num-heads", "intermediate-dim", "num-layers"):
         g.add_argument(f"--{name}", type=positive_int(f"--{name}"), default=None,
                        help="default depends on --dataset")
+    g.add_argument("--bidirectional-encoder", action="store_true",
+                   help="attention model: encode with a forward and a backward GRU of "
+                        "--hidden-dim / 2 units each, so each encoder state sees the whole "
+                        "sentence (as Bahdanau et al. did)")
+    g.add_argument("--deep-output-dim", type=positive_int("--deep-output-dim"), default=None,
+                   help="attention model: a tanh layer of this size on [decoder state; "
+                        "context; previous target embedding] before the vocabulary "
+                        "projection (smaller than 2 x --hidden-dim also makes that projection, "
+                        "the costliest matmul, cheaper)")
     g.add_argument("--dropout", type=float_in("--dropout", 0.0, 1.0), default=0.1)
     g.add_argument("--label-smoothing", type=float_in("--label-smoothing", 0.0, 1.0), default=0.0,
                    help="spread this much of each target's probability uniformly over the "
@@ -168,8 +179,11 @@ def build_model(args, source_vocab, target_vocab):
         return RNNEncoderDecoder(source_vocab, target_vocab, embed_dim=args.embed_dim,
                                  hidden_dim=args.hidden_dim, dropout=args.dropout)
     if args.model == "attention":
-        return BahdanauEncoderDecoder(source_vocab, target_vocab, embed_dim=args.embed_dim,
-                                      hidden_dim=args.hidden_dim, dropout=args.dropout)
+        return BahdanauEncoderDecoder(
+            source_vocab, target_vocab, embed_dim=args.embed_dim, hidden_dim=args.hidden_dim,
+            dropout=args.dropout,
+            bidirectional_encoder=getattr(args, "bidirectional_encoder", False),
+            deep_output_dim=getattr(args, "deep_output_dim", None))
     return TransformerEncoderDecoder(
         source_vocab, target_vocab, args.max_source_length, args.max_target_length + 1,
         embed_dim=args.embed_dim, num_heads=args.num_heads,

@@ -232,6 +232,9 @@ SEQ2SEQ_AND_OTHERS_SCRIPT = MODEL_PRELUDE + textwrap.dedent(
                                                   dropout=0.0), "source", src, None),
         ("BahdanauEncoderDecoder", M.BahdanauEncoderDecoder(12, 10, embed_dim=6, hidden_dim=8,
                                                             dropout=0.0), "source", src, "beam"),
+        ("BahdanauEncoderDecoder", M.BahdanauEncoderDecoder(
+            12, 10, embed_dim=6, hidden_dim=8, dropout=0.0, bidirectional_encoder=True,
+            deep_output_dim=5), "source", src, None),
         ("TransformerEncoderDecoder", M.TransformerEncoderDecoder(
             12, 10, 4, 8, embed_dim=8, num_heads=2, intermediate_dim=16, dropout=0.0),
          "source", src, "random"),

@@ -18,6 +18,14 @@ class BahdanauEncoderDecoder(Seq2SeqModel):
         s_t = GRU([E_y y_{t-1}; c_t], s_{t-1}),   s_0 = h_S
         p(y_t | y_{<t}, x) = softmax(W_o [s_t; c_t] + b_o)
 
+    Two options bring it closer to the paper's own model:
+      - `bidirectional_encoder=True`: h_i = [→h_i; ←h_i], a forward and a backward GRU of
+        `hidden_dim / 2` units each, so every h_i sees the whole sentence; s_0 = [→h_S; ←h_1].
+      - `deep_output_dim=D`: a hidden layer between the decoder and the vocabulary,
+        o_t = tanh(W_d [s_t; c_t; E_y y_{t-1}] + b_d) of size D, then
+        p(y_t | ·) = softmax(W_o o_t + b_o) (the paper used a maxout layer here). With
+        D < 2H the vocabulary projection, the costliest matmul, also gets cheaper.
+
     Padded source tokens get α = 0. Training runs this recurrence over the teacher-forced
     targets (unrolled when the target length is static, which XLA needs; `ops.scan`
     otherwise); decoding runs the same step function once per token with the state as cache.
@@ -28,6 +36,10 @@ class BahdanauEncoderDecoder(Seq2SeqModel):
         hidden_dim: GRU state size.
         attention_units: hidden size of the additive score (default `hidden_dim`).
         dropout: dropout on embeddings and outputs.
+        bidirectional_encoder: bool, encode with a forward and a backward GRU of
+            `hidden_dim // 2` units each (`hidden_dim` must be even).
+        deep_output_dim: int or None, size of the tanh layer before the vocabulary
+            projection (None: project [s_t; c_t] directly).
         **kwargs: `keras.Model` arguments.
 
     Call arguments:
@@ -49,23 +61,42 @@ class BahdanauEncoderDecoder(Seq2SeqModel):
     """
 
     def __init__(self, source_vocab_size, target_vocab_size, embed_dim=128, hidden_dim=256,
-                 attention_units=None, dropout=0.1, **kwargs):
+                 attention_units=None, dropout=0.1, bidirectional_encoder=False,
+                 deep_output_dim=None, **kwargs):
         super().__init__(**kwargs)
+        if bidirectional_encoder and hidden_dim % 2:
+            raise ValueError("`bidirectional_encoder=True` splits `hidden_dim` between two "
+                             f"directions, so it must be even; got hidden_dim={hidden_dim}.")
+        if deep_output_dim is not None and (not isinstance(deep_output_dim, int)
+                                            or deep_output_dim < 1):
+            raise ValueError("`deep_output_dim` must be a positive int or None, got "
+                             f"deep_output_dim={deep_output_dim!r}.")
         self.source_vocab_size = source_vocab_size
         self.target_vocab_size = target_vocab_size
         self.embed_dim = embed_dim
         self.hidden_dim = hidden_dim
         self.attention_units = attention_units or hidden_dim
         self.dropout_rate = dropout
+        self.bidirectional_encoder = bool(bidirectional_encoder)
+        self.deep_output_dim = deep_output_dim
         self.source_embedding = keras.layers.Embedding(
             source_vocab_size, embed_dim, mask_zero=True, name="source_embedding")
         self.target_embedding = keras.layers.Embedding(
             target_vocab_size, embed_dim, mask_zero=True, name="target_embedding")
-        self.encoder = keras.layers.GRU(hidden_dim, return_sequences=True, return_state=True,
-                                        name="encoder")
+        if self.bidirectional_encoder:
+            self.encoder = keras.layers.Bidirectional(
+                keras.layers.GRU(hidden_dim // 2, return_sequences=True, return_state=True),
+                name="encoder")
+        else:
+            self.encoder = keras.layers.GRU(hidden_dim, return_sequences=True,
+                                            return_state=True, name="encoder")
         self.attention = BahdanauAttention(self.attention_units, name="attention")
         self.decoder_cell = keras.layers.GRUCell(hidden_dim, name="decoder_cell")
         self.dropout = keras.layers.Dropout(dropout)
+        self.deep_output = None
+        if deep_output_dim:
+            self.deep_output = keras.layers.Dense(deep_output_dim, activation="tanh",
+                                                  name="deep_output")
         self.output_projection = keras.layers.Dense(target_vocab_size, name="output_projection")
 
     def build(self, input_shape=None):
@@ -75,7 +106,11 @@ class BahdanauEncoderDecoder(Seq2SeqModel):
         self.encoder.build((None, None, self.embed_dim))
         self.attention.build((None, self.hidden_dim), (None, None, self.hidden_dim))
         self.decoder_cell.build((None, self.embed_dim + self.hidden_dim))
-        self.output_projection.build((None, 2 * self.hidden_dim))
+        features_dim = 2 * self.hidden_dim
+        if self.deep_output is not None:
+            self.deep_output.build((None, features_dim + self.embed_dim))
+            features_dim = self.deep_output_dim
+        self.output_projection.build((None, features_dim))
         self.built = True
 
     def encode(self, source, training=False):
@@ -84,7 +119,12 @@ class BahdanauEncoderDecoder(Seq2SeqModel):
             self.build()
         mask = ops.not_equal(source, 0)
         x = self.dropout(self.source_embedding(source), training=training)
-        states, final = self.encoder(x, mask=mask, training=training)
+        if self.bidirectional_encoder:
+            states, forward_final, backward_final = self.encoder(x, mask=mask,
+                                                                 training=training)
+            final = ops.concatenate([forward_final, backward_final], -1)  # (B, H)
+        else:
+            states, final = self.encoder(x, mask=mask, training=training)
         return states, final, mask
 
     def _step(self, y_embedded, state, values, projected_keys, source_mask):
@@ -113,7 +153,8 @@ class BahdanauEncoderDecoder(Seq2SeqModel):
                                              source_mask)
                 features.append(f_t)
                 alphas.append(a_t)
-            return ops.stack(features, axis=1), ops.stack(alphas, axis=1)  # (B,T,2H), (B,T,S)
+            # (B, T, 2H), (B, T, S), (B, T, E)
+            return ops.stack(features, axis=1), ops.stack(alphas, axis=1), y
 
         def step(carry, y_t):
             features, new_state, alpha = self._step(y_t, carry[0], values, projected_keys,
@@ -128,11 +169,18 @@ class BahdanauEncoderDecoder(Seq2SeqModel):
         _, (_, features, alphas) = ops.scan(step, init, ops.transpose(y, (1, 0, 2)))
         features = ops.transpose(features, (1, 0, 2))  # (B, T, 2H)
         alphas = ops.transpose(alphas, (1, 0, 2))  # (B, T, S)
-        return features, alphas
+        return features, alphas, y
+
+    def _logits(self, features, y_embedded, training=False):
+        """[s_t; c_t] (..., 2H) and E_y y_{t-1} (..., E) → logits (..., V)."""
+        if self.deep_output is not None:
+            features = self.deep_output(ops.concatenate(
+                [features, ops.cast(y_embedded, features.dtype)], -1))  # (..., D)
+        return self.output_projection(self.dropout(features, training=training))
 
     def call(self, inputs, training=False):
-        features, _ = self._teacher_forced(inputs["source"], inputs["target_in"], training)
-        return self.output_projection(self.dropout(features, training=training))
+        features, _, y = self._teacher_forced(inputs["source"], inputs["target_in"], training)
+        return self._logits(features, y, training)
 
     def attention_weights(self, source, target_in):
         return self._teacher_forced(source, target_in, training=False)[1]
@@ -145,7 +193,7 @@ class BahdanauEncoderDecoder(Seq2SeqModel):
         state, values, projected_keys, source_mask = cache
         y = self.target_embedding(token_ids)[:, 0]  # (B, E)
         features, new_state, _ = self._step(y, state, values, projected_keys, source_mask)
-        return (self.output_projection(features), features,
+        return (self._logits(features, y), features,
                 (new_state, values, projected_keys, source_mask))
 
     def get_config(self):
@@ -153,5 +201,7 @@ class BahdanauEncoderDecoder(Seq2SeqModel):
         config.update(source_vocab_size=self.source_vocab_size,
                       target_vocab_size=self.target_vocab_size, embed_dim=self.embed_dim,
                       hidden_dim=self.hidden_dim, attention_units=self.attention_units,
-                      dropout=self.dropout_rate)
+                      dropout=self.dropout_rate,
+                      bidirectional_encoder=self.bidirectional_encoder,
+                      deep_output_dim=self.deep_output_dim)
         return config

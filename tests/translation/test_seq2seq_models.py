@@ -15,6 +15,10 @@ TARGET_IN = np.array([[2, 4, 5, 6, 0, 0, 0], [2, 7, 8, 9, 10, 11, 12]], "int32")
 FACTORIES = {
     "seq2seq": lambda: RNNEncoderDecoder(SRC_VOCAB, TGT_VOCAB, embed_dim=8, hidden_dim=12),
     "attention": lambda: BahdanauEncoderDecoder(SRC_VOCAB, TGT_VOCAB, embed_dim=8, hidden_dim=12),
+    # The paper's variant: bidirectional encoder, deep output layer.
+    "attention_bi_deep": lambda: BahdanauEncoderDecoder(
+        SRC_VOCAB, TGT_VOCAB, embed_dim=8, hidden_dim=12, bidirectional_encoder=True,
+        deep_output_dim=10),
     "transformer": lambda: TransformerEncoderDecoder(
         SRC_VOCAB, TGT_VOCAB, 16, 16, embed_dim=16, num_heads=2, intermediate_dim=32,
         num_layers=2),
@@ -126,3 +130,31 @@ def test_build_without_shapes_creates_every_weight(kind):
     assert count > 0
     _logits(model, SOURCE, TARGET_IN)
     assert model.count_params() == count
+
+
+def test_bidirectional_encoder_sees_the_whole_sentence():
+    uni = FACTORIES["attention"]()
+    bi = FACTORIES["attention_bi_deep"]()
+    changed = SOURCE.copy()
+    changed[1, -1] = 20  # only the last source token differs
+    for model, first_state_changes in ((uni, False), (bi, True)):
+        before = np.array(model.encode(SOURCE)[0])[1, 0]  # h_1 of the second sentence
+        after = np.array(model.encode(changed)[0])[1, 0]
+        assert (not np.allclose(before, after, atol=1e-6)) == first_state_changes
+    states, final, _ = bi.encode(SOURCE)
+    assert tuple(states.shape) == (2, 6, 12) and tuple(final.shape) == (2, 12)
+    # s_0 = [forward state after the last real token; backward state after the first].
+    states = np.array(states)
+    np.testing.assert_allclose(np.array(final)[0, :6], states[0, 3, :6], atol=1e-6)
+    np.testing.assert_allclose(np.array(final)[0, 6:], states[0, 0, 6:], atol=1e-6)
+    assert bi.deep_output.kernel.shape == (2 * 12 + 8, 10)
+    assert bi.output_projection.kernel.shape == (10, TGT_VOCAB)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(hidden_dim=11, bidirectional_encoder=True), "must be even"),
+    (dict(hidden_dim=12, deep_output_dim=0), "positive int"),
+])
+def test_bahdanau_options_refuse_bad_values(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        BahdanauEncoderDecoder(SRC_VOCAB, TGT_VOCAB, embed_dim=8, **kwargs)
