@@ -53,17 +53,29 @@ def _book_ids():
     return tokenizer, tokenizer.encode_text(text), info
 
 
-def _cross_entropy(model, x, y, batch=256, per_position=False):
-    """Mean next-char cross-entropy (nats) over every prediction, from the logits."""
-    total = np.zeros(y.shape[1])
+def _log_probabilities(model, x, batch=1000):
+    """Next-char log-probabilities `(N, T, V)` (float64) of one model, from the logits.
+
+    The forward pass is one `tf.function` per model (traced once, reused for every epoch's
+    validation and every snapshot): about 2.5x faster than calling the model eagerly.
+    """
+    forward = getattr(model, "_bench_forward", None)
+    if forward is None:
+        forward = tf.function(lambda inputs: model(inputs, training=False),
+                              reduce_retracing=True)
+        model._bench_forward = forward
+    out = []
     for i in range(0, len(x), batch):
-        logits = np.asarray(model(x[i:i + batch], training=False), "float64")
+        logits = np.asarray(forward(x[i:i + batch]), "float64")
         logits -= logits.max(-1, keepdims=True)
-        logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
-        total -= np.take_along_axis(logp, y[i:i + batch, :, None], -1)[..., 0].sum(0)
-    if per_position:
-        return total / len(y)
-    return total.sum() / y.size
+        out.append(logits - np.log(np.exp(logits).sum(-1, keepdims=True)))
+    return np.concatenate(out)
+
+
+def _cross_entropy(model, x, y, per_position=False):
+    """Mean next-char cross-entropy (nats) over every prediction (or per position)."""
+    nll = -np.take_along_axis(_log_probabilities(model, x), y[..., None], -1)[..., 0]  # (N, T)
+    return nll.mean(0) if per_position else float(nll.mean())
 
 
 class _TimeLimit(keras.callbacks.Callback):
@@ -120,20 +132,54 @@ class _ExactValidation(keras.callbacks.Callback):
         self.start = time.time()
 
 
+class _CyclicCosine(keras.optimizers.schedules.LearningRateSchedule):
+    """Cosine annealing restarted every `cycle_steps` (snapshot ensembles, Huang et al. 2017):
+    lr(t) = lr · (α + (1 − α) · ½ (1 + cos(π · (t mod L) / L)))."""
+
+    def __init__(self, lr, cycle_steps, alpha=0.05):
+        self.lr, self.cycle_steps, self.alpha = lr, cycle_steps, alpha
+
+    def __call__(self, step):
+        t = keras.ops.mod(keras.ops.cast(step, "float32"), self.cycle_steps) / self.cycle_steps
+        return self.lr * (self.alpha + (1 - self.alpha) * 0.5 * (1 + keras.ops.cos(np.pi * t)))
+
+    def get_config(self):
+        return {"lr": self.lr, "cycle_steps": self.cycle_steps, "alpha": self.alpha}
+
+
+class _CycleSnapshots(keras.callbacks.Callback):
+    """At the end of every cycle: keeps the weights and their validation cross-entropy."""
+
+    def __init__(self, cycle_epochs, x, y):
+        super().__init__()
+        self.cycle_epochs, self.x, self.y, self.snapshots = cycle_epochs, x, y, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.cycle_epochs:
+            return
+        ce = _cross_entropy(self.model, self.x, self.y)
+        self.snapshots.append({"cycle": len(self.snapshots) + 1, "val_ppl": float(np.exp(ce)),
+                               "weights": self.model.get_weights()})
+        print(f"  cycle {len(self.snapshots)}: val ppl {np.exp(ce):.3f}", flush=True)
+
+
+def _optimizer(args, schedule):
+    ema = {"use_ema": True, "ema_momentum": args.ema} if args.ema else {}
+    if args.weight_decay:
+        return keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay,
+                                      global_clipnorm=args.clip_norm, **ema)
+    return keras.optimizers.Adam(schedule, global_clipnorm=args.clip_norm, **ema)
+
+
 def _train(model, train_ds, x_val, y_val, args, steps):
     if args.steps_per_epoch:
         steps = args.steps_per_epoch * args.epochs
     schedule = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=steps, alpha=0.05)
-    ema = {"use_ema": True, "ema_momentum": args.ema} if args.ema else {}
-    optimizer = (keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay,
-                                        global_clipnorm=args.clip_norm, **ema)
-                 if args.weight_decay
-                 else keras.optimizers.Adam(schedule, global_clipnorm=args.clip_norm, **ema))
     fit_model = model
     if args.adversarial:  # also train on adversarially perturbed character vectors
         fit_model = AdversarialEmbeddingTrainer(model, epsilon=args.adversarial)
-    fit_model.compile(optimizer,
-                      keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    fit_model.compile(_optimizer(args, schedule), loss)
     exact = _ExactValidation(x_val, y_val, args.patience)
     started = time.time()
     fit_kwargs = {}
@@ -141,9 +187,21 @@ def _train(model, train_ds, x_val, y_val, args, steps):
         train_ds, fit_kwargs = train_ds.repeat(), {"steps_per_epoch": args.steps_per_epoch}
     fit_model.fit(train_ds, epochs=args.epochs, verbose=0, shuffle=False,
                   callbacks=[exact, _TimeLimit(args.time_limit)], **fit_kwargs)
-    seconds = time.time() - started
     fit_model.set_weights(exact.best_weights)
-    return exact, seconds
+    exact.cycles = []
+    remaining = args.time_limit - (time.time() - started)
+    if args.cycles and remaining > 0:
+        # From the best weights on: `--cycles` cosine cycles of `--cycle-epochs` epochs each,
+        # restarting at `--cycle-lr` with a fresh Adam; each cycle's end is a snapshot.
+        cycle_steps = args.cycle_epochs * (args.steps_per_epoch or steps // args.epochs)
+        fit_model.compile(_optimizer(args, _CyclicCosine(args.cycle_lr, cycle_steps)), loss)
+        snapshots = _CycleSnapshots(args.cycle_epochs, x_val, y_val)
+        fit_model.fit(train_ds, epochs=args.cycles * args.cycle_epochs, verbose=0,
+                      shuffle=False, callbacks=[snapshots, _TimeLimit(remaining)],
+                      **fit_kwargs)
+        exact.cycles = snapshots.snapshots
+        fit_model.set_weights(exact.best_weights)
+    return exact, time.time() - started
 
 
 def _model(args, vocab):
@@ -152,15 +210,9 @@ def _model(args, vocab):
                              recurrent_dropout=args.recurrent_dropout)
 
 
-def _probabilities(model, x, batch=256):
+def _probabilities(model, x):
     """Next-char probabilities `(N, T, V)` (float64) of one model."""
-    out = []
-    for i in range(0, len(x), batch):
-        logits = np.asarray(model(x[i:i + batch], training=False), "float64")
-        logits -= logits.max(-1, keepdims=True)
-        e = np.exp(logits)
-        out.append(e / e.sum(-1, keepdims=True))
-    return np.concatenate(out)
+    return np.exp(_log_probabilities(model, x))
 
 
 def _ensemble_cross_entropy(probability_sum, count, y):
@@ -191,24 +243,28 @@ def part_d2l_ensemble(args):
         # of the K-1 epochs after it, which patience trained anyway (no further selection).
         epochs = [e for e in range(exact.best_epoch, exact.best_epoch + max(1, args.snapshots))
                   if e in exact.weights]
-        for e in epochs:
-            model.set_weights(exact.weights[e])
+        # With --cycles C, also the weights at the end of each of the C cycles after it.
+        snapshot_weights = [exact.weights[e] for e in epochs]
+        snapshot_weights += [c.pop("weights") for c in exact.cycles]
+        for i, weights in enumerate(snapshot_weights):
+            model.set_weights(weights)
             p = _probabilities(model, x_val)
-            if e == exact.best_epoch:
+            if i == 0:  # the best epoch's weights
                 sums["best"], counts["best"] = sums["best"] + p, counts["best"] + 1
             sums["snapshots"], counts["snapshots"] = sums["snapshots"] + p, counts["snapshots"] + 1
         ce_best = _ensemble_cross_entropy(sums["best"], counts["best"], y_val)
         ce = _ensemble_cross_entropy(sums["snapshots"], counts["snapshots"], y_val) \
-            if args.snapshots > 1 else ce_best
+            if len(snapshot_weights) > 1 else ce_best
         rows.append({"member": k + 1, "member_val_ppl": float(np.exp(exact.best)),
-                     "snapshot_epochs": epochs,
+                     "snapshot_epochs": epochs, "cycles": exact.cycles,
                      "ensemble_of_best_weights_val_ppl": float(np.exp(ce_best)),
                      "member_best_epoch": exact.best_epoch, "member_seconds": seconds,
                      "ensemble_val_ppl": float(np.exp(ce)),
                      "elapsed_seconds": time.time() - started})
         print(f"member {k + 1}: own val ppl {np.exp(exact.best):.3f}; ensemble of {k + 1}: "
-              f"{np.exp(ce_best):.3f}" + (f"; with snapshots of epochs {epochs}: {np.exp(ce):.3f}"
-                                         if args.snapshots > 1 else "") +
+              f"{np.exp(ce_best):.3f}" + (f"; with the snapshots ({counts['snapshots']} in "
+                                         f"all): {np.exp(ce):.3f}"
+                                         if len(snapshot_weights) > 1 else "") +
               f" ({time.time() - started:.0f} s)", flush=True)
         if time.time() - started > limit:
             break
@@ -452,6 +508,12 @@ def main(argv=None):
     p.add_argument("--snapshots", type=int, default=1, metavar="K",
                    help="--ensemble: each member also adds the weights of the K-1 epochs after "
                         "its best one (trained anyway while patience waits) to the average")
+    p.add_argument("--cycles", type=int, default=0, metavar="C",
+                   help="after early stopping, C more cosine cycles from the best weights "
+                        "(fresh Adam, from --cycle-lr down); with --ensemble each cycle's end "
+                        "is one more snapshot in the average")
+    p.add_argument("--cycle-epochs", type=int, default=2, metavar="E")
+    p.add_argument("--cycle-lr", type=float, default=1.5e-3)
     p.add_argument("--time-limit", type=float, default=600.0)
     p.add_argument("--num-chars", type=int, default=200)
     p.add_argument("--repeats", type=int, default=5)
@@ -465,6 +527,8 @@ def main(argv=None):
     p.add_argument("--mixed-precision", action="store_true",
                    help="d2l/full parts: train with the mixed_bfloat16 policy")
     args = p.parse_args(argv)
+    if args.cycles and args.ema:
+        p.error("--cycles keeps each cycle's raw weights; it does not combine with --ema")
     if args.mixed_precision and args.part in ("d2l", "full"):
         keras.config.set_dtype_policy("mixed_bfloat16")
     result = globals()[f"part_{args.part}"](args)
