@@ -81,14 +81,15 @@ def _cross_entropy(model, x, y, per_position=False):
 class _TimeLimit(keras.callbacks.Callback):
     def __init__(self, seconds):
         super().__init__()
-        self.seconds, self.start = seconds, None
+        self.seconds, self.start, self.cut = seconds, None, False
 
     def on_train_begin(self, logs=None):
         self.start = time.time()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_train_batch_end(self, batch, logs=None):  # checked every step, not every epoch
         if time.time() - self.start > self.seconds:
             self.model.stop_training = True
+            self.cut = True
 
 
 class _ExactValidation(keras.callbacks.Callback):
@@ -185,8 +186,10 @@ def _train(model, train_ds, x_val, y_val, args, steps):
     fit_kwargs = {}
     if args.steps_per_epoch:  # evaluate (and early-stop) more often than once a pass
         train_ds, fit_kwargs = train_ds.repeat(), {"steps_per_epoch": args.steps_per_epoch}
+    time_limit = _TimeLimit(args.time_limit)
     fit_model.fit(train_ds, epochs=args.epochs, verbose=0, shuffle=False,
-                  callbacks=[exact, _TimeLimit(args.time_limit)], **fit_kwargs)
+                  callbacks=[exact, time_limit], **fit_kwargs)
+    exact.cut_by_time_limit = time_limit.cut
     fit_model.set_weights(exact.best_weights)
     exact.cycles = []
     remaining = args.time_limit - (time.time() - started)
@@ -202,6 +205,28 @@ def _train(model, train_ds, x_val, y_val, args, steps):
         exact.cycles = snapshots.snapshots
         fit_model.set_weights(exact.best_weights)
     return exact, time.time() - started
+
+
+def _with_input_noise(train_ds, rate, vocab, seed):
+    """Replaces each input character (not the targets) with a random symbol with prob. `rate`.
+
+    Deterministic: each batch draws from a stateless generator seeded by a seeded random
+    stream that is drawn anew at every repetition of the dataset.
+    """
+    if not rate:
+        return train_ds
+    batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+
+    def noisy(xy, batch_seed):
+        x, y = xy
+        key = tf.stack([batch_seed, tf.constant(seed, tf.int64)])
+        replace = tf.random.stateless_uniform(tf.shape(x), key) < rate
+        symbols = tf.random.stateless_uniform(tf.shape(x), key + [0, 1], minval=1,
+                                              maxval=vocab, dtype=x.dtype)
+        return tf.where(replace, symbols, x), y
+
+    return tf.data.Dataset.zip((train_ds, batch_seeds)).map(
+        noisy, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def _model(args, vocab):
@@ -220,6 +245,27 @@ def _ensemble_cross_entropy(probability_sum, count, y):
     return float(-np.log(np.take_along_axis(probability_sum / count, y[..., None], -1)).mean())
 
 
+def _varied(args):
+    """{name: [values]} from the `--vary name=v1,v2,...` options."""
+    out = {}
+    for item in args.vary:
+        name, _, values = item.partition("=")
+        name = name.replace("-", "_")
+        if not hasattr(args, name) or not values:
+            raise SystemExit(f"--vary {item!r}: expected OPTION=V1,V2,... with a known option")
+        kind = type(getattr(args, name))
+        out[name] = [kind(v) for v in values.split(",")]
+    return out
+
+
+def _member_args(args, k):
+    """A copy of `args` with member k's values of the `--vary` options (cycled)."""
+    member = argparse.Namespace(**vars(args))
+    for name, values in _varied(args).items():
+        setattr(member, name, values[k % len(values)])
+    return member
+
+
 def part_d2l_ensemble(args):
     """`--ensemble N` members trained like `part_d2l` (seeds seed..seed+N-1), probabilities
     averaged; the time limit covers all members together."""
@@ -231,49 +277,84 @@ def part_d2l_ensemble(args):
     counts = {"best": 0, "snapshots": 0}
     limit = args.time_limit
     for k in range(args.ensemble):
-        args.time_limit = max(1.0, limit - (time.time() - started))
-        train_ds = window_dataset(ids, steps, args.batch_size, start=0, count=10000,
+        elapsed = time.time() - started
+        if k and limit - elapsed < elapsed / k:
+            # A member cut off after a few epochs is an untrained model that spoils the
+            # average: start one only with a member's mean time left.
+            print(f"no member {k + 1}: {limit - elapsed:.0f} s left, less than the "
+                  f"{elapsed / k:.0f} s a member took on average", flush=True)
+            break
+        member = _member_args(args, k)  # with --vary, member k's own settings
+        # Its training stops in time to leave ~5 s for validating its snapshots.
+        member.time_limit = max(1.0, limit - elapsed - 5.0)
+        train_ds = window_dataset(ids, steps, member.batch_size, start=0, count=10000,
                                   seed=args.seed + k)
+        train_ds = _with_input_noise(train_ds, member.input_noise, tokenizer.vocabulary_size,
+                                     args.seed + k)
         keras.utils.set_random_seed(args.seed + k)
-        model = _model(args, tokenizer.vocabulary_size)
+        model = _model(member, tokenizer.vocabulary_size)
         model(x_val[:2])
-        n_batches = int(np.ceil(10000 / args.batch_size))
-        exact, seconds = _train(model, train_ds, x_val, y_val, args, n_batches * args.epochs)
+        n_batches = int(np.ceil(10000 / member.batch_size))
+        exact, seconds = _train(model, train_ds, x_val, y_val, member,
+                                n_batches * member.epochs)
+        if exact.cut_by_time_limit:
+            print(f"member {k + 1} left out: the time limit stopped it at epoch "
+                  f"{len(exact.rows)} (best so far {np.exp(exact.best):.3f})", flush=True)
+            rows.append({"member": k + 1, "left_out": "cut by the time limit",
+                         "member_val_ppl": float(np.exp(exact.best)),
+                         "epochs_run": len(exact.rows), "member_seconds": seconds,
+                         "elapsed_seconds": time.time() - started})
+            break
         # The member's best weights (early stopping), and with --snapshots K also the weights
         # of the K-1 epochs after it, which patience trained anyway (no further selection).
+        # With --snapshots-before J also those of the J epochs before it (trained anyway).
         epochs = [e for e in range(exact.best_epoch, exact.best_epoch + max(1, args.snapshots))
                   if e in exact.weights]
+        epochs += [e for e in range(exact.best_epoch - 1,
+                                    exact.best_epoch - 1 - args.snapshots_before, -1)
+                   if e in exact.weights]
         # With --cycles C, also the weights at the end of each of the C cycles after it.
         snapshot_weights = [exact.weights[e] for e in epochs]
         snapshot_weights += [c.pop("weights") for c in exact.cycles]
+        by_snapshot = []  # the whole ensemble's perplexity after adding each snapshot
         for i, weights in enumerate(snapshot_weights):
             model.set_weights(weights)
             p = _probabilities(model, x_val)
             if i == 0:  # the best epoch's weights
                 sums["best"], counts["best"] = sums["best"] + p, counts["best"] + 1
             sums["snapshots"], counts["snapshots"] = sums["snapshots"] + p, counts["snapshots"] + 1
+            by_snapshot.append(float(np.exp(_ensemble_cross_entropy(
+                sums["snapshots"], counts["snapshots"], y_val))))
+        if len(by_snapshot) > 1:
+            print("  ensemble after each snapshot: " + " ".join(f"{v:.3f}" for v in by_snapshot))
         ce_best = _ensemble_cross_entropy(sums["best"], counts["best"], y_val)
         ce = _ensemble_cross_entropy(sums["snapshots"], counts["snapshots"], y_val) \
             if len(snapshot_weights) > 1 else ce_best
-        rows.append({"member": k + 1, "member_val_ppl": float(np.exp(exact.best)),
+        rows.append({"member": k + 1, "settings": {n: getattr(member, n) for n in _varied(args)},
+                     "member_val_ppl": float(np.exp(exact.best)),
                      "snapshot_epochs": epochs, "cycles": exact.cycles,
+                     "ensemble_val_ppl_by_snapshot": by_snapshot,
                      "ensemble_of_best_weights_val_ppl": float(np.exp(ce_best)),
                      "member_best_epoch": exact.best_epoch, "member_seconds": seconds,
                      "ensemble_val_ppl": float(np.exp(ce)),
                      "elapsed_seconds": time.time() - started})
-        print(f"member {k + 1}: own val ppl {np.exp(exact.best):.3f}; ensemble of {k + 1}: "
+        print(f"member {k + 1} {rows[-1]['settings'] or ''}: own val ppl {np.exp(exact.best):.3f}; ensemble of {k + 1}: "
               f"{np.exp(ce_best):.3f}" + (f"; with the snapshots ({counts['snapshots']} in "
                                          f"all): {np.exp(ce):.3f}"
                                          if len(snapshot_weights) > 1 else "") +
               f" ({time.time() - started:.0f} s)", flush=True)
         if time.time() - started > limit:
             break
-    args.time_limit = limit
-    best = rows[-1]
+    finished = [r for r in rows if "left_out" not in r]
+    if not finished:
+        raise SystemExit(f"no member finished inside --time-limit {limit:g} s")
+    best = finished[-1]
+    best = dict(best, elapsed_seconds=rows[-1]["elapsed_seconds"])  # the time of all members
     print("\n| protocol | model | members | val perplexity | bits/char | train s (all) |")
     print("|---|---|---|---|---|---|")
     print(f"| d2l (10k/5k windows, 32 steps) | ensemble of {args.cell} x{args.layers} "
-          f"{args.units}u drop {args.dropout} | {len(rows)} | {best['ensemble_val_ppl']:.3f} | "
+          f"{args.units}u drop {args.dropout}{' varied ' + str(_varied(args)) if args.vary else ''}"
+          f" | {best['member']} | {best['ensemble_val_ppl']:.3f} | "
           f"{np.log(best['ensemble_val_ppl']) / np.log(2):.3f} | {best['elapsed_seconds']:.0f} |")
     return {"protocol": "d2l 1.0 windows (see part d2l); members average probabilities",
             "config": vars(args), "members": rows,
@@ -290,6 +371,7 @@ def part_d2l(args):
     x_tr, _ = windows(ids, steps, start=0, count=10000)
     x_val, y_val = windows(ids, steps, start=10000, count=5000)
     train_ds = window_dataset(ids, steps, args.batch_size, start=0, count=10000, seed=args.seed)
+    train_ds = _with_input_noise(train_ds, args.input_noise, tokenizer.vocabulary_size, args.seed)
     keras.utils.set_random_seed(args.seed)
     model = _model(args, tokenizer.vocabulary_size)
     model(x_tr[:2])
@@ -502,18 +584,27 @@ def main(argv=None):
     p.add_argument("--adversarial", type=float, default=0.0, metavar="EPSILON",
                    help="d2l/full parts: adversarial training of the character vectors "
                         "(keras_seq.training.AdversarialEmbeddingTrainer; 0 = off)")
+    p.add_argument("--input-noise", type=float, default=0.0, metavar="P",
+                   help="d2l part: replace each training input character (not the target) "
+                        "by a random symbol with probability P")
     p.add_argument("--ema", type=float, default=0.0, metavar="MOMENTUM",
                    help="validate, early-stop on and keep an exponential moving average of "
                         "the weights (Adam's use_ema) with this momentum; 0 = the raw weights")
     p.add_argument("--snapshots", type=int, default=1, metavar="K",
                    help="--ensemble: each member also adds the weights of the K-1 epochs after "
                         "its best one (trained anyway while patience waits) to the average")
+    p.add_argument("--snapshots-before", type=int, default=0, metavar="J",
+                   help="--ensemble: each member also adds the weights of the J epochs before "
+                        "its best one")
     p.add_argument("--cycles", type=int, default=0, metavar="C",
                    help="after early stopping, C more cosine cycles from the best weights "
                         "(fresh Adam, from --cycle-lr down); with --ensemble each cycle's end "
                         "is one more snapshot in the average")
     p.add_argument("--cycle-epochs", type=int, default=2, metavar="E")
     p.add_argument("--cycle-lr", type=float, default=1.5e-3)
+    p.add_argument("--vary", action="append", default=[], metavar="OPTION=V1,V2,...",
+                   help="--ensemble: member k uses value k mod n of this option (e.g. "
+                        "--vary units=256,384 alternates the width); repeatable")
     p.add_argument("--time-limit", type=float, default=600.0)
     p.add_argument("--num-chars", type=int, default=200)
     p.add_argument("--repeats", type=int, default=5)

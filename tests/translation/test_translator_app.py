@@ -21,8 +21,10 @@ def _args(tmp_path, *extra):
 @pytest.mark.parametrize("model", ["transformer", "attention"])
 def test_end_to_end_export_loads_in_plain_tensorflow(tmp_path, model):
     lines = []
-    # The transformer also trains with label smoothing and a moving average of its weights.
-    extra = ("--label-smoothing", "0.1", "--ema-momentum", "0.9") if model == "transformer" else ()
+    # The transformer also trains with label smoothing and a moving average of its weights;
+    # the attention model with a bidirectional encoder and a deep output layer.
+    extra = (("--label-smoothing", "0.1", "--ema-momentum", "0.9") if model == "transformer"
+             else ("--bidirectional-encoder", "--deep-output-dim", "8"))
     metrics = translator.run(_args(tmp_path, "--model", model, *extra), log=lines.append)
     assert metrics["export_matches_in_process_decoding"] is True
     assert 0.0 <= metrics["test_exact_match"] <= 1.0
@@ -76,6 +78,7 @@ def test_end_to_end_export_loads_in_plain_tensorflow(tmp_path, model):
         assert (run / "metrics_beam_k2_lp1_validation.json").is_file()
     else:
         assert not (run / "raw.weights.h5").exists()
+        assert config["bidirectional_encoder"] is True and config["deep_output_dim"] == 8
 
 
 def _write_pairs(folder, count=360):
