@@ -1,3 +1,42 @@
-"""keras-seq: neural networks on sequences for Keras 3."""
+"""keras-seq: neural networks on sequences for Keras 3.
+
+`import keras_seq` registers every serializable layer and model with Keras (so a `.keras`
+file holding them loads with `keras.saving.load_model` after this import alone) and exposes
+the public modules:
+
+- `keras_seq.layers`: the lecture's building blocks (keras + keras.ops only);
+- `keras_seq.models`: networks built from them;
+- `keras_seq.generation`: greedy, beam and sampling decoders over one cache contract;
+- `keras_seq.losses`;
+- `keras_seq.tasks`: a network plus the preprocessing of its raw inputs (TensorFlow);
+- `keras_seq.load(path)`: reopens a saved task or a finished run folder.
+
+`tasks` and `load` need TensorFlow and are imported on first use, so the layers and models
+also import under the JAX backend.
+"""
+
+import importlib
+
+from keras_seq import generation, layers, losses, models  # noqa: F401 (registers classes)
 
 __version__ = "0.1.0"
+_LAZY = ("tasks", "data", "export", "callbacks", "metrics", "training", "distribution")
+
+
+def load(path):
+    """Opens a task file written by `Task.save`, or the task of a finished run folder.
+
+    See `keras_seq.tasks.load`.
+    """
+    from keras_seq.tasks import load as load_task
+
+    return load_task(path)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return importlib.import_module(f"keras_seq.{name}")
+    raise AttributeError(f"module 'keras_seq' has no attribute {name!r}")
+
+
+__all__ = ["generation", "layers", "load", "losses", "models", "tasks", "__version__"]

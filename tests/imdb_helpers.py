@@ -95,3 +95,10 @@ def tiny_model_and_vocabulary(texts, labels, vocab_size=200, max_length=40, step
                           max_length=max_length)
     model.fit(ds.take(steps), epochs=1, verbose=0, shuffle=False)
     return model, vectorizer
+
+
+def tiny_task(model, vectorizer, max_length):
+    """An `ImdbClassifier` around a tiny model and the vocabulary it was trained with."""
+    from keras_seq.tasks import ImdbClassifier, ImdbPreprocessor
+
+    return ImdbClassifier(model, ImdbPreprocessor(vectorizer.get_vocabulary(), max_length))

@@ -8,8 +8,7 @@ import pytest
 
 from keras_seq import cli
 from keras_seq.data.synthetic_reviews import generate_reviews
-from keras_seq.export.sentiment_module import SentimentServingModule
-from tests.imdb_helpers import tiny_model_and_vocabulary
+from tests.imdb_helpers import tiny_model_and_vocabulary, tiny_task
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +16,7 @@ def export_dir(tmp_path_factory):
     data = generate_reviews(64, seed=0)
     model, vectorizer = tiny_model_and_vocabulary(data.texts, data.labels, steps=1)
     path = tmp_path_factory.mktemp("cli") / "export"
-    SentimentServingModule(model, vectorizer.get_vocabulary(), max_length=32).save(path)
+    tiny_task(model, vectorizer, 32).export(path)
     return path
 
 

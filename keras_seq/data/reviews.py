@@ -93,3 +93,14 @@ def split_validation(train, fraction, seed):
     order = np.random.default_rng(seed).permutation(len(train))
     n_val = max(1, int(round(len(train) * fraction)))
     return train.take(order[n_val:]), train.take(order[:n_val])
+
+
+def sample(split, size, seed):
+    """A seeded sample of `size` reviews of `split` (all of it when `size` is None or larger).
+
+    The sample keeps the split's order (sorted indices), so it reads like the original.
+    """
+    if size is None or size >= len(split):
+        return split
+    order = np.random.default_rng(seed).permutation(len(split))[:size]
+    return split.take(np.sort(order))

@@ -14,8 +14,8 @@ import tensorflow as tf
 
 from keras_seq.cli import import_application
 from keras_seq.data.synthetic_reviews import generate_reviews
-from keras_seq.export.sentiment_module import SentimentServingModule
-from tests.imdb_helpers import tiny_model_and_vocabulary
+from keras_seq.tasks import ImdbPreprocessor
+from tests.imdb_helpers import tiny_model_and_vocabulary, tiny_task
 
 # Works for a regular install and for a legacy editable one (see import_application).
 imdb_sentiment = import_application("keras_seq.applications.imdb_sentiment")
@@ -38,7 +38,7 @@ def tiny_export(tmp_path_factory):
     data = generate_reviews(256, seed=0)
     model, vectorizer = tiny_model_and_vocabulary(data.texts, data.labels, max_length=40)
     path = tmp_path_factory.mktemp("export") / "export"
-    SentimentServingModule(model, vectorizer.get_vocabulary(), max_length=40).save(path)
+    tiny_task(model, vectorizer, 40).export(path)
     return model, vectorizer, data, path
 
 
@@ -77,9 +77,9 @@ def test_export_matches_keras_predict_in_fresh_process(tiny_export):
 
 def test_export_tokenizes_like_the_vectorizer(tiny_export):
     model, vectorizer, data, path = tiny_export
-    module = SentimentServingModule(model, vectorizer.get_vocabulary(), max_length=40)
+    preprocessor = tiny_task(model, vectorizer, 40).preprocessor
     texts = data.texts[:10] + ["Great!<br />Not BAD, really.", "zzzunknownzzz"]
-    got = module.tokenize(tf.constant(texts)).numpy()
+    got = preprocessor.dense(tf.constant(texts)).numpy()
     want = vectorizer(tf.constant(texts))[:, :40].to_tensor(default_value=0).numpy()
     np.testing.assert_array_equal(got, want)
 
@@ -102,12 +102,14 @@ def test_export_rejects_non_string_input_and_lists_signature(tiny_export):
     assert "probability" in shown.stdout and "label" in shown.stdout
 
 
-def test_serving_module_validates_arguments(tiny_export):
-    model, vectorizer, _, _ = tiny_export
+def test_preprocessor_validates_arguments(tiny_export):
+    _, vectorizer, _, _ = tiny_export
     with pytest.raises(ValueError, match="vocabulary"):
-        SentimentServingModule(model, ["a", "b", "c"], max_length=10)
-    with pytest.raises(ValueError, match="max_length"):
-        SentimentServingModule(model, vectorizer.get_vocabulary(), max_length=0)
+        ImdbPreprocessor(["a", "b", "c"], max_sequence_length=10)
+    with pytest.raises(ValueError, match="max_sequence_length"):
+        ImdbPreprocessor(vectorizer.get_vocabulary(), max_sequence_length=0)
+    with pytest.raises(ValueError, match="punctuation"):
+        ImdbPreprocessor(vectorizer.get_vocabulary(), punctuation="keep")
 
 
 def test_app_trains_exports_and_writes_run_folder(tmp_path):
@@ -237,7 +239,8 @@ def test_killed_run_resumes_from_backup(tmp_path):
     args = imdb_sentiment.build_parser().parse_args(
         ["--run-dir", str(run_dir), "--verbose", "0"])
     metrics = imdb_sentiment.run(args, extra_callbacks=[recorder], log=lines.append)
-    assert args.max_length == 48 and args.dataset == "synthetic" and args.epochs == 2
+    resumed = json.loads((run_dir / "config.json").read_text())
+    assert (resumed["max_length"], resumed["dataset"], resumed["epochs"]) == (48, "synthetic", 2)
     assert recorder.epochs == [1]  # continued with the second epoch, not from scratch
     assert metrics["epochs_run_this_call"] == 1
     assert (run_dir / "vocabulary.json").read_text() == vocabulary

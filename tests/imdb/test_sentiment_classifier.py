@@ -9,7 +9,7 @@ import pytest
 
 from keras_seq.models import build_sentiment_classifier, compile_sentiment_classifier
 
-MODELS_DIR = pathlib.Path(__file__).resolve().parents[1] / "keras_seq" / "models"
+MODELS_DIR = pathlib.Path(__file__).resolve().parents[2] / "keras_seq" / "models"
 
 
 @pytest.mark.parametrize("rnn, stacked", [("lstm", 1), ("gru", 0)])

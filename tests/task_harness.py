@@ -1,0 +1,103 @@
+"""The task harness: every task goes through raw-input fit / predict / save / load / export.
+
+`run_task_test` is to tasks what `tests/layer_harness.py` is to layers (and keras-hub's
+`run_task_test` to its tasks):
+
+1. `fit` one epoch on raw inputs (strings in, the task's preprocessor in `tf.data`);
+2. `predict` on raw inputs, odd ones included (empty, whitespace-only, non-ASCII, over-long);
+3. `save` → `keras_seq.load` in a fresh Python process → identical outputs;
+4. `export` → `tf.saved_model.load` in a fresh process that never imports keras_seq → the
+   same outputs as `task.predict`.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+ODD_TEXTS = ["", "   \t  ", "Ce film est génial, je l'ai adoré !", "映画はとても良かった",
+             "word " * 5000]
+_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp")}
+
+
+def _fresh_python(code, stdin, cwd, pythonpath=None):
+    env = dict(_ENV)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    done = subprocess.run([sys.executable, "-c", code], input=stdin, capture_output=True,
+                          text=True, timeout=600, cwd=cwd, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _plain(outputs):
+    """JSON-able copy of a predict() dict (arrays → lists)."""
+    return {k: (v.tolist() if hasattr(v, "tolist") else list(v)) for k, v in outputs.items()}
+
+
+def _assert_same(got, want, export=False):
+    assert sorted(got) == sorted(want), (sorted(got), sorted(want))
+    for key in want:
+        if want[key] and isinstance(want[key][0], float):
+            # The export runs the same ops in a SavedModel graph: float round-off only.
+            atol = 1e-6 if export else 0.0
+            np.testing.assert_allclose(got[key], want[key], rtol=0, atol=atol, err_msg=key)
+        else:
+            assert got[key] == want[key], key
+
+
+def run_task_test(task, x, y, tmp_path, predict_inputs=None, export_outputs=None,
+                  check_output=None):
+    """Runs `task` through the four checks above; returns the predictions of step 2.
+
+    Args:
+        task: an untrained `keras_seq.tasks.Task` built from raw data.
+        x, y: tiny raw training data.
+        tmp_path: a folder for the artifacts.
+        predict_inputs: raw inputs to predict (default: 3 of `x` and `ODD_TEXTS`).
+        export_outputs: how the export's output names map to `predict`'s keys (default:
+            the same names).
+        check_output: called with `(inputs, outputs)` to check the task's own output
+            contract (labels, probability ranges, ...).
+    """
+    import keras_seq
+
+    repo = str(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    history = task.fit(x, y, epochs=1, batch_size=8, verbose=0, seed=0)
+    assert np.isfinite(history.history["loss"][-1])
+    inputs = list(predict_inputs if predict_inputs is not None else [*x[:3], *ODD_TEXTS])
+    outputs = _plain(task.predict(inputs))
+    for values in outputs.values():
+        assert len(values) == len(inputs)
+    if check_output:
+        check_output(inputs, outputs)
+
+    saved = task.save(tmp_path / "task.kseq")
+    assert keras_seq.load(saved).get_config() == task.get_config()
+    code = ("import json, sys\nimport keras_seq\n"
+            f"task = keras_seq.load({str(saved)!r})\n"
+            "out = task.predict(json.loads(sys.stdin.read()))\n"
+            "print(json.dumps({k: (v.tolist() if hasattr(v, 'tolist') else list(v))"
+            " for k, v in out.items()}))\n")
+    _assert_same(_fresh_python(code, json.dumps(inputs), cwd=repo, pythonpath=repo), outputs)
+
+    export_dir = tmp_path / "export"
+    task.export(export_dir)
+    code = ("import json, sys\nimport tensorflow as tf\n"
+            "try:\n    import tensorflow_text  # noqa: F401 (word-piece exports)\n"
+            "except ImportError:\n    pass\n"
+            f"fn = tf.saved_model.load({str(export_dir)!r}).signatures['serving_default']\n"
+            "out = fn(text=tf.constant(json.loads(sys.stdin.read()), tf.string))\n"
+            "res = {k: [x.decode('utf-8') if isinstance(x, bytes) else float(x)"
+            " for x in v.numpy().tolist()] for k, v in out.items()}\n"
+            "res['_modules'] = sorted(m for m in sys.modules if m.startswith('keras_seq'))\n"
+            "print(json.dumps(res))\n")
+    exported = _fresh_python(code, json.dumps(inputs), cwd="/")
+    assert exported.pop("_modules") == []
+    names = export_outputs or {k: k for k in outputs}
+    _assert_same({names[k]: v for k, v in exported.items() if k in names}, outputs,
+                 export=True)
+    return outputs
