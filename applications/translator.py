@@ -1,32 +1,22 @@
-"""Translation (unaligned Seq2Seq): RNN encoder-decoder, RNN + Bahdanau attention, transformer.
+"""Translation (unaligned Seq2Seq): the `translator` task, trained, scored (BLEU), exported.
 
 Run it as `keras-seq train translator [options]` or `python applications/translator.py`.
 Without `--data-dir` it trains on a generated task that needs no files (written dates →
 ISO dates, "saturday, march 3rd 1998" → "1998-03-03") so attention can be watched learning
 in a few minutes; with `--dataset fra-eng` (or `--data-dir` holding `fra.txt`) it trains on
-the Tatoeba English→French pairs. It writes a run folder `runs/translator/<time>/`
-(TensorBoard logs with translations and attention heatmaps, backups, the SavedModel,
-config.json, metrics.json with BLEU and exact match on the test split).
-
-Tokenization happens in TensorFlow once, before training; the train step sees integer ids
-only (so it can be XLA-compiled); the export puts tokenizer, the compiled decode loop and the
-detokenizer into one SavedModel.
+the Tatoeba English→French pairs. Models: `seq2seq` (RNN encoder-decoder), `attention` (RNN +
+Bahdanau attention, the default) and `transformer`. It writes a run folder
+`runs/translator/<time>/` (TensorBoard logs with translations and attention heatmaps,
+backups, task.kseq, the SavedModel, config.json, metrics.json with BLEU and exact match).
 """
 
-import argparse
-import os
-import pathlib
+import dataclasses
 import sys
 import time
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from keras_seq.lifecycle import (AppConfig, Application, fraction, option, positive_float,
+                                 positive_int)
 
-from keras_seq.app_args import (  # noqa: E402
-    add_run_arguments, compile_token_classifier, float_in, model_scope, open_finished_run,
-    open_run, positive_int, resolve_jit, restore_run_options, run_main, training_callbacks)
-
-APP_NAME = "translator"
 DATE_EXAMPLES = ("saturday, march 3rd 1998", "the 1st of january 2000", "12 dec 1975",
                  "july 4, 2026")
 FRA_EXAMPLES = ("i am hungry.", "where is the station?", "we have to go now.",
@@ -44,110 +34,173 @@ DEFAULTS["spa-eng"] = DEFAULTS["fra-eng"]
 # --tokens word-piece on fra-eng/spa-eng: a smaller vocabulary (every word still spelled by
 # its pieces) and room for the ~13% more tokens per sentence.
 WORD_PIECE_DEFAULTS = dict(vocab_size=8000, max_source_length=24, max_target_length=28)
-QUICK = dict(train_size=4000, validation_size=500, test_size=500, epochs=3)
-# Options that define the data, the vocabulary, the model or the optimizer: a resumed run
-# (--run-dir with a config.json) takes them from its config.json, whatever the command says.
-RESUMED_OPTIONS = (
-    "dataset", "data_dir", "no_download", "train_size", "validation_size", "test_size",
-    "max_source_length", "max_target_length", "vocab_size", "model", "embed_dim", "hidden_dim",
-    "num_heads", "intermediate_dim", "num_layers", "bidirectional_encoder", "deep_output_dim",
-    "dropout", "label_smoothing", "ema_momentum",
-    "bucket", "mixed_precision", "tokens",
-    "epochs", "batch_size", "learning_rate", "seed", "quick")
-# What runs made before these options existed used:
-ABSENT_IN_OLD_RUNS = {"tokens": "word", "bidirectional_encoder": False, "deep_output_dim": None}
 
 
-def add_arguments(parser):
-    """Adds the application's options to an `argparse` parser."""
-    g = parser.add_argument_group("data")
-    g.add_argument("--dataset", choices=("auto", "dates", "fra-eng", "spa-eng"), default="auto",
-                   help="auto: fra-eng when --data-dir is given, else the generated date task")
-    g.add_argument("--data-dir", default=None,
-                   help="folder with fra.txt (or fra-eng/fra.txt), Tatoeba/ManyThings format "
-                        "'english<TAB>french'. Default: $KERAS_SEQ_DATA_DIR, "
-                        "../shared/datasets/translation, the cache, or a download")
-    g.add_argument("--no-download", action="store_true", help="never try to download")
-    g.add_argument("--tokens", choices=("word", "word-piece"), default="word",
-                   help="word: whole words and punctuation, the --vocab-size most frequent "
-                        "(rarer words become [UNK]); word-piece: words cut into the pieces of "
-                        "a learnt WordPiece vocabulary of --vocab-size tokens, so no word is "
-                        "[UNK] (the export then needs tensorflow_text). The dates task keeps "
-                        "characters on the target side")
-    for name in ("train-size", "validation-size", "test-size", "max-source-length",
-                 "max-target-length", "vocab-size"):
-        g.add_argument(f"--{name}", type=positive_int(f"--{name}"), default=None,
-                       help="default depends on --dataset")
-    g = parser.add_argument_group("model")
-    g.add_argument("--model", choices=("seq2seq", "attention", "transformer"),
-                   default="attention",
-                   help="seq2seq: RNN encoder-decoder with one context vector; attention: "
-                        "RNN + Bahdanau attention (default); transformer")
-    for name in ("embed-dim", "hidden-dim", "num-heads", "intermediate-dim", "num-layers"):
-        g.add_argument(f"--{name}", type=positive_int(f"--{name}"), default=None,
-                       help="default depends on --dataset")
-    g.add_argument("--bidirectional-encoder", action="store_true",
-                   help="attention model: encode with a forward and a backward GRU of "
-                        "--hidden-dim / 2 units each, so each encoder state sees the whole "
-                        "sentence (as Bahdanau et al. did)")
-    g.add_argument("--deep-output-dim", type=positive_int("--deep-output-dim"), default=None,
-                   help="attention model: a tanh layer of this size on [decoder state; "
-                        "context; previous target embedding] before the vocabulary "
-                        "projection (smaller than 2 x --hidden-dim also makes that projection, "
-                        "the costliest matmul, cheaper)")
-    g.add_argument("--dropout", type=float_in("--dropout", 0.0, 1.0), default=0.1)
-    g.add_argument("--label-smoothing", type=float_in("--label-smoothing", 0.0, 1.0), default=0.0,
-                   help="spread this much of each target's probability uniformly over the "
-                        "vocabulary in the training loss (0 = plain cross-entropy; 0.1 is the "
-                        "transformer paper's value)")
-    g.add_argument("--ema-momentum", type=float_in("--ema-momentum", 0.0, 1.0, low_open=True),
-                   default=None,
-                   help="keep an exponential moving average of the weights with this momentum "
-                        "(e.g. 0.999) and use it for the test split and the export")
-    g.add_argument("--bucket", choices=("auto", "on", "off"), default="auto",
-                   help="batch pairs of similar length, padded only to the longest in the "
-                        "batch (auto: on for seq2seq/transformer without XLA; the attention RNN "
-                        "unrolls over a fixed target length)")
-    g.add_argument("--mixed-precision", action="store_true",
-                   help="mixed_bfloat16 policy (bf16 matmuls: 1.3-1.8x faster transformer steps "
-                        "on this CPU, see benchmarks/RESULTS.md)")
-    g.add_argument("--sampler", choices=("greedy", "beam"), default="greedy",
-                   help="decoding for the test split and the export (default greedy)")
-    g.add_argument("--num-beams", type=positive_int("--num-beams"), default=4)
-    g.add_argument("--length-penalty", type=float_in("--length-penalty", 0.0, 10.0), default=0.6,
-                   help="beam search ranks by log p / ((5 + length) / 6) ** this (default 0.6; "
-                        "0 = raw log-probability, which favours short translations)")
-    g.add_argument("--evaluate-only", action="store_true",
-                   help="with --run-dir of a finished run: decode its test split again with "
-                        "--sampler (e.g. beam) and write metrics_<sampler>.json; no training")
-    g.add_argument("--evaluate-split", choices=("test", "validation"), default="test",
-                   help="--evaluate-only: the split to decode (tune --num-beams and "
-                        "--length-penalty on validation, then decode test once)")
-    g.add_argument("--weights", default="model.weights.h5",
-                   help="--evaluate-only: the weights file of the run to decode with (default "
-                        "model.weights.h5, the final weights; with --ema-momentum, "
-                        "raw.weights.h5 holds the last weights before averaging)")
-    add_run_arguments(parser, default_epochs=None, default_batch_size=64,
-                      quick_help="smoke run: 4000 training pairs, 3 epochs")
-    return parser
+def _sized(help_text, quick=None):
+    return option(None, "data", help_text + " (default depends on --dataset)",
+                  type=positive_int, **({} if quick is None else {"quick": quick}))
 
 
-def _resolve(args):
-    if args.dataset == "auto":
-        args.dataset = "fra-eng" if args.data_dir else "dates"
-    defaults = dict(DEFAULTS[args.dataset])
-    if getattr(args, "tokens", "word") == "word-piece" and args.dataset != "dates":
-        defaults.update(WORD_PIECE_DEFAULTS)
-    if args.quick:
-        defaults.update(QUICK)
-        if args.dataset != "dates":
-            defaults.update(train_size=20000)
-    for key, value in defaults.items():
-        if getattr(args, key, None) is None:
-            setattr(args, key, value)
-    if args.quick:
-        args.epochs = min(args.epochs, QUICK["epochs"])
-    return args
+def _model_size(help_text):
+    return option(None, "model", help_text + " (default depends on --dataset)",
+                  type=positive_int)
+
+
+@dataclasses.dataclass
+class TranslatorConfig(AppConfig):
+    """The options of `keras-seq train translator`."""
+
+    APP = "translator"
+
+    dataset: str = option("auto", "data", "auto: fra-eng when --data-dir is given, else the "
+                          "generated date task", choices=("auto", "dates", "fra-eng", "spa-eng"))
+    data_dir: str = option(None, "data", "folder with fra.txt (or fra-eng/fra.txt), "
+                           "Tatoeba/ManyThings format 'english<TAB>french'. Default: "
+                           "$KERAS_SEQ_DATA_DIR, ../shared/datasets/translation, the cache, "
+                           "or a download")
+    no_download: bool = option(False, "data", "never try to download")
+    tokens: str = option("word", "data", "word: whole words and punctuation, the --vocab-size "
+                         "most frequent; word-piece: words cut into the pieces of a learnt "
+                         "WordPiece vocabulary (the export then needs tensorflow_text). The "
+                         "dates task keeps characters on the target side",
+                         choices=("word", "word-piece"), before="word")
+    train_size: int = _sized("training pairs", quick=4000)
+    validation_size: int = _sized("validation pairs", quick=500)
+    test_size: int = _sized("test pairs", quick=500)
+    max_source_length: int = _sized("source tokens kept")
+    max_target_length: int = _sized("target tokens generated at most")
+    vocab_size: int = _sized("tokens per vocabulary")
+    model: str = option("attention", "model", "seq2seq: RNN encoder-decoder with one context "
+                        "vector; attention: RNN + Bahdanau attention; transformer",
+                        choices=("seq2seq", "attention", "transformer"))
+    embed_dim: int = _model_size("token vector size")
+    hidden_dim: int = _model_size("RNN state / transformer width")
+    num_heads: int = _model_size("transformer attention heads")
+    intermediate_dim: int = _model_size("transformer feed-forward size")
+    num_layers: int = _model_size("transformer blocks per side")
+    bidirectional_encoder: bool = option(False, "model", "attention model: encode with a "
+                                         "forward and a backward GRU of --hidden-dim / 2 units",
+                                         before=False)
+    deep_output_dim: int = option(None, "model", "attention model: a tanh layer of this size "
+                                  "on [state; context; previous target embedding] before the "
+                                  "vocabulary", type=positive_int, before=None)
+    dropout: float = option(0.1, "model", "dropout rate", type=fraction)
+    label_smoothing: float = option(0.0, "training", "spread this much of each target's "
+                                    "probability over the vocabulary in the loss",
+                                    type=fraction)
+    ema_momentum: float = option(None, "training", "keep a moving average of the weights with "
+                                 "this momentum (e.g. 0.999) for the test split and the export",
+                                 type=positive_float)
+    bucket: str = option("auto", "training", "batch pairs of similar length (auto: on for "
+                         "seq2seq/transformer without XLA)", choices=("auto", "on", "off"))
+    mixed_precision: bool = option(False, "training", "mixed_bfloat16 policy")
+    epochs: int = option(None, "training", "passes over the training data (default depends "
+                         "on --dataset)", type=positive_int, quick=3)
+    time_budget_minutes: float = option(None, "training", "stop training once this much wall "
+                                        "time is spent", type=positive_float, resumed=False)
+    sampler: str = option("greedy", "decoding", "decoding of the test split",
+                          choices=("greedy", "beam"), resumed=False)
+    num_beams: int = option(4, "decoding", "beam width", type=positive_int, resumed=False)
+    length_penalty: float = option(0.6, "decoding", "beam search ranks by log p / ((5 + "
+                                   "length) / 6) ** this", type=float, resumed=False)
+    evaluate_only: bool = option(False, "decoding", "with --run-dir of a finished run: decode "
+                                 "its split again with --sampler; no training", resumed=False)
+    evaluate_split: str = option("test", "decoding", "--evaluate-only: the split to decode "
+                                 "(tune beams on validation, then decode test once)",
+                                 choices=("test", "validation"), resumed=False)
+    weights: str = option("model.weights.h5", "decoding", "--evaluate-only: the run's weights "
+                          "file (raw.weights.h5: the last weights before averaging)",
+                          resumed=False)
+
+
+class TranslatorApplication(Application):
+    """Trains the `translator` task, scores BLEU on the test split once, exports it."""
+
+    config_class = TranslatorConfig
+    description = "Train, evaluate and export a translator."
+
+    def resolve(self, config):
+        dataset = config.dataset
+        if dataset == "auto":
+            dataset = "fra-eng" if config.data_dir else "dates"
+        defaults = dict(DEFAULTS[dataset], dataset=dataset)
+        if config.tokens == "word-piece" and dataset != "dates":
+            defaults.update(WORD_PIECE_DEFAULTS)
+        if not 0.0 <= config.length_penalty < 10.0:
+            raise ValueError(f"--length-penalty must be in [0, 10), got {config.length_penalty}")
+        return dataclasses.replace(config, **{
+            key: value for key, value in defaults.items()
+            if getattr(config, key) is None or key == "dataset"})
+
+    def run(self, args, extra_callbacks=(), log=print):
+        config = self.config(args, log)
+        if config.evaluate_only:
+            return evaluate_run(config, log)
+        return super().run(config, extra_callbacks, log)
+
+    def load_data(self, config, log):
+        splits, info = load_pairs(config, log)
+        info["description"] = info.get("path") or info["source"]
+        from keras_seq.app_args import resolve_jit
+
+        self.bucket = {"on": True, "off": False}.get(
+            config.bucket,
+            config.model != "attention" and not resolve_jit(config.jit_compile, "train"))
+        return splits, info
+
+    def build_task(self, config, splits, run_dir, log):
+        run_dir.write_json("split.json", {k: v for k, v in splits.items()})
+        task = build_task(config, build_preprocessor(config, splits, run_dir))
+        task.bucket = self.bucket
+        train_ds, steps = task.dataset(splits["train"], batch_size=config.batch_size,
+                                       shuffle=True, seed=config.seed)
+        val_ds, _ = task.dataset(splits["validation"], batch_size=config.batch_size)
+        return task, train_ds, val_ds, steps
+
+    def compile_options(self, config):
+        return {"learning_rate": config.learning_rate,
+                "label_smoothing": config.label_smoothing,
+                "ema_momentum": config.ema_momentum}
+
+    def callbacks(self, task, config, splits, run_dir):
+        import keras
+
+        from keras_seq.callbacks import AttentionHeatmaps
+
+        show = splits["validation"][:4]
+        preprocessor = task.preprocessor
+        callbacks = [AttentionHeatmaps(
+            run_dir.logs / "validation", [s for s, _ in show], [t for _, t in show],
+            preprocessor.source_tokenizer, preprocessor.target_tokenizer,
+            config.max_source_length, config.max_target_length)]
+        if config.ema_momentum:  # fit ends by copying the average in: keep the last raw weights
+            raw = str(run_dir.file("raw.weights.h5"))
+            callbacks.append(keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs: task.network.save_weights(raw)))
+        return callbacks
+
+    def evaluate(self, task, config, splits, history, run_dir, log):
+        task.network.save_weights(str(run_dir.file("model.weights.h5")))  # --evaluate-only
+        self.hypotheses, scores = score_test_split(task, splits["test"], config)
+        return {"model": config.model, **scores}
+
+    def examples(self, config):
+        return DATE_EXAMPLES if config.dataset == "dates" else FRA_EXAMPLES
+
+    def check_export(self, task, config, splits, serving):
+        import tensorflow as tf
+
+        check = [s for s, _ in splits["test"][:32]]
+        exported = [t.decode("utf-8") for t in
+                    serving(text=tf.constant(check))["translation"].numpy()]
+        return {"export_matches_in_process_decoding": exported == task.generate(check)}
+
+    def summary(self, config, metrics, run_dir):
+        return [f"Test ({metrics['test_pairs']} pairs, {config.sampler}): BLEU "
+                f"{metrics['test_bleu']:.1f} (sacreBLEU, case-insensitive), exact match "
+                f"{metrics['test_exact_match']:.3f}; decoding "
+                f"{metrics['test_decode_ms_per_sentence']:.1f} ms/sentence; the export agrees "
+                f"with in-process decoding: {metrics['export_matches_in_process_decoding']}."]
 
 
 def load_pairs(args, log):
@@ -172,101 +225,44 @@ def load_pairs(args, log):
     return splits, info
 
 
-def build_model(args, source_vocab, target_vocab):
-    from keras_seq.models import BahdanauEncoderDecoder, RNNEncoderDecoder, TransformerEncoderDecoder
-
-    if args.model == "seq2seq":
-        return RNNEncoderDecoder(source_vocab, target_vocab, embed_dim=args.embed_dim,
-                                 hidden_dim=args.hidden_dim, dropout=args.dropout)
-    if args.model == "attention":
-        return BahdanauEncoderDecoder(
-            source_vocab, target_vocab, embed_dim=args.embed_dim, hidden_dim=args.hidden_dim,
-            dropout=args.dropout,
-            bidirectional_encoder=getattr(args, "bidirectional_encoder", False),
-            deep_output_dim=getattr(args, "deep_output_dim", None))
-    return TransformerEncoderDecoder(
-        source_vocab, target_vocab, args.max_source_length, args.max_target_length + 1,
-        embed_dim=args.embed_dim, num_heads=args.num_heads,
-        intermediate_dim=args.intermediate_dim, num_layers=args.num_layers, dropout=args.dropout)
-
-
-def _tokenizers(args, splits, run_dir):
-    from keras_seq.data.sequence_tokenizer import SequenceTokenizer
+def build_preprocessor(args, splits, run_dir):
+    """The task's tokenizers: learnt from the training pairs, or a resumed run's."""
+    from keras_seq.tasks import TranslatorPreprocessor
 
     saved = run_dir.read_json("tokenizers.json")
     if saved:  # a resumed run keeps its vocabularies (its embeddings depend on them)
-        return SequenceTokenizer(**saved["source"]), SequenceTokenizer(**saved["target"])
-    words = getattr(args, "tokens", "word")
-    target_split = "character" if args.dataset == "dates" else words
-    source = SequenceTokenizer.build_from_texts(
-        (s for s, _ in splits["train"]), max_tokens=args.vocab_size, split=words,
-        name="source_tokenizer")
-    target = SequenceTokenizer.build_from_texts(
-        (t for _, t in splits["train"]), max_tokens=args.vocab_size, split=target_split,
-        name="target_tokenizer")
-    run_dir.write_json("tokenizers.json", {"source": source.get_config(),
-                                           "target": target.get_config()})
-    return source, target
+        preprocessor = TranslatorPreprocessor(saved["source"], saved["target"],
+                                              args.max_source_length, args.max_target_length)
+    else:
+        words = getattr(args, "tokens", "word")
+        preprocessor = TranslatorPreprocessor.build_from_pairs(
+            splits["train"], args.vocab_size, words,
+            "character" if args.dataset == "dates" else words,
+            args.max_source_length, args.max_target_length)
+        run_dir.write_json("tokenizers.json", {
+            "source": preprocessor.source_tokenizer.get_config(),
+            "target": preprocessor.target_tokenizer.get_config()})
+    return preprocessor
 
 
-def make_dataset(pairs, source_tok, target_tok, args, shuffle, bucket=False):
-    """tf.data of ({"source", "target_in"}, target_out, weight).
+def build_task(args, preprocessor):
+    """The `Translator` task: `preprocessor` + a fresh network of `--model` (built)."""
+    from keras_seq.tasks import Translator
+    from keras_seq.tasks.translator import build_network
 
-    Fixed shapes `(batch, max_length)` by default; with `bucket`, pairs of similar target
-    length share a batch that is padded only to its longest row (fewer padded positions
-    through the output layer: 2-3x faster transformer steps on fra-eng, see RESULTS.md).
-    """
-    import numpy as np
-    import tensorflow as tf
-
-    src = np.concatenate([source_tok.tokenize([s for s, _ in pairs[i:i + 4096]],
-                                              args.max_source_length).numpy()
-                          for i in range(0, len(pairs), 4096)])
-    tgt = np.concatenate([target_tok.tokenize([t for _, t in pairs[i:i + 4096]],
-                                              args.max_target_length + 1,
-                                              add_start_end=True).numpy()
-                          for i in range(0, len(pairs), 4096)])
-    target_in, target_out = tgt[:, :-1], tgt[:, 1:]
-    weights = (target_out != 0).astype("float32")
-    ds = tf.data.Dataset.from_tensor_slices(
-        ({"source": src, "target_in": target_in}, target_out, weights))
-    if shuffle:
-        ds = ds.shuffle(len(pairs), seed=args.seed, reshuffle_each_iteration=True)
-    if not bucket:
-        return ds.batch(args.batch_size).prefetch(tf.data.AUTOTUNE), src
-
-    def trim(x, y, w):
-        s_len = tf.reduce_sum(tf.cast(x["source"] != 0, tf.int32))
-        t_len = tf.reduce_sum(tf.cast(y != 0, tf.int32))
-        return ({"source": x["source"][:s_len], "target_in": x["target_in"][:t_len]},
-                y[:t_len], w[:t_len])
-
-    boundaries = list(range(4, args.max_target_length + 1, 4))
-    # An endless stream (fit gets steps_per_epoch): bucketing makes the batch count unknown.
-    ds = ds.repeat().map(trim).bucket_by_sequence_length(
-        lambda x, y, w: tf.shape(y)[0], bucket_boundaries=boundaries,
-        bucket_batch_sizes=[args.batch_size] * (len(boundaries) + 1))
-    return ds.prefetch(tf.data.AUTOTUNE), src
+    network = build_network(
+        args.model, preprocessor.source_tokenizer.vocabulary_size,
+        preprocessor.target_tokenizer.vocabulary_size, args.max_source_length,
+        args.max_target_length, embedding_dim=args.embed_dim, hidden_dim=args.hidden_dim,
+        num_heads=args.num_heads, intermediate_dim=args.intermediate_dim,
+        num_layers=args.num_layers, dropout=args.dropout,
+        bidirectional_encoder=getattr(args, "bidirectional_encoder", False),
+        deep_output_dim=getattr(args, "deep_output_dim", None))
+    network.build()
+    return Translator(network, preprocessor)
 
 
-def translate(model, source_ids, target_tok, max_target_length, sampler, batch_size=256,
-              jit=True):
-    """Decodes `source_ids` in batches with one compiled loop; returns strings."""
-    import tensorflow as tf
-
-    def generate(ids):
-        return model.generate(ids, max_target_length + 1, sampler=sampler)
-
-    # The loop is an ops.while_loop already: AutoGraph has nothing to convert (and warned).
-    decode = tf.function(generate, jit_compile=jit, autograph=False)
-    out = []
-    for i in range(0, len(source_ids), batch_size):
-        tokens = decode(tf.constant(source_ids[i:i + batch_size]))
-        out += [t.decode("utf-8") for t in target_tok.detokenize(tokens).numpy()]
-    return out
-
-
-def score_test_split(model, test_pairs, test_src, target_tok, args):
+def score_test_split(task, test_pairs, args):
     """Decodes the test split with `--sampler` and scores it: (hypotheses, metrics dict)."""
     from keras_seq.generation import get_sampler
     from keras_seq.metrics import corpus_bleu, exact_match
@@ -276,8 +272,7 @@ def score_test_split(model, test_pairs, test_src, target_tok, args):
     sampler = (get_sampler("beam", num_beams=args.num_beams, length_penalty=length_penalty)
                if beam else "greedy")
     started = time.time()
-    hypotheses = translate(model, test_src, target_tok, args.max_target_length, sampler,
-                           jit=resolve_jit("auto", "inference"))
+    hypotheses = task.generate([s for s, _ in test_pairs], sampler=sampler)
     seconds = time.time() - started
     references = [t for _, t in test_pairs]
     return hypotheses, {
@@ -293,158 +288,60 @@ def score_test_split(model, test_pairs, test_src, target_tok, args):
     }
 
 
-def run(args, extra_callbacks=(), log=print):
-    """Trains, evaluates (BLEU, exact match) and exports; returns the metrics dict."""
-    if getattr(args, "evaluate_only", False):
-        return evaluate_run(args, log)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
+def evaluate_run(config, log=print):
+    """`--evaluate-only`: decodes a split of a finished run again, e.g. with beam search.
 
-    from keras_seq.callbacks import AttentionHeatmaps
-    from keras_seq.export.translator_module import TranslatorServingModule
-
-    args = _resolve(restore_run_options(args, RESUMED_OPTIONS, log, ABSENT_IN_OLD_RUNS))
-    started = time.time()
-    keras.utils.set_random_seed(args.seed)
-    jit = resolve_jit(args.jit_compile, "train")
-    jit_decode = resolve_jit("auto", "inference")
-
-    splits, data_info = load_pairs(args, log)
-    bucket = {"on": True, "off": False}.get(args.bucket, args.model != "attention" and not jit)
-    run_dir = open_run(APP_NAME, args, data_info, log, jit_compile_resolved=jit,
-                       bucket_resolved=bucket)
-    run_dir.write_json("split.json", {k: v for k, v in splits.items()})
-
-    source_tok, target_tok = _tokenizers(args, splits, run_dir)
-    train_ds, _ = make_dataset(splits["train"], source_tok, target_tok, args, shuffle=True,
-                               bucket=bucket)
-    val_ds, _ = make_dataset(splits["validation"], source_tok, target_tok, args, shuffle=False)
-    _, test_src = make_dataset(splits["test"], source_tok, target_tok, args, shuffle=False)
-
-    policy = "mixed_bfloat16" if args.mixed_precision else "float32"
-    keras.config.set_dtype_policy(policy)
-    with model_scope():  # the --strategy scope (a no-op without one)
-        model = build_model(args, source_tok.vocabulary_size, target_tok.vocabulary_size)
-        batches_per_epoch = -(-len(splits["train"]) // args.batch_size)  # bucketing: approximate
-        steps = batches_per_epoch * args.epochs
-        compile_token_classifier(model, args, steps, jit, max_warmup_steps=1000)
-        model.build()
-    log(f"Model {args.model}: {model.count_params():,} parameters; vocab "
-        f"{source_tok.vocabulary_size} -> {target_tok.vocabulary_size}; XLA train step: {jit}.")
-
-    n_show = min(4, len(splits["validation"]))
-    show = splits["validation"][:n_show]
-    heatmaps = AttentionHeatmaps(run_dir.logs / "validation", [s for s, _ in show],
-                                 [t for _, t in show], source_tok, target_tok,
-                                 args.max_source_length, args.max_target_length)
-    app_callbacks = [heatmaps]
-    if args.ema_momentum:  # fit ends by copying the average into the model: keep the last raw weights
-        raw = str(run_dir.file("raw.weights.h5"))
-        app_callbacks.append(keras.callbacks.LambdaCallback(
-            on_epoch_end=lambda epoch, logs: model.save_weights(raw)))
-    callbacks, budget = training_callbacks(run_dir, args, app_callbacks, extra_callbacks, log)
-    fit_started = time.time()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
-                        steps_per_epoch=batches_per_epoch if bucket else None,
-                        callbacks=callbacks, verbose=args.verbose,
-                        shuffle=False)  # tf.data shuffles (seeded, every epoch)
-    fit_seconds = time.time() - fit_started
-    model.save_weights(str(run_dir.file("model.weights.h5")))  # for --evaluate-only later
-
-    hypotheses, test_metrics = score_test_split(model, splits["test"], test_src, target_tok,
-                                                args)
-
-    module = TranslatorServingModule(model, source_tok, target_tok, args.max_source_length,
-                                     args.max_target_length, jit_compile=jit_decode)
-    module.save(run_dir.export)
-    serving = tf.saved_model.load(str(run_dir.export)).signatures["serving_default"]
-    examples = list(DATE_EXAMPLES if args.dataset == "dates" else FRA_EXAMPLES)
-    exported = [t.decode("utf-8") for t in serving(text=tf.constant(examples))["translation"].numpy()]
-    check = [s for s, _ in splits["test"][:32]]
-    export_agrees = [t.decode("utf-8") for t in
-                     serving(text=tf.constant(check))["translation"].numpy()] == hypotheses[:32]
-
-    metrics = {
-        "dataset": args.dataset, "model": args.model, **test_metrics,
-        "epochs": args.epochs, "epochs_run": len(history.history.get("loss", [])),
-        "time_budget_minutes": args.time_budget_minutes,
-        "stopped_by_time_budget": budget.stopped_at if budget else None,
-        "fit_seconds": fit_seconds, "total_seconds": time.time() - started,
-        "export_matches_in_process_decoding": export_agrees,
-        "examples": [{"source": s, "translation": t} for s, t in zip(examples, exported)],
-        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
-    }
-    run_dir.write_json("metrics.json", metrics)
-
-    banner = "=" * 78
-    log(banner)
-    log(f"DATA: {data_info}")
-    log(f"Test ({metrics['test_pairs']} pairs, {args.sampler}): BLEU {metrics['test_bleu']:.1f} "
-        f"(sacreBLEU, case-insensitive), exact match {metrics['test_exact_match']:.3f}; fit {fit_seconds:.0f} s; decoding "
-        f"{metrics['test_decode_ms_per_sentence']:.1f} ms/sentence.")
-    log(f"Export (serving_default: text -> translation): {run_dir.export}  "
-        f"(agrees with in-process decoding: {export_agrees})")
-    for s, t in zip(examples, exported):
-        log(f"  {s!r:40} -> {t!r}")
-    log(f"Predict: keras-seq predict {run_dir.export} \"{examples[0]}\"")
-    log(f"TensorBoard: {run_dir.tensorboard_command()}")
-    log(banner)
-    return metrics
-
-
-def evaluate_run(args, log=print):
-    """`--evaluate-only`: decodes the test split of a finished run again, e.g. with beam search.
-
-    Rebuilds the model from the run's `config.json` and `tokenizers.json`, loads its final
-    weights (`--weights`, default `model.weights.h5`), decodes `split.json`'s test pairs
-    (or validation pairs, `--evaluate-split validation`) with `--sampler` and writes
-    `metrics_<sampler>[_<weights>][_k<beams>_lp<penalty>][_validation].json`. Nothing is
-    trained and the export is left as it is.
+    Rebuilds the task from the run's `config.json` and `tokenizers.json`, loads its weights
+    (`--weights`), decodes `split.json`'s test pairs (or validation pairs) with `--sampler`
+    and writes `metrics_<sampler>[_<weights>][_k<beams>_lp<penalty>][_validation].json`.
+    Nothing is trained and the export is left as it is.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
-    from keras_seq.data.sequence_tokenizer import SequenceTokenizer
+    from keras_seq.runs import RunDirectory
 
-    weights_name = getattr(args, "weights", None) or "model.weights.h5"
-    run_dir, args = open_finished_run(
-        APP_NAME, args, ("tokenizers.json", "split.json", weights_name), RESUMED_OPTIONS,
-        ABSENT_IN_OLD_RUNS)
-    saved, splits = run_dir.read_json("tokenizers.json"), run_dir.read_json("split.json")
-    weights = run_dir.file(weights_name)
-    source_tok, target_tok = (SequenceTokenizer(**saved["source"]),
-                              SequenceTokenizer(**saved["target"]))
-    keras.config.set_dtype_policy("mixed_bfloat16" if args.mixed_precision else "float32")
-    model = build_model(args, source_tok.vocabulary_size, target_tok.vocabulary_size)
-    model.build()
-    model.load_weights(str(weights))
-    split = getattr(args, "evaluate_split", "test") or "test"
-    pairs = [tuple(pair) for pair in splits[split]]
-    _, source_ids = make_dataset(pairs, source_tok, target_tok, args, shuffle=False)
-    _, scores = score_test_split(model, pairs, source_ids, target_tok, args)
-    metrics = {"dataset": args.dataset, "model": args.model, "weights": str(weights),
-               "split": split, **scores}
-    suffix = "" if weights_name == "model.weights.h5" else "_" + weights_name.split(".")[0]
-    if args.sampler == "beam" and (args.num_beams, args.length_penalty) != (4, 0.6):
-        suffix += f"_k{args.num_beams}_lp{args.length_penalty:g}"
+    needed = ("config.json", "tokenizers.json", "split.json", config.weights)
+    if not config.run_dir:
+        raise ValueError("--evaluate-only needs --run-dir (a finished run's folder)")
+    run_dir = RunDirectory(TranslatorConfig.APP, run_dir=config.run_dir)
+    if not all(run_dir.file(name).is_file() for name in needed):
+        raise ValueError(f"{config.run_dir} holds no finished translator run "
+                         f"({', '.join(needed)} are needed)")
+    splits = run_dir.read_json("split.json")
+    keras.config.set_dtype_policy("mixed_bfloat16" if config.mixed_precision else "float32")
+    task = build_task(config, build_preprocessor(config, splits, run_dir))
+    task.network.load_weights(str(run_dir.file(config.weights)))
+    split = config.evaluate_split
+    _, scores = score_test_split(task, [tuple(p) for p in splits[split]], config)
+    metrics = {"dataset": config.dataset, "model": config.model,
+               "weights": str(run_dir.file(config.weights)), "split": split, **scores}
+    suffix = "" if config.weights == "model.weights.h5" else "_" + config.weights.split(".")[0]
+    if config.sampler == "beam" and (config.num_beams, config.length_penalty) != (4, 0.6):
+        suffix += f"_k{config.num_beams}_lp{config.length_penalty:g}"
     if split != "test":  # the keys keep their "test_" names; "split" says which
         suffix += f"_{split}"
-    out = run_dir.write_json(f"metrics_{args.sampler}{suffix}.json", metrics)
-    log(f"{args.run_dir} ({args.model}), {args.sampler} decoding: BLEU {metrics['test_bleu']:.1f}, "
-        f"exact match {metrics['test_exact_match']:.3f} on {metrics['test_pairs']} {split} pairs, "
-        f"{metrics['test_decode_ms_per_sentence']:.1f} ms/sentence -> {out}")
+    out = run_dir.write_json(f"metrics_{config.sampler}{suffix}.json", metrics)
+    log(f"{config.run_dir} ({config.model}), {config.sampler} decoding: BLEU "
+        f"{metrics['test_bleu']:.1f}, exact match {metrics['test_exact_match']:.3f} on "
+        f"{metrics['test_pairs']} {split} pairs, {metrics['test_decode_ms_per_sentence']:.1f} "
+        f"ms/sentence -> {out}")
     return metrics
+
+
+APPLICATION = TranslatorApplication()
+add_arguments = APPLICATION.add_arguments
+run = APPLICATION.run
 
 
 def build_parser(parser=None):
-    parser = parser or argparse.ArgumentParser(
-        prog="translator", description="Train, evaluate and export a translator.")
-    return add_arguments(parser)
+    """An `argparse` parser for running this app directly."""
+    return add_arguments(parser) if parser else APPLICATION.build_parser()
 
 
 def main(argv=None):
     """Command-line entry point of `python applications/translator.py`."""
+    from keras_seq.app_args import run_main
+
     return run_main(build_parser(), run, argv)
 
 
