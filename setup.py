@@ -22,7 +22,9 @@ setup(
     package_dir={"keras_seq.applications": "applications"},
     install_requires=REQUIREMENTS,
     extras_require={
-        "test": ["pytest>=8", "pytest-xdist>=3", "jax[cpu]>=0.4.30"],
+        "test": ["pytest>=8", "pytest-xdist>=3", "jax[cpu]>=0.4.30",
+                 # the documentation site (tests/test_docs_site.py builds it)
+                 "mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=1.0"],
     },
     entry_points={"console_scripts": ["keras-seq=keras_seq.cli:main"]},
 )
