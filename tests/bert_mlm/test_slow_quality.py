@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from tests.shared_data import missing_data
+
 from keras_seq import cli
 from tests.char_lm.helpers import timemachine_path
 
@@ -12,7 +14,7 @@ from tests.char_lm.helpers import timemachine_path
 def test_time_machine_training_learns_context(tmp_path):
     path = timemachine_path()
     if path is None:
-        pytest.skip("The Time Machine is not available (set KERAS_SEQ_DATA_DIR)")
+        missing_data("The Time Machine is not available (set KERAS_SEQ_DATA_DIR)")
     run_dir = tmp_path / "run"
     assert cli.main(["train", "bert-mlm", "--data-file", str(path), "--run-dir", str(run_dir),
                      "--epochs", "8", "--verbose", "0"]) == 0

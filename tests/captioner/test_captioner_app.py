@@ -8,6 +8,8 @@ import sys
 
 import numpy as np
 import pytest
+
+from tests.shared_data import missing_data
 from PIL import Image
 
 from keras_seq import cli
@@ -133,7 +135,7 @@ def _shared_captions():
 def test_flickr8k_subset_trains_and_scores_against_all_references(tmp_path):
     root = _shared_captions()
     if root is None:
-        pytest.skip("no Flickr8k copy ($KERAS_SEQ_DATA_DIR/captions or ../shared/datasets)")
+        missing_data("no Flickr8k copy ($KERAS_SEQ_DATA_DIR/captions or ../shared/datasets)")
     metrics = captioner.run(captioner.build_parser().parse_args([
         "--data-dir", str(root), "--runs-root", str(tmp_path), "--epochs", "1",
         "--image-size", "32", "--embed-dim", "16", "--hidden-dim", "16",

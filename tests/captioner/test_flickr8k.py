@@ -7,6 +7,8 @@ import pathlib
 import zipfile
 
 import pytest
+
+from tests.shared_data import missing_data
 from PIL import Image
 
 from keras_seq.data import flickr8k
@@ -284,8 +286,8 @@ def _shared_copy():
 def test_real_shared_copy():
     root = _shared_copy()
     if root is None:
-        pytest.skip("the shared Flickr8k copy ($KERAS_SEQ_DATA_DIR/captions or "
-                    "../shared/datasets/captions) is not here")
+        missing_data("the shared Flickr8k copy ($KERAS_SEQ_DATA_DIR/captions or "
+                     "../shared/datasets/captions) is not here")
     assert locate_flickr8k(data_dir=root, download=False) == root
     splits = read_flickr8k(root)
     info = flickr8k_info(splits)

@@ -6,6 +6,8 @@ import pathlib
 
 import numpy as np
 import pytest
+
+from tests.shared_data import missing_data
 import tensorflow as tf
 from PIL import Image
 
@@ -260,7 +262,7 @@ def _shared_images():
 def test_real_flickr8k_jpegs_decode():
     paths = _shared_images()[:3]
     if not paths:
-        pytest.skip("the shared Flickr8k copy (../shared/datasets/captions) is not here")
+        missing_data("the shared Flickr8k copy (../shared/datasets/captions) is not here")
     images = np.stack([x.numpy() for x in image_file_dataset(paths, 32)])
     assert images.shape == (3, 32, 32, 3) and 0 <= images.min() and images.max() <= 1
     assert images.std() > 0.05  # real pictures, not flat grey

@@ -1,5 +1,7 @@
 import pytest
 
+from tests.shared_data import missing_data
+
 from keras_seq.data import timemachine
 from tests.char_lm.helpers import timemachine_path
 
@@ -7,7 +9,7 @@ from tests.char_lm.helpers import timemachine_path
 def test_shared_book_is_found_and_checksummed():
     path = timemachine_path()
     if path is None:
-        pytest.skip("timemachine.txt not found ($KERAS_SEQ_DATA_DIR or ../shared/datasets)")
+        missing_data("timemachine.txt not found ($KERAS_SEQ_DATA_DIR or ../shared/datasets)")
     assert timemachine.sha256_of(path) == timemachine.SHA256
     text, info = timemachine.load_text("timemachine", download=False, log=lambda *_: None)
     assert info["sha256_ok"] and text.startswith("The Time Machine, by H. G. Wells")

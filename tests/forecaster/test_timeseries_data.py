@@ -6,6 +6,8 @@ import pathlib
 import numpy as np
 import pytest
 
+from tests.shared_data import missing_data
+
 from keras_seq.data import timeseries as ts
 
 SHARED = pathlib.Path(os.environ.get("KERAS_SEQ_DATA_DIR") or
@@ -18,13 +20,14 @@ def _write(path, text):
     return path
 
 
-@pytest.mark.skipif(not HAS_SHARED, reason=f"shared time series not found under {SHARED}")
 @pytest.mark.parametrize("name,rows,first,last", [
     ("airline-passengers", 144, 112.0, 432.0),
     ("daily-min-temperatures", 3650, 20.7, 13.0),
     ("monthly-sunspots", 2820, 58.0, 33.4),
 ])
 def test_shared_csvs_load_with_their_checksums(name, rows, first, last):
+    if not HAS_SHARED:
+        missing_data(f"shared time series not found under {SHARED}")
     values, info = ts.load_series(name, data_dir=str(SHARED), download=False, log=None)
     assert values.shape == (rows,) and values[0] == first and values[-1] == last
     assert info["sha256_ok"] and info["dataset"] == name

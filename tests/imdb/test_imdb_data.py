@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+
+from tests.shared_data import missing_data
 import tensorflow as tf
 
 from keras_seq.data import imdb
@@ -165,7 +167,7 @@ def test_bucketed_pipeline_keeps_every_example_once():
 def test_real_shared_jsonl_if_present():
     path = shared_imdb_dir()
     if path is None:
-        pytest.skip("shared IMDB data not found ($KERAS_SEQ_DATA_DIR or ../shared/datasets/imdb)")
+        missing_data("shared IMDB data not found ($KERAS_SEQ_DATA_DIR or ../shared/datasets/imdb)")
     test = imdb.read_jsonl_split(path / "train.jsonl.gz")
     assert len(test) == 25000 and int(test.labels.sum()) == 12500
     assert test.texts[0].startswith("Story of a man who has unnatural feelings for a pig")

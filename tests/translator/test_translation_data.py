@@ -4,6 +4,8 @@ import zipfile
 
 import pytest
 
+from tests.shared_data import missing_data
+
 from keras_seq.data.date_normalization import generate_date_pairs
 from keras_seq.data.sequence_tokenizer import SequenceTokenizer
 from keras_seq.data.translation_pairs import (
@@ -126,8 +128,9 @@ def test_zip_extraction_checks_the_checksum(tmp_path):
     assert not (tmp_path / "bad.txt").exists()
 
 
-@pytest.mark.skipif(not FRA.is_file(), reason="shared fra-eng data not found")
 def test_real_fra_eng_file():
+    if not FRA.is_file():
+        missing_data(f"shared fra-eng data not found at {FRA}")
     pairs = read_pairs(FRA)
     assert len(pairs) == 167130 and pairs[0] == ("Go.", "Va !")
     splits = split_pairs(pairs, 5000, 2000, seed=0)
