@@ -455,9 +455,9 @@ def main(argv=None):
         args = parser.parse_args(argv)
     if args.tf_logs:
         os.environ[TF_LOGS_ENV] = "1"
-    if args.command == "train":
-        return _train(args)
     try:
+        if args.command == "train":
+            return _train(args)
         if args.command == "workers":
             from keras_seq.distribution.local_worker_launcher import launch_command
 

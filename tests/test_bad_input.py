@@ -361,3 +361,31 @@ def test_top_level_verbose_flag_asks_for_tensorflow_logs(monkeypatch, forecaster
     monkeypatch.setenv(app_args.TF_LOGS_ENV, "0")  # restored (unset) after the test
     code, out, err = _exit(["--verbose", "predict", forecaster_export, "1, 2, 3, 4"], capsys)
     assert code == 0 and os.environ.get(app_args.TF_LOGS_ENV) == "1"
+
+
+@pytest.mark.slow
+def test_real_ctrl_c_during_training_is_one_line_with_the_resume_command(tmp_path):
+    """A real SIGINT in the middle of `keras-seq train tagger --quick` (a fresh process)."""
+    import signal
+    import subprocess
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keras_seq.cli", "train", "tagger", "--quick", "--runs-root",
+         str(tmp_path / "runs")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    first = []
+    for line in proc.stdout:  # until the model is built: training starts next
+        first.append(line)
+        if line.startswith("Model:"):
+            break
+    time.sleep(5)  # inside the first epoch
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    run_dir = next((tmp_path / "runs" / "tagger").iterdir())
+    assert proc.returncode == 130
+    assert err.strip() == (f"keras-seq train tagger: interrupted; resume with: keras-seq train "
+                           f"tagger --run-dir {run_dir}")
+    assert first[0].startswith("--quick: ") and (run_dir / "config.json").is_file()
