@@ -342,7 +342,8 @@ def run_main(parser, run, argv=None, app=None):
     except KeyboardInterrupt:
         run_dir = current_run()
         hint = ""
-        if run_dir is not None:
+        if run_dir is not None and (run_dir.shared_path or not run_dir.is_worker_copy):
+            # (a worker's private copy without --run-dir is no folder to resume from)
             hint = f"; resume with: keras-seq train {run_dir.app} --run-dir " \
                    f"{run_dir.shared_path or run_dir.path}"
         parser.exit(INTERRUPTED_EXIT_STATUS, f"{parser.prog}: interrupted{hint}\n")
