@@ -29,7 +29,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from keras_seq.app_args import (  # noqa: E402
-    add_run_arguments, add_text_corpus_arguments, float_in, model_scope, positive_int,
+    add_run_arguments, add_text_corpus_arguments, apply_quick, float_in, model_scope, positive_int,
     restore_run_options, run_main)
 
 APP_NAME = "bert-mlm"
@@ -85,14 +85,8 @@ RESUMED_OPTIONS = (
     "intermediate_dim", "dropout", "epochs", "batch_size", "learning_rate", "seed", "quick")
 
 
-def _apply_quick(args):
-    if args.quick:
-        args.max_sentences = min(args.max_sentences or QUICK["max_sentences"],
-                                 QUICK["max_sentences"])
-        args.epochs = QUICK["epochs"]
-        for key in ("vocab_size", "sequence_length", "layers", "embed_dim", "intermediate_dim",
-                    "heads", "batch_size"):
-            setattr(args, key, min(getattr(args, key), QUICK[key]))
+def _apply_quick(args, log=print):
+    apply_quick(args, QUICK, log)  # options given on the command line win over --quick
     return args
 
 
@@ -206,7 +200,7 @@ def run(args, extra_callbacks=(), log=print):
     from keras_seq.export.masked_lm_module import MaskedLMServingModule, fill_mask
     from keras_seq.models.masked_language_model import MaskedLanguageModel
 
-    args = _apply_quick(restore_run_options(args, RESUMED_OPTIONS, log))
+    args = _apply_quick(restore_run_options(args, RESUMED_OPTIONS, log), log)
     _check_args(args)
     started = time.time()
     keras.utils.set_random_seed(args.seed)

@@ -23,8 +23,9 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from keras_seq.app_args import (  # noqa: E402
-    add_run_arguments, compile_token_classifier, float_in, model_scope, open_finished_run,
-    open_run, positive_int, resolve_jit, restore_run_options, run_main, training_callbacks)
+    add_run_arguments, apply_quick, compile_token_classifier, float_in, model_scope,
+    open_finished_run, open_run, positive_int, resolve_jit, restore_run_options, run_main,
+    training_callbacks)
 
 APP_NAME = "captioner"
 DEFAULTS = {
@@ -159,7 +160,7 @@ def add_arguments(parser):
     return parser
 
 
-def _resolve(args):
+def _resolve(args, log=print):
     if args.dataset == "auto":
         args.dataset = "flickr8k" if args.data_dir else "shapes"
     if args.backbone_weights and args.backbone == "none":
@@ -175,14 +176,11 @@ def _resolve(args):
         if given:
             raise ValueError(f"{', '.join(given)}: for the generated shapes only; Flickr8k "
                              "uses its official train/dev/test split lists")
-    defaults = dict(DEFAULTS[args.dataset])
-    if args.quick:
-        defaults.update(QUICK if args.dataset == "shapes" else dict(epochs=QUICK["epochs"]))
-    for key, value in defaults.items():
+    # --quick sets what the command line left unset (None); given options win over it.
+    apply_quick(args, QUICK if args.dataset == "shapes" else dict(epochs=QUICK["epochs"]), log)
+    for key, value in DEFAULTS[args.dataset].items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
-    if args.quick:
-        args.epochs = min(args.epochs, QUICK["epochs"])
     if args.backbone != "none":
         args.self_similarity = "off"
     if getattr(args, "self_similarity_heads", 0) and args.self_similarity != "on":
@@ -382,7 +380,7 @@ def run(args, extra_callbacks=(), log=print):
     from keras_seq.callbacks import CaptionSamples
     from keras_seq.export.captioner_module import CaptionerServingModule
 
-    args = _resolve(restore_run_options(args, RESUMED_OPTIONS, log, ABSENT_IN_OLD_RUNS))
+    args = _resolve(restore_run_options(args, RESUMED_OPTIONS, log, ABSENT_IN_OLD_RUNS), log)
     started = time.time()
     keras.utils.set_random_seed(args.seed)
     jit = resolve_jit(args.jit_compile, "train")
@@ -475,7 +473,7 @@ def evaluate_run(args, log=print):
 
     run_dir, args = open_finished_run(APP_NAME, args, ("tokenizers.json", "model.weights.h5"),
                                       RESUMED_OPTIONS, ABSENT_IN_OLD_RUNS)
-    args = _resolve(args)
+    args = _resolve(args, log)
     saved, weights = run_dir.read_json("tokenizers.json"), run_dir.file("model.weights.h5")
     splits, _ = load_data(args, log)
     tokenizer = SequenceTokenizer(**saved["caption"])

@@ -22,8 +22,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from keras_seq.app_args import (  # noqa: E402
-    add_output_arguments, add_text_corpus_arguments, float_in, model_scope, positive_int,
-    restore_run_options, run_main)
+    add_output_arguments, add_text_corpus_arguments, apply_quick, float_in, model_scope,
+    positive_int, restore_run_options, run_main)
 
 APP_NAME = "char-lm"
 PROMPTS = ("time traveller", "the machine")
@@ -111,14 +111,8 @@ def _restore_options(args, log):
     return restore_run_options(args, RESUMED_OPTIONS, log)
 
 
-def _apply_quick(args):
-    if args.quick:
-        args.max_chars = min(args.max_chars or QUICK["max_chars"], QUICK["max_chars"])
-        args.epochs = QUICK["epochs"]
-        args.units = min(args.units, QUICK["units"])
-        args.batch_size = min(args.batch_size, QUICK["batch_size"])
-        args.num_steps = min(args.num_steps, QUICK["num_steps"])
-        args.sample_chars = min(args.sample_chars, QUICK["sample_chars"])
+def _apply_quick(args, log=print):
+    apply_quick(args, QUICK, log)  # options given on the command line win over --quick
     if args.stateful:
         args.sampling = "sequential"
     return args
@@ -192,7 +186,7 @@ def run(args, extra_callbacks=(), log=print):
     from keras_seq.models.char_language_model import CharLanguageModel
     from keras_seq.runs import RunDirectory
 
-    args = _apply_quick(_restore_options(args, log))
+    args = _apply_quick(_restore_options(args, log), log)
     _check_args(args)
     started = time.time()
     keras.utils.set_random_seed(args.seed)

@@ -26,8 +26,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from keras_seq.app_args import (  # noqa: E402
-    add_output_arguments, add_text_corpus_arguments, float_in, model_scope, positive_int,
-    resolve_jit, restore_run_options, run_main)
+    add_output_arguments, add_text_corpus_arguments, apply_quick, float_in, model_scope,
+    positive_int, resolve_jit, restore_run_options, run_main)
 
 APP_NAME = "elmo-lm"
 SENTENCES = ("the time traveller", "i saw the machine", "the sun was setting",
@@ -109,12 +109,8 @@ RESUMED_OPTIONS = (
     "mixed_precision", "seed", "quick", "backup_every")
 
 
-def _apply_quick(args):
-    if args.quick:
-        args.max_tokens = min(args.max_tokens or QUICK["max_tokens"], QUICK["max_tokens"])
-        args.epochs = QUICK["epochs"]
-        for key in ("units", "embedding_dim", "batch_size", "sequence_length", "vocab_size"):
-            setattr(args, key, min(getattr(args, key), QUICK[key]))
+def _apply_quick(args, log=print):
+    apply_quick(args, QUICK, log)  # options given on the command line win over --quick
     return args
 
 
@@ -228,7 +224,7 @@ def run(args, extra_callbacks=(), log=print):
     from keras_seq.models.bidirectional_language_model import BidirectionalLanguageModel
     from keras_seq.runs import RunDirectory
 
-    args = _apply_quick(restore_run_options(args, RESUMED_OPTIONS, log))
+    args = _apply_quick(restore_run_options(args, RESUMED_OPTIONS, log), log)
     _check_args(args)
     started = time.time()
     keras.utils.set_random_seed(args.seed)

@@ -31,8 +31,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from keras_seq.app_args import (  # noqa: E402
-    add_run_arguments, float_in, model_scope, positive_int, resolve_jit, restore_run_options,
-    run_main)
+    add_run_arguments, apply_quick, float_in, model_scope, positive_int, resolve_jit,
+    restore_run_options, run_main)
 
 APP_NAME = "forecaster"
 SERIES_CHOICES = ("auto", "daily-min-temperatures", "monthly-sunspots", "airline-passengers",
@@ -98,10 +98,8 @@ RESUMED_OPTIONS = (
     "target", "patience", "epochs", "batch_size", "learning_rate", "seed", "quick")
 
 
-def _apply_quick(args):
-    if args.quick:
-        args.epochs = min(args.epochs, QUICK["epochs"])
-        args.units = min(args.units, QUICK["units"])
+def _apply_quick(args, log=print):
+    apply_quick(args, QUICK, log)  # options given on the command line win over --quick
     if args.patience < 0:
         raise ValueError(f"`--patience` must be >= 0 (0 = off), got {args.patience}.")
     return args
@@ -171,7 +169,7 @@ def run(args, extra_callbacks=(), log=print):
     from keras_seq.metrics import forecast_metrics as fm
     from keras_seq.models.rnn_forecaster import RNNForecaster, gaussian_nll
 
-    args = _apply_quick(restore_run_options(args, RESUMED_OPTIONS, log))
+    args = _apply_quick(restore_run_options(args, RESUMED_OPTIONS, log), log)
     started = time.time()
     keras.utils.set_random_seed(args.seed)
     jit = resolve_jit(args.jit_compile)

@@ -20,7 +20,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from keras_seq.app_args import (  # noqa: E402
-    add_run_arguments, add_text_corpus_arguments, float_in, model_scope, positive_int,
+    add_run_arguments, add_text_corpus_arguments, apply_quick, float_in, model_scope, positive_int,
     restore_run_options, run_main)
 
 APP_NAME = "gpt-lm"
@@ -90,17 +90,8 @@ RESUMED_OPTIONS = (
     "epochs", "batch_size", "learning_rate", "seed", "quick")
 
 
-def _apply_quick(args):
-    if args.quick:
-        args.max_chars = min(args.max_chars or QUICK["max_chars"], QUICK["max_chars"])
-        args.epochs = QUICK["epochs"]
-        args.layers = min(args.layers, QUICK["layers"])
-        args.heads = min(args.heads, QUICK["heads"])
-        args.embed_dim = min(args.embed_dim, QUICK["embed_dim"])
-        args.intermediate_dim = min(args.intermediate_dim, QUICK["intermediate_dim"])
-        args.sequence_length = min(args.sequence_length, QUICK["sequence_length"])
-        args.batch_size = min(args.batch_size, QUICK["batch_size"])
-        args.sample_tokens = min(args.sample_tokens, QUICK["sample_tokens"])
+def _apply_quick(args, log=print):
+    apply_quick(args, QUICK, log)  # options given on the command line win over --quick
     return args
 
 
@@ -245,7 +236,7 @@ def run(args, extra_callbacks=(), log=print):
     from keras_seq.models.gpt_language_model import GPTLanguageModel
     from keras_seq.runs import RunDirectory
 
-    args = _apply_quick(restore_run_options(args, RESUMED_OPTIONS, log))
+    args = _apply_quick(restore_run_options(args, RESUMED_OPTIONS, log), log)
     _check_args(args)
     started = time.time()
     keras.utils.set_random_seed(args.seed)

@@ -24,8 +24,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from keras_seq.app_args import (  # noqa: E402
-    add_run_arguments, compile_token_classifier, float_in, model_scope, open_run, positive_int,
-    resolve_jit, restore_run_options, run_main, training_callbacks)
+    add_run_arguments, apply_quick, compile_token_classifier, float_in, model_scope, open_run,
+    positive_int, resolve_jit, restore_run_options, run_main, training_callbacks)
 
 APP_NAME = "tagger"
 EXAMPLES = ("We paid 12 on 12 March 1998.", "The price rose to 1,200 on 2021-03-04.",
@@ -76,10 +76,8 @@ def add_arguments(parser):
     return parser
 
 
-def _resolve(args):
-    if args.quick:
-        for key in ("train_size", "validation_size", "test_size", "epochs", "units"):
-            setattr(args, key, min(getattr(args, key), QUICK[key]))
+def _resolve(args, log=print):
+    apply_quick(args, QUICK, log)  # options given on the command line win over --quick
     if args.max_length < 40:
         raise ValueError(f"--max-length must be at least 40 characters, got {args.max_length}.")
     if args.data_file and args.data_dir:
@@ -159,7 +157,7 @@ def run(args, extra_callbacks=(), log=print):
     from keras_seq.metrics.tagging_metrics import tag_ids_to_spans, tagging_report
     from keras_seq.models.sequence_tagger import SequenceTagger
 
-    args = _resolve(restore_run_options(args, RESUMED_OPTIONS, log))
+    args = _resolve(restore_run_options(args, RESUMED_OPTIONS, log), log)
     started = time.time()
     keras.utils.set_random_seed(args.seed)
     keras.config.set_dtype_policy("float32")

@@ -1,7 +1,23 @@
-"""Command-line argument types and option groups shared by the applications."""
+"""Command-line argument types and option groups shared by the applications.
+
+`run_main` is the one entry point of every application (`keras-seq train APP` and
+`python applications/APP.py`): it parses the options, records which ones the command line
+gave (`--quick` leaves those alone, see `apply_quick`), imports TensorFlow without its
+start-up log lines (unless `$KERAS_SEQ_TF_LOGS=1`, set by `keras-seq --verbose`), and turns
+the expected failures into one-line messages: bad input (exit 2), files that cannot be read
+or written (exit 1), Ctrl-C (exit 130, with the command that resumes the run). Anything
+else is a bug and keeps its traceback.
+"""
 
 import argparse
+import logging
 import math
+import os
+import sys
+
+TF_LOGS_ENV = "KERAS_SEQ_TF_LOGS"  # "1": show TensorFlow's own log lines (keras-seq --verbose)
+INTERRUPTED_EXIT_STATUS = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+OS_ERROR_EXIT_STATUS = 1
 
 
 def positive_int(name):
@@ -117,9 +133,115 @@ def add_output_arguments(parser, run_dir_help="use this run folder; an existing 
     g.add_argument("--run-dir", default=None, help=run_dir_help)
     g.add_argument("--logdir", default=None, help="TensorBoard logs (default RUN/logs)")
     g.add_argument("--export-dir", default=None, help="SavedModel (default RUN/export)")
-    g.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2),
-                   help="model.fit verbosity (default 2: one line per epoch)")
+    g.add_argument("--verbose", type=fit_verbosity, default="auto", metavar="{auto,0,1,2}",
+                   help="model.fit verbosity; auto (default): 1 (a progress bar within each "
+                        "epoch) when the output is a terminal, else 2 (one line per epoch, "
+                        "for log files); 0 = silent")
     return g
+
+
+def fit_verbosity(text):
+    """The argparse type of `--verbose`: "auto", "0", "1" or "2" → the `model.fit` verbosity.
+
+    "auto" is resolved here, the one place: 1 (progress within an epoch) when standard output
+    is a terminal, 2 (one line per epoch) when it goes to a file or a pipe.
+
+    Example:
+
+    >>> fit_verbosity("0"), fit_verbosity("2")
+    (0, 2)
+    """
+    if text == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    if str(text) in ("0", "1", "2"):
+        return int(text)
+    raise argparse.ArgumentTypeError(f"--verbose must be auto, 0, 1 or 2, got {text!r}")
+
+
+class _NotGiven(list):
+    """The default that marks an option absent from the command line (a list: 'append' works)."""
+
+
+def given_options(parser, argv, args=None):
+    """The destinations of the options that `argv` sets explicitly.
+
+    The command line is parsed a second time with every default replaced by a marker; an
+    option that still holds the marker was not given. (Comparing values with the defaults
+    would miss `--epochs 20` given on purpose when 20 is the default.)
+
+    Args:
+        parser: the `argparse.ArgumentParser`.
+        argv: the command line (None = `sys.argv[1:]`).
+        args: the namespace `parser.parse_args(argv)` returned (parsed again if None).
+
+    Returns:
+        A sorted list of option destinations, e.g. `["epochs", "quick"]`.
+
+    Example:
+
+    >>> p = argparse.ArgumentParser()
+    >>> _ = p.add_argument("--epochs", type=int, default=20)
+    >>> _ = p.add_argument("--quick", action="store_true")
+    >>> given_options(p, ["--quick", "--epochs", "20"]), given_options(p, [])
+    (['epochs', 'quick'], [])
+    """
+    if args is None:
+        args = parser.parse_args(argv)
+    names = list(vars(args))
+    saved = {name: parser.get_default(name) for name in names}
+    marker = _NotGiven()
+    parser.set_defaults(**{name: marker for name in names})
+    try:
+        probe = parser.parse_args(argv)
+    finally:
+        parser.set_defaults(**saved)
+    return sorted(name for name, value in vars(probe).items()
+                  if not (isinstance(value, _NotGiven) and not value))
+
+
+def apply_quick(args, quick, log=print):
+    """`--quick`: shrinks the options of `quick` that neither the command line nor a resumed
+    run's config.json set, and says what it changed.
+
+    An option left at its default becomes `min(default, quick value)` (the quick value where
+    the default is None); an option in `args.explicit_options` (set by `run_main` and
+    `restore_run_options`) keeps its value, so `--quick --epochs 10` trains 10 epochs.
+
+    Args:
+        args: the parsed options, with `quick`.
+        quick: dict option name → its smoke-run value.
+        log: printer of the one line saying what `--quick` set (and what it kept).
+
+    Returns:
+        `args`.
+
+    Example:
+
+    >>> ns = argparse.Namespace(quick=True, epochs=10, units=256, explicit_options=["epochs"])
+    >>> apply_quick(ns, {"epochs": 2, "units": 32}).units
+    --quick: --units 32; kept as set: --epochs 10
+    32
+    """
+    if not getattr(args, "quick", False):
+        return args
+    given = set(getattr(args, "explicit_options", None) or ())
+    changed, kept = [], []
+    for key, value in quick.items():
+        flag = "--" + key.replace("_", "-")
+        current = getattr(args, key, None)
+        if key in given:
+            if current != value:
+                kept.append(f"{flag} {current}")
+            continue
+        new = value if current is None else min(current, value)
+        if new != current:
+            setattr(args, key, new)
+            changed.append(f"{flag} {new}")
+    line = "--quick: " + (", ".join(changed) if changed else "nothing to shrink")
+    if kept:
+        line += "; kept as set: " + ", ".join(kept)
+    log(line)
+    return args
 
 
 def resolve_jit(choice, purpose="train"):
@@ -141,6 +263,9 @@ def restore_run_options(args, names, log=print, absent_in_old_runs=None):
     added after the run was made is missing from its config.json: `absent_in_old_runs` maps
     such an option to the value the run was made with (what the code did before the option
     existed), so an old run keeps its model even when the new default differs.
+
+    Every option taken from config.json joins `args.explicit_options`, so that `apply_quick`
+    leaves it as the run made it.
     """
     if not getattr(args, "run_dir", None):
         return args
@@ -150,13 +275,21 @@ def restore_run_options(args, names, log=print, absent_in_old_runs=None):
     config_file = pathlib.Path(args.run_dir) / "config.json"
     if not config_file.is_file():
         return args
-    stored = json.loads(config_file.read_text(encoding="utf-8"))
+    try:
+        stored = json.loads(config_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"--run-dir {args.run_dir!r}: {config_file} is no readable run "
+                         f"configuration ({error}).") from None
     changed = []
     stored = {**(absent_in_old_runs or {}), **stored}
+    restored = set(getattr(args, "explicit_options", None) or ())
     for key in names:
+        if key in stored:
+            restored.add(key)
         if key in stored and getattr(args, key, None) != stored[key]:
             changed.append(f"--{key.replace('_', '-')}={stored[key]!r}")
             setattr(args, key, stored[key])
+    args.explicit_options = sorted(restored)
     if changed:
         log(f"Resuming {args.run_dir}: options taken from its config.json: " + ", ".join(changed))
     return args
@@ -165,21 +298,192 @@ def restore_run_options(args, names, log=print, absent_in_old_runs=None):
 WORKER_LOST_EXIT_STATUS = 75  # EX_TEMPFAIL: restart the job to resume
 
 
-def run_main(parser, run, argv=None):
+def run_main(parser, run, argv=None, app=None):
     """Parses `argv` and calls `run(args)` inside the strategy of `--strategy`.
 
-    A `ValueError` becomes a usage error (exit status 2). In a multi-worker job a lost worker
-    (TensorFlow's `UnavailableError`/`DeadlineExceededError` in the other workers) ends the
-    process with exit status 75 and the command that resumes from the last backup.
+    Before `run`: records the options the command line gave in `args.explicit_options`
+    (see `given_options`), refuses a `--run-dir` that holds another application's run,
+    imports TensorFlow quietly (`import_tensorflow_quietly`) and prints the library's
+    progress lines (logger "keras_seq", e.g. "learning the vocabulary from N texts...").
+
+    Failures become one line on stderr, no traceback:
+
+    * `ValueError` (bad input; a `UnicodeDecodeError` names the file): exit status 2;
+    * `OSError` (a file that cannot be read or written, a full disk): exit status 1;
+    * Ctrl-C: `interrupted; resume with: keras-seq train APP --run-dir RUN`, exit 130;
+    * in a multi-worker job, a lost worker (TensorFlow's `UnavailableError`/
+      `DeadlineExceededError` in the other workers): exit status 75 and the command that
+      resumes from the last backup.
+
+    Any other exception is a bug and keeps its traceback.
+
+    Args:
+        parser: the application's parser.
+        run: the application's `run(args)`.
+        argv: the command line (None = `sys.argv[1:]`).
+        app: the application's name (default: `APP_NAME` of `run`'s module).
+
+    Returns:
+        0 (the failures above exit through `parser.exit`).
     """
+    from keras_seq.runs import check_run_owner, clear_current_run, current_run
+
     args = parser.parse_args(argv)
+    args.explicit_options = given_options(parser, argv, args)
+    if app is None:
+        app = getattr(sys.modules.get(getattr(run, "__module__", None)), "APP_NAME", None)
+    clear_current_run()
     try:
+        if app and getattr(args, "run_dir", None):
+            check_run_owner(args.run_dir, app)
+        import_tensorflow_quietly()
+        show_progress_lines()
         run_in_cluster(run, args)
-    except ValueError as error:
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    except KeyboardInterrupt:
+        run_dir = current_run()
+        hint = ""
+        if run_dir is not None and (run_dir.shared_path or not run_dir.is_worker_copy):
+            # (a worker's private copy without --run-dir is no folder to resume from)
+            hint = f"; resume with: keras-seq train {run_dir.app} --run-dir " \
+                   f"{run_dir.shared_path or run_dir.path}"
+        parser.exit(INTERRUPTED_EXIT_STATUS, f"{parser.prog}: interrupted{hint}\n")
     except WorkerLostError as error:
         parser.exit(WORKER_LOST_EXIT_STATUS, f"{parser.prog}: {error}\n")
+    except UnicodeDecodeError as error:
+        parser.exit(2, f"{parser.prog}: error: {describe_decode_error(error)}\n")
+    except ValueError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    except OSError as error:
+        parser.exit(OS_ERROR_EXIT_STATUS, f"{parser.prog}: error: {describe_os_error(error)}\n")
+    finally:
+        clear_current_run()
     return 0
+
+
+def describe_os_error(error):
+    """One line for an `OSError`: what failed and on which path.
+
+    A permission, read-only or full-disk error is the user's to fix; any other also names
+    the line of code that raised it (it may be a bug).
+    """
+    import errno
+
+    what = error.strerror or str(error) or type(error).__name__
+    paths = [str(p) for p in (error.filename, getattr(error, "filename2", None)) if p]
+    line = f"{what}: {' -> '.join(paths)}" if paths else what
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return line + " (give a writable folder: --run-dir, --runs-root, --export-dir)"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return line
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is not None:
+        line += f" ({type(error).__name__} in {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno})"
+    return line
+
+
+def describe_decode_error(error, what=None):
+    """One line for a `UnicodeDecodeError` that names the file and the byte offset.
+
+    The file is `what` when given, else found in the traceback: the `pathlib.Path` whose
+    `read_text` failed (the offset is then the file's) or an open text file (the offset is
+    then within the block being decoded, so it is left out).
+
+    Example:
+
+    >>> try:
+    ...     bytes([111, 107, 255]).decode("utf-8")
+    ... except UnicodeDecodeError as error:
+    ...     print(describe_decode_error(error, "notes.txt"))
+    notes.txt: not valid utf-8 text (invalid start byte 0xff at byte offset 2)
+    """
+    import io
+    import pathlib
+
+    exact = what is not None
+    if what is None:
+        tb, frames = error.__traceback__, []
+        while tb is not None:
+            frames.append(tb.tb_frame)
+            tb = tb.tb_next
+        for frame in reversed(frames):
+            me = frame.f_locals.get("self")
+            if frame.f_code.co_name == "read_text" and isinstance(me, pathlib.PurePath):
+                what, exact = str(me), True
+                break
+            files = [v for v in frame.f_locals.values()
+                     if isinstance(v, io.TextIOWrapper) and isinstance(v.name, str)]
+            if files:
+                what = files[0].name
+                break
+    bad = error.object[error.start:error.end][:4].hex(" ")
+    where = f" at byte offset {error.start}" if exact else ""
+    return (f"{what or 'an input file'}: not valid {error.encoding} text "
+            f"({error.reason} 0x{bad}{where})")
+
+
+def import_tensorflow_quietly():
+    """Imports TensorFlow without its start-up log lines; returns the module.
+
+    TensorFlow writes its C++ notices straight to the process's stderr while it is
+    imported ("oneDNN custom operations are on", "Could not find cuda drivers", "All log
+    messages before absl::InitializeLog()") and later "failed call to cuInit" errors on a
+    machine without a GPU. Unless `$KERAS_SEQ_TF_LOGS` is "1" (`keras-seq --verbose`), this
+    sets `TF_CPP_MIN_LOG_LEVEL=3` (if unset), holds stderr's file descriptor in a temporary
+    file during the import (written back if the import fails) and sets the Python loggers
+    of absl and TensorFlow to errors only. Nothing happens if TensorFlow is already imported.
+    """
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    if os.environ.get(TF_LOGS_ENV) == "1":
+        import tensorflow
+
+        return tensorflow
+    import tempfile
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with tempfile.TemporaryFile() as held:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(held.fileno(), 2)
+        try:
+            import tensorflow
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode("utf-8", errors="replace"))
+            sys.stderr.flush()
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    tensorflow.get_logger().setLevel(logging.ERROR)
+    return tensorflow
+
+
+class _PrintHandler(logging.Handler):
+    """Prints log records to the current `sys.stdout` (so they interleave with `print`)."""
+
+    def emit(self, record):
+        print(self.format(record), flush=True)
+
+
+def show_progress_lines(level=logging.INFO):
+    """Prints the messages of the "keras_seq" logger (the data loaders' progress lines).
+
+    A library user sees none of them unless they configure logging; an application run
+    through `run_main` prints them like its own lines.
+    """
+    logger = logging.getLogger("keras_seq")
+    logger.setLevel(level)
+    logger.propagate = False
+    if not any(isinstance(h, _PrintHandler) for h in logger.handlers):
+        logger.addHandler(_PrintHandler())
+    return logger
 
 
 def model_scope():

@@ -2,9 +2,16 @@
 
     keras-seq train APP [options]        # e.g. keras-seq train imdb --quick
     keras-seq train APP --help           # the application's options
-    keras-seq predict EXPORT_DIR TEXT... [--json]
+    keras-seq predict EXPORT_DIR TEXT... [--json]   # options may come anywhere
     keras-seq predict CAPTIONER_EXPORT IMAGE_FILE...   # signatures taking `*_bytes`
+    keras-seq predict EXPORT_DIR                 # says what the export takes and returns
     keras-seq workers N train APP [options]   # N local multi-worker processes (tf.distribute)
+    keras-seq --verbose COMMAND ...           # with TensorFlow's own log lines
+
+TensorFlow's start-up lines (CUDA probing, oneDNN notices) are kept out of the output unless
+`keras-seq --verbose` (or `$KERAS_SEQ_TF_LOGS=1`) asks for them. Expected failures print one
+line and exit non-zero: 2 for bad input, 1 for files that cannot be read or written, 130 for
+Ctrl-C (with the command that resumes the run).
 
 Applications are rows of `APPLICATIONS`: a short name, the module under
 `keras_seq.applications` and a one-line description. An application module defines
@@ -22,7 +29,11 @@ import math
 import os
 import sys
 
-from keras_seq.app_args import run_main
+from keras_seq.app_args import (
+    INTERRUPTED_EXIT_STATUS, OS_ERROR_EXIT_STATUS, TF_LOGS_ENV, describe_os_error,
+    import_tensorflow_quietly, run_main)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 
 APPLICATIONS = {
     "imdb": ("keras_seq.applications.imdb_sentiment",
@@ -62,10 +73,19 @@ def _apps_epilog():
 
 def build_parser():
     """The top-level parser (`train` takes the application's options after APP)."""
+    return _build_parsers()[0]
+
+
+def _build_parsers():
+    """The top-level parser and its `predict` subparser."""
     parser = argparse.ArgumentParser(
         prog="keras-seq", description="Sequence models for Keras 3: train applications, "
         "query exported SavedModels.", epilog=_apps_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--verbose", "--tf-logs", dest="tf_logs", action="store_true",
+                        help="show TensorFlow's own log lines (CUDA probing, oneDNN notices, "
+                             "warnings); sets $KERAS_SEQ_TF_LOGS=1 for the command. Not the "
+                             "applications' --verbose {auto,0,1,2}, which comes after APP")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     train = sub.add_parser(
@@ -88,20 +108,44 @@ def build_parser():
                          help="stop every worker after this many seconds")
     workers.add_argument("train_argv", nargs=argparse.REMAINDER, metavar="train APP ...",
                          help="the training command (after `keras-seq`)")
+    return parser, add_predict_parser(sub)
+
+
+PREDICT_EPILOG = """\
+what the exports of the applications take (serving_default, one input each) and return:
+  imdb        review text -> label, probability
+  translator  source sentence -> translation
+  char-lm     prompt text -> continuation, text
+  gpt-lm      prompt text -> generated, text
+  bert-mlm    text with [MASK] -> filled, candidates, probabilities, num_masks
+  elmo-lm     sentence -> next_word, previous_word (+ probabilities), sentence_embedding
+  tagger      text -> tags, spans, num_spans
+  forecaster  past values "v1, v2, ..." (finite numbers) -> forecast, forecast_text
+  captioner   image file path (JPEG/PNG) -> caption
+`keras-seq predict EXPORT_DIR` (no inputs) or `keras-seq predict EXPORT_DIR --help` reads
+the export's signatures and says what it takes."""
+
+
+def add_predict_parser(sub):
+    """The `predict` subcommand (parsed with `parse_intermixed_args`: options go anywhere)."""
     predict = sub.add_parser(
-        "predict", help="run an exported SavedModel on inputs",
+        "predict", help="run an exported SavedModel on inputs", add_help=False,
         description="Load EXPORT_DIR with tf.saved_model.load, call a signature (default "
-        "serving_default) on the inputs and print one line per input.")
-    predict.add_argument("export_dir", metavar="EXPORT_DIR", help="SavedModel directory")
+        "serving_default) on the inputs and print one line per input.",
+        epilog=PREDICT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    predict.add_argument("-h", "--help", action="store_true",
+                         help="show this help (and, with EXPORT_DIR, what that export takes)")
+    predict.add_argument("export_dir", metavar="EXPORT_DIR", nargs="?",
+                         help="SavedModel directory")
     predict.add_argument("inputs", nargs="*", metavar="INPUT",
                          help="input strings (use --file to read one per line); image files "
                               "for a signature that takes encoded bytes (e.g. image_bytes)")
-    predict.add_argument("--file", default=None, help="read inputs from this file, one per line "
-                         "('-' = stdin)")
+    predict.add_argument("--file", default=None, help="read inputs from this UTF-8 file, one "
+                         "per line ('-' = stdin)")
     predict.add_argument("--json", action="store_true", help="print JSON (one list)")
     predict.add_argument("--signature", default="serving_default",
                          help="signature to call (default serving_default)")
-    return parser
+    return predict
 
 
 def import_application(module_name):
@@ -161,6 +205,94 @@ def _to_python(value):
     return value
 
 
+def _load_export(export_dir):
+    """`tf.saved_model.load(export_dir)`, with the ops of tensorflow-text registered."""
+    tf = import_tensorflow_quietly()
+    try:  # registers the ops of exports with tensorflow-text tokenizers (word pieces)
+        import tensorflow_text  # noqa: F401
+    except ImportError:
+        pass
+    return tf, tf.saved_model.load(export_dir)
+
+
+def read_signatures(export_dir):
+    """The signatures of a SavedModel, read from its saved_model.pb (nothing is loaded).
+
+    Args:
+        export_dir: SavedModel directory.
+
+    Returns:
+        `{signature: (inputs, outputs)}`: `inputs` maps each input name to `(dtype name,
+        shape)` (shape a list with -1 for unknown sizes, or None for an unknown rank);
+        `outputs` is the sorted list of output names.
+
+    Raises:
+        ValueError: `export_dir` holds no readable saved_model.pb.
+    """
+    tf = import_tensorflow_quietly()
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    path = os.path.join(export_dir, "saved_model.pb")
+    if not os.path.isfile(path):
+        raise ValueError(f"EXPORT_DIR must be a SavedModel directory (with saved_model.pb), "
+                         f"got {export_dir!r}.")
+    proto = saved_model_pb2.SavedModel()
+    try:
+        with open(path, "rb") as f:
+            proto.ParseFromString(f.read())
+    except Exception as error:  # a damaged file: protobuf's DecodeError, OSError
+        raise ValueError(f"EXPORT_DIR {export_dir!r}: saved_model.pb cannot be read "
+                         f"({type(error).__name__}: {error}).") from None
+    signatures = {}
+    for graph in proto.meta_graphs:
+        for name, sig in graph.signature_def.items():
+            if name.startswith("__"):  # __saved_model_init_op
+                continue
+            inputs = {key: (tf.dtypes.as_dtype(info.dtype).name,
+                            None if info.tensor_shape.unknown_rank
+                            else [d.size for d in info.tensor_shape.dim])
+                      for key, info in sig.inputs.items()}
+            signatures[name] = (inputs, sorted(sig.outputs))
+    return signatures
+
+
+def _describe_input(name, dtype, shape):
+    if dtype == "string" and name.endswith("bytes"):
+        return f"{name} (one image/binary file path per input)"
+    if dtype == "string" and shape == [-1]:
+        return f"{name} (one text per input)"
+    return f"{name} ({dtype}, shape {shape if shape is not None else 'any'})"
+
+
+def _callable_input(inputs):
+    """The input name of a signature `keras-seq predict` can call (one string), or None."""
+    if len(inputs) == 1 and next(iter(inputs.values()))[0] == "string":
+        return next(iter(inputs))
+    return None
+
+
+def describe_export(export_dir):
+    """What an export takes and returns, one line per signature.
+
+    Args:
+        export_dir: SavedModel directory.
+
+    Returns:
+        A list of lines like `serving_default: text (one text per input) -> label,
+        probability`; signatures `keras-seq predict` cannot call (not one string input) say so.
+
+    Raises:
+        ValueError: `export_dir` is no SavedModel directory.
+    """
+    lines = []
+    for signature, (inputs, outputs) in sorted(read_signatures(export_dir).items()):
+        described = ", ".join(_describe_input(name, *spec) for name, spec in sorted(inputs.items()))
+        note = "" if _callable_input(inputs) else \
+            "  [keras-seq predict cannot call it: it needs one string input]"
+        lines.append(f"{signature}: {described} -> {', '.join(outputs)}{note}")
+    return lines
+
+
 def predict(export_dir, inputs, signature="serving_default"):
     """Calls `signature` of the SavedModel at `export_dir` on a list of strings.
 
@@ -175,33 +307,31 @@ def predict(export_dir, inputs, signature="serving_default"):
 
     Raises:
         ValueError: `export_dir` is no SavedModel, the signature is missing, or it does not
-            take exactly one string tensor; an input file is unreadable, or the model
-            rejected an input (e.g. bytes that are no image).
+            take exactly one string tensor; an input file is unreadable; an image file is
+            given to a signature that takes text; or the model rejected an input (e.g. bytes
+            that are no image, a forecaster history with NaN).
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    try:  # registers the ops of exports with tensorflow-text tokenizers (word pieces)
-        import tensorflow_text  # noqa: F401
-    except ImportError:
-        pass
-    if not os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
-        raise ValueError(f"EXPORT_DIR must be a SavedModel directory (with saved_model.pb), "
-                         f"got {export_dir!r}.")
-    loaded = tf.saved_model.load(export_dir)
-    if signature not in loaded.signatures:
-        raise ValueError(f"--signature must be one of {sorted(loaded.signatures)}, "
-                         f"got {signature!r}.")
-    fn = loaded.signatures[signature]
-    specs = fn.structured_input_signature[1]
-    if len(specs) != 1 or next(iter(specs.values())).dtype != tf.string:
+    signatures = read_signatures(export_dir)
+    if signature not in signatures:
+        raise ValueError(f"--signature must be one of {sorted(signatures)}, got {signature!r}.")
+    name = _callable_input(signatures[signature][0])
+    if name is None:
         raise ValueError(
-            f"signature {signature!r} of {export_dir} takes {specs}; `keras-seq predict` needs "
-            "one tf.string input.")
-    name = next(iter(specs))
+            f"signature {signature!r} of {export_dir} takes "
+            f"{', '.join(_describe_input(k, *v) for k, v in signatures[signature][0].items())}"
+            "; `keras-seq predict` needs one string input.")
     values = list(inputs)
     if name.endswith("bytes"):  # e.g. a captioner's image_bytes: the inputs are file paths
         values = [_read_input_file(path, name) for path in inputs]
+    else:
+        for text in inputs:
+            if text.lower().endswith(IMAGE_SUFFIXES) and os.path.isfile(text):
+                raise ValueError(
+                    f"INPUT {text!r} is an image file, but signature {signature!r} of "
+                    f"{export_dir} takes text ({name}); give text (an image needs an export "
+                    "whose input is image_bytes, e.g. the captioner's).")
+    tf, loaded = _load_export(export_dir)
+    fn = loaded.signatures[signature]
     try:
         outputs = fn(**{name: tf.constant(values, tf.string)})
     except tf.errors.InvalidArgumentError as error:
@@ -234,19 +364,55 @@ def _read_input_file(path, name):
                          f"a readable file ({error.strerror}).") from None
 
 
-def _predict(args, parser):
-    inputs = list(args.inputs)
-    if args.file:
-        try:
-            stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
-        except OSError as error:
-            parser.exit(2, f"keras-seq predict: error: --file {args.file!r}: {error}\n")
-        with stream:
-            inputs += [line.rstrip("\n") for line in stream]
-    if not inputs:
-        parser.exit(2, "keras-seq predict: error: INPUT: give at least one input string "
-                       "(or --file).\n")
+def read_input_lines(path):
+    """The lines of `--file PATH` ('-' = stdin), decoded as UTF-8.
+
+    Raises:
+        ValueError: the file cannot be read, or it is not UTF-8 (the message names the file,
+            the byte offset and the line).
+    """
+    name = "stdin" if path == "-" else repr(path)
     try:
+        if path == "-":
+            stream = getattr(sys.stdin, "buffer", None)
+            data = stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
+    except OSError as error:
+        raise ValueError(f"--file {name}: {error.strerror or error}.") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1
+        raise ValueError(
+            f"--file {name} is not UTF-8 text: {error.reason} "
+            f"0x{data[error.start:error.end][:4].hex(' ')} at byte offset {error.start} "
+            f"(line {line}).") from None
+    return text.splitlines()
+
+
+def _predict(args, parser):
+    if args.help:
+        parser.print_help()
+        if args.export_dir:
+            try:
+                lines = describe_export(args.export_dir)
+            except ValueError as error:
+                parser.exit(2, f"keras-seq predict: error: {error}\n")
+            print(f"\n{args.export_dir} takes:")
+            print("\n".join(f"  {line}" for line in lines))
+        return 0
+    if not args.export_dir:
+        parser.exit(2, "keras-seq predict: error: EXPORT_DIR: give a SavedModel directory "
+                       "(see keras-seq predict --help).\n")
+    try:
+        inputs = list(args.inputs) + (read_input_lines(args.file) if args.file else [])
+        if not inputs:
+            lines = describe_export(args.export_dir)
+            parser.exit(2, "keras-seq predict: error: INPUT: give at least one input (or "
+                           f"--file); {args.export_dir} takes:\n"
+                           + "".join(f"  {line}\n" for line in lines))
         rows = predict(args.export_dir, inputs, args.signature)
     except ValueError as error:
         parser.exit(2, f"keras-seq predict: error: {error}\n")
@@ -264,23 +430,50 @@ def _predict(args, parser):
     return 0
 
 
-def main(argv=None):
-    """Entry point of the `keras-seq` console script; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command == "train":
-        return _train(args)
-    if args.command == "workers":
-        from keras_seq.distribution.local_worker_launcher import launch_command
+def _command_index(argv):
+    """Index of the command (the first token that is no top-level option), or None."""
+    for i, token in enumerate(argv):
+        if not token.startswith("-"):
+            return i
+    return None
 
-        if args.num_workers < 1:
-            parser.exit(2, f"keras-seq workers: error: N must be a positive integer, got "
-                           f"{args.num_workers}\n")
-        try:
-            return launch_command(args.train_argv, args.num_workers, timeout=args.timeout)
-        except ValueError as error:
-            parser.exit(2, f"keras-seq workers: error: {error}\n")
-    return _predict(args, parser)
+
+def main(argv=None):
+    """Entry point of the `keras-seq` console script; returns the exit code.
+
+    `predict` is parsed with `parse_intermixed_args`, so its options may come before, between
+    or after the inputs (`keras-seq predict EXPORT --json "a joy"`).
+    """
+    parser, predict_parser = _build_parsers()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    at = _command_index(argv)
+    if at is not None and argv[at] == "predict":
+        args = parser.parse_args(argv[:at + 1])  # the top-level options
+        args = argparse.Namespace(**vars(predict_parser.parse_intermixed_args(argv[at + 1:])),
+                                  command="predict", tf_logs=args.tf_logs)
+    else:
+        args = parser.parse_args(argv)
+    if args.tf_logs:
+        os.environ[TF_LOGS_ENV] = "1"
+    try:
+        if args.command == "train":
+            return _train(args)
+        if args.command == "workers":
+            from keras_seq.distribution.local_worker_launcher import launch_command
+
+            if args.num_workers < 1:
+                parser.exit(2, f"keras-seq workers: error: N must be a positive integer, got "
+                               f"{args.num_workers}\n")
+            try:
+                return launch_command(args.train_argv, args.num_workers, timeout=args.timeout)
+            except ValueError as error:
+                parser.exit(2, f"keras-seq workers: error: {error}\n")
+        return _predict(args, predict_parser)
+    except KeyboardInterrupt:
+        parser.exit(INTERRUPTED_EXIT_STATUS, f"keras-seq {args.command}: interrupted\n")
+    except OSError as error:
+        parser.exit(OS_ERROR_EXIT_STATUS,
+                    f"keras-seq {args.command}: error: {describe_os_error(error)}\n")
 
 
 if __name__ == "__main__":

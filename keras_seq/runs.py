@@ -6,6 +6,62 @@ import os
 import pathlib
 import tempfile
 
+_current_run = None  # the RunDirectory opened last in this process (see `current_run`)
+
+
+def current_run():
+    """The run folder the running application opened last (None before one is opened).
+
+    `keras_seq.app_args.run_main` reads it to tell an interrupted user the command that
+    resumes the run.
+    """
+    return _current_run
+
+
+def clear_current_run():
+    """Forgets the current run (called when the application's `run` returns or fails)."""
+    global _current_run
+    _current_run = None
+
+
+def check_run_owner(run_dir, app):
+    """Raises when `run_dir` holds a run of another application.
+
+    Args:
+        run_dir: a `--run-dir` (may not exist yet).
+        app: the application that wants to use it.
+
+    Raises:
+        ValueError: its config.json records another "app" (or cannot be read).
+    """
+    config_file = pathlib.Path(run_dir) / "config.json"
+    if not config_file.is_file():
+        return
+    try:
+        owner = json.loads(config_file.read_text(encoding="utf-8")).get("app")
+    except (ValueError, AttributeError) as error:
+        raise ValueError(f"--run-dir {str(run_dir)!r}: its config.json is not a run's "
+                         f"configuration ({type(error).__name__}: {error}).") from None
+    if owner is not None and owner != app:
+        raise ValueError(
+            f"--run-dir {str(run_dir)!r} holds a {owner} run, not a {app} run: resume it "
+            f"with `keras-seq train {owner} --run-dir {run_dir}`, or give {app} another "
+            "folder.")
+
+
+def _check_writable(path, option):
+    """Creates `path` (and parents) and checks that a file can be written in it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-test-")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as error:
+        where = error.filename or path
+        raise ValueError(f"{option}: cannot write the run folder {str(path)!r} "
+                         f"({error.strerror or error} at {str(where)!r}); give a writable "
+                         "folder with --run-dir or --runs-root.") from None
+
 
 def write_json_atomic(path, obj):
     """Writes `obj` as JSON to `path` through a temporary file and a rename.
@@ -37,7 +93,8 @@ class RunDirectory:
     Layout (defaults): `ROOT/APP/<YYYYmmdd-HHMMSS>/` with `logs/` (TensorBoard), `backup/`
     (`keras.callbacks.BackupAndRestore`), `export/` (SavedModel), `config.json` (every
     option) and `metrics.json` (final figures). Passing an existing `run_dir` resumes it:
-    the backup there lets `fit` continue where the killed run stopped.
+    the backup there lets `fit` continue where the killed run stopped. The folder opened
+    last is the process's `current_run()`.
 
     Args:
         app: application name (a folder name).
@@ -45,6 +102,10 @@ class RunDirectory:
         run_dir: use (or resume) this folder instead of a new time-stamped one.
         logdir: put the TensorBoard logs here instead of `RUN/logs`.
         export_dir: write the SavedModel here instead of `RUN/export`.
+
+    Raises:
+        ValueError: `run_dir` is a file or holds another application's run, the folder
+            cannot be written, or `export_dir` is a folder that holds no export of ours.
 
     Example:
 
@@ -79,12 +140,18 @@ class RunDirectory:
             self.shared_path = self.path if run_dir is not None else None
             self.path = cluster.worker_run_dir(run_dir)
             logdir = export_dir = None
+        check_run_owner(self.shared_path or self.path, app)
         self.resumed = (self.path / "config.json").is_file()
-        self.path.mkdir(parents=True, exist_ok=True)
+        _check_writable(self.path, "--run-dir" if run_dir is not None else "--runs-root")
         self.logs = pathlib.Path(logdir) if logdir else self.path / "logs"
         self.backup = (self.shared_path or self.path) / "backup"
         self.export = pathlib.Path(export_dir) if export_dir else self.path / "export"
-        self.logs.mkdir(parents=True, exist_ok=True)
+        from keras_seq.export.atomic import check_replaceable
+
+        check_replaceable(self.export, "--export-dir" if export_dir else "RUN/export")
+        _check_writable(self.logs, "--logdir" if logdir else "--run-dir")
+        global _current_run
+        _current_run = self
 
     @property
     def is_worker_copy(self):

@@ -54,3 +54,44 @@ def test_run_main_turns_value_errors_into_usage_errors(capsys):
         app_args.run_main(parser, run, ["--x", "-1"])
     assert exit_info.value.code == 2
     assert "app: error: x must not be negative" in capsys.readouterr().err
+
+
+def test_apply_quick_shrinks_only_what_was_not_set(capsys):
+    args = argparse.Namespace(quick=True, epochs=20, units=256, max_chars=None,
+                              explicit_options=["epochs"])
+    lines = []
+    app_args.apply_quick(args, {"epochs": 2, "units": 32, "max_chars": 1000}, log=lines.append)
+    assert (args.epochs, args.units, args.max_chars) == (20, 32, 1000)
+    assert lines == ["--quick: --units 32, --max-chars 1000; kept as set: --epochs 20"]
+    slow = argparse.Namespace(quick=False, epochs=20)
+    app_args.apply_quick(slow, {"epochs": 2}, log=lines.append)
+    assert slow.epochs == 20 and len(lines) == 1  # no --quick: nothing changes, nothing said
+
+
+def test_restored_options_count_as_set(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"units": 512, "epochs": 3}))
+    args = argparse.Namespace(run_dir=str(tmp_path), units=256, epochs=3, quick=True,
+                              explicit_options=["quick"])
+    app_args.restore_run_options(args, ("units", "epochs"), log=lambda line: None)
+    assert args.explicit_options == ["epochs", "quick", "units"]
+    app_args.apply_quick(args, {"units": 32, "epochs": 1}, log=lambda line: None)
+    assert (args.units, args.epochs) == (512, 3)
+
+
+def test_run_main_records_the_given_options_and_resolves_verbose():
+    parser = argparse.ArgumentParser(prog="app")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--verbose", type=app_args.fit_verbosity, default="auto")
+    seen = []
+    assert app_args.run_main(parser, seen.append, ["--epochs", "5"]) == 0
+    assert seen[0].explicit_options == ["epochs"] and seen[0].verbose in (1, 2)
+
+
+def test_decode_errors_name_the_file_found_in_the_traceback(tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_bytes(b"abc\xe9def")
+    with pytest.raises(UnicodeDecodeError) as info:
+        bad.read_text(encoding="utf-8")
+    assert app_args.describe_decode_error(info.value) == (
+        f"{bad}: not valid utf-8 text (invalid continuation byte 0xe9 at byte offset 3)")

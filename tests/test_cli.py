@@ -1,6 +1,9 @@
 """`keras-seq` command line: help, application table, train errors, predict on an export."""
 
 import json
+import os
+import pathlib
+import re
 import subprocess
 import sys
 
@@ -89,8 +92,19 @@ def test_predict_json_and_file_input(export_dir, tmp_path, capsys):
     assert "--signature" in capsys.readouterr().err
 
 
-def test_console_script_entry_point(export_dir):
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog|oneDNN|cuInit|cuda drivers")
+
+
+def test_console_script_entry_point_without_tensorflow_noise(export_dir):
+    """A fresh process: the answer on stdout, and none of TensorFlow's start-up lines."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    env.pop("KERAS_SEQ_TF_LOGS", None)
     done = subprocess.run([sys.executable, "-m", "keras_seq.cli", "predict", str(export_dir),
-                           "fine", "--json"], capture_output=True, text=True, timeout=300)
+                           "--json", "fine"], capture_output=True, text=True, timeout=300,
+                          env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout)[0]["input"] == "fine"
+    noise = [line for line in done.stderr.splitlines() if TF_LOG_LINE.search(line)]
+    assert not noise, noise

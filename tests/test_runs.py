@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from keras_seq import runs
 from keras_seq.runs import RunDirectory, write_json_atomic
 
 
@@ -47,3 +48,25 @@ def test_bad_arguments(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="--run-dir"):
         RunDirectory("imdb", run_dir=tmp_path / "file")
+
+
+def test_the_run_opened_last_is_the_current_run(tmp_path):
+    runs.clear_current_run()
+    assert runs.current_run() is None
+    run = RunDirectory("tagger", root=tmp_path)
+    assert runs.current_run() is run
+    runs.clear_current_run()
+    assert runs.current_run() is None
+
+
+def test_a_run_folder_of_another_app_or_with_a_foreign_export_dir_is_refused(tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.json").write_text(json.dumps({"app": "translator"}))
+    with pytest.raises(ValueError, match=r"holds a translator run, not a imdb run"):
+        RunDirectory("imdb", run_dir=tmp_path / "r")
+    assert RunDirectory("translator", run_dir=tmp_path / "r").resumed
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("keep me")
+    with pytest.raises(ValueError, match=r"--export-dir .*todo\.txt"):
+        RunDirectory("imdb", root=tmp_path / "runs", export_dir=tmp_path / "notes")
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "keep me"

@@ -18,12 +18,14 @@ repository or the working directory, else the cache (`$KERAS_SEQ_CACHE` or
 import dataclasses
 import gzip
 import json
+import logging
 import os
 import pathlib
 import shutil
 import tarfile
 import tempfile
 import urllib.request
+import zlib
 
 import numpy as np
 from keras_seq.data.dataset_files import cache_dir, sha256_of  # noqa: F401 (public here too)
@@ -36,6 +38,7 @@ IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
 IMDB_SIZE = 84125825
 SPLITS = ("train", "test")
+logger = logging.getLogger(__name__)  # progress lines; `run_main` prints them
 
 
 @dataclasses.dataclass
@@ -219,20 +222,40 @@ def read_aclimdb_split(root, split):
 
 
 def read_jsonl_split(path):
-    """Reads one `*.jsonl.gz` file of `{"id", "rating", "label", "text"}` lines."""
+    """Reads one `*.jsonl.gz` file of `{"id", "rating", "label", "text"}` lines.
+
+    Raises:
+        ValueError: the file is no gzip file, is truncated or corrupt, holds a line that is
+            not UTF-8 JSON, or a row without label 0/1 and a string text; the message names
+            the file (and the line).
+    """
     texts, labels = [], []
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if row.get("label") not in (0, 1) or not isinstance(row.get("text"), str):
-                raise ValueError(
-                    f"{path}, line {number}: expected 'label' 0 or 1 and a string 'text', "
-                    f"got label={row.get('label')!r}, text of type {type(row.get('text')).__name__}."
-                )
-            texts.append(row["text"])
-            labels.append(row["label"])
+    number = 0
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                row = json.loads(line)
+                if not isinstance(row, dict) or row.get("label") not in (0, 1) or \
+                        not isinstance(row.get("text"), str):
+                    got = row if not isinstance(row, dict) else \
+                        f"label={row.get('label')!r}, text of type {type(row.get('text')).__name__}"
+                    raise ValueError(
+                        f"{path}, line {number}: expected 'label' 0 or 1 and a string 'text', "
+                        f"got {got}.")
+                texts.append(row["text"])
+                labels.append(row["label"])
+    except gzip.BadGzipFile as error:
+        raise ValueError(f"{path} is not a gzip file ({error}); expected the IMDB reviews as "
+                         "gzip-compressed JSON lines (train.jsonl.gz, test.jsonl.gz).") from None
+    except (EOFError, zlib.error) as error:
+        raise ValueError(f"{path} is truncated or corrupt after line {number} "
+                         f"({type(error).__name__}: {error}); download or copy it again.") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}, line {number + 1}: not UTF-8 text ({error.reason}).") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}, line {number}: not a JSON object ({error.msg}).") from None
     return TextSplit(texts, np.asarray(labels, "int32"))
 
 
@@ -241,7 +264,12 @@ def read_imdb(fmt, path):
 
     Returns:
         `{"train": TextSplit, "test": TextSplit}`.
+
+    Raises:
+        ValueError: `fmt` is unknown, or a file is unreadable (see `read_jsonl_split`).
     """
+    if fmt in ("jsonl", "aclImdb"):
+        logger.info("reading the IMDB reviews (train and test) from %s ...", path)
     if fmt == "jsonl":
         return {s: read_jsonl_split(pathlib.Path(path) / f"{s}.jsonl.gz") for s in SPLITS}
     if fmt == "aclImdb":

@@ -1,8 +1,11 @@
 """In-graph word, word-piece or character tokenizer with [START]/[END], for seq2seq (TF ops)."""
 
 import collections
+import logging
 
 import tensorflow as tf
+
+logger = logging.getLogger(__name__)  # progress lines; `run_main` prints them
 
 PAD, UNK, START, END = "", "[UNK]", "[START]", "[END]"
 SPECIAL_TOKENS = (PAD, UNK, START, END)
@@ -93,6 +96,9 @@ class SequenceTokenizer(tf.Module):
         lowest frequency threshold. The vocabulary exceeds `max_tokens` only when the
         characters seen (each alone and as a "##" piece) are more than that.
         """
+        logger.info("learning the %s vocabulary (%s) from %s...", split,
+                    f"up to {max_tokens:,} tokens" if max_tokens else "every token",
+                    f"{len(texts):,} texts" if hasattr(texts, "__len__") else "the texts")
         probe = cls([], split="word" if split == "word-piece" else split,
                     lowercase=lowercase, name=name)
         counts = collections.Counter()

@@ -17,11 +17,14 @@ whitespace and punctuation, after lower-casing when `lowercase=True`):
                 or ["[UNK]"] when no prefix of the rest of the word is in the vocabulary.
 """
 
+import logging
 import os
 import pathlib
 import tempfile
 
 import tensorflow as tf
+
+logger = logging.getLogger(__name__)  # progress lines; `run_main` prints them
 
 RESERVED_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[BOS]", "[EOS]")
 PAD_ID = 0
@@ -83,11 +86,16 @@ def train_word_piece_vocabulary(texts, vocabulary_size, lowercase=True,
         texts = [str(t) for t in texts if str(t).strip()]
         if not texts:
             raise ValueError("`texts` must hold at least one non-empty string, got none.")
+        source = f"{len(texts):,} texts"
         # A Python list would be read as file names by the learner: pass a dataset.
         texts = tf.data.Dataset.from_tensor_slices(tf.constant(texts)).batch(256)
     elif not isinstance(texts, tf.data.Dataset):
         raise ValueError("`texts` must be a str, a list of str or a tf.data.Dataset of strings, "
                          f"got {type(texts).__name__}.")
+    else:
+        source = "a dataset of texts"
+    logger.info("learning a word-piece vocabulary of up to %d tokens from %s...",
+                vocabulary_size, source)
     vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
         texts, vocabulary_size, lowercase=lowercase, reserved_tokens=list(reserved_tokens))
     vocabulary = [str(t) for t in vocabulary]

@@ -2,12 +2,15 @@
 
 import collections
 import json
+import logging
 import os
 import pathlib
 
 import tensorflow as tf
 
 from keras_seq.data.text import standardize_review
+
+logger = logging.getLogger(__name__)  # progress lines; `run_main` prints them
 
 PAD_ID = 0
 UNK_ID = 1
@@ -167,6 +170,8 @@ class WordTokenizer(tf.Module):
         if not isinstance(text, str) or not text.strip():
             raise ValueError("`text` must be a non-empty str, got "
                              f"{type(text).__name__} {str(text)[:20]!r}.")
+        logger.info("learning the vocabulary (%s, up to %d) from %s characters of text...",
+                    mode, max_size, f"{len(text):,}")
         return WordTokenizer.vocabulary_from_tokens(WordTokenizer.split_text(text, mode),
                                                     max_size)
 

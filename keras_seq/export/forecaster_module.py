@@ -15,6 +15,10 @@ class ForecasterServingModule(tf.Module):
     the Gaussian head the 95 % interval f⁻¹(μ ± 1.96 σ) (σ = e^{s/2}, mapped through the same
     monotone inverse) is returned too.
 
+    A history holding NaN or Inf (or, with the log transform, a value <= -1) is rejected:
+    the call fails with `tf.errors.InvalidArgumentError` naming the problem (no NaN
+    forecast comes back), and `keras-seq predict` prints it as one line.
+
     Args:
         model: a Keras model mapping scaled windows `[B, W]` to `[B, H]` (or `[B, H, 2]`:
             mean and log-variance, with `gaussian=True`).
@@ -60,7 +64,16 @@ class ForecasterServingModule(tf.Module):
             self._serve, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
 
     def _to_scaled(self, values):
-        f = tf.math.log1p(values) if self.log else values
+        values = tf.debugging.assert_all_finite(
+            values, "values: every past value must be a finite number (got NaN or Inf)")
+        if self.log:
+            with tf.control_dependencies([tf.debugging.assert_greater(
+                    values, tf.constant(-1.0, values.dtype),
+                    message="values: this model forecasts log1p(values), so every past "
+                            "value must be > -1")]):
+                f = tf.math.log1p(values)
+        else:
+            f = values
         return (f - self.mean) / self.std
 
     def _from_scaled(self, z):
