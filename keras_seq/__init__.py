@@ -17,7 +17,12 @@ also import under the JAX backend.
 
 import importlib
 
-from keras_seq import generation, layers, losses, models  # noqa: F401 (registers classes)
+from keras_seq import _startup
+
+if _startup.is_cli_process():  # the `keras-seq` command: TensorFlow's start-up lines stay out
+    _startup.import_tensorflow_quietly()
+
+from keras_seq import generation, layers, losses, models  # noqa: E402,F401 (registers classes)
 
 __version__ = "0.1.0"
 _LAZY = ("tasks", "data", "export", "callbacks", "metrics", "training", "distribution")

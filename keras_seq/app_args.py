@@ -12,10 +12,9 @@ else is a bug and keeps its traceback.
 import argparse
 import logging
 import math
-import os
 import sys
 
-TF_LOGS_ENV = "KERAS_SEQ_TF_LOGS"  # "1": show TensorFlow's own log lines (keras-seq --verbose)
+from keras_seq._startup import TF_LOGS_ENV, import_tensorflow_quietly  # noqa: F401 (re-exported)
 INTERRUPTED_EXIT_STATUS = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 OS_ERROR_EXIT_STATUS = 1
 
@@ -421,48 +420,6 @@ def describe_decode_error(error, what=None):
     where = f" at byte offset {error.start}" if exact else ""
     return (f"{what or 'an input file'}: not valid {error.encoding} text "
             f"({error.reason} 0x{bad}{where})")
-
-
-def import_tensorflow_quietly():
-    """Imports TensorFlow without its start-up log lines; returns the module.
-
-    TensorFlow writes its C++ notices straight to the process's stderr while it is
-    imported ("oneDNN custom operations are on", "Could not find cuda drivers", "All log
-    messages before absl::InitializeLog()") and later "failed call to cuInit" errors on a
-    machine without a GPU. Unless `$KERAS_SEQ_TF_LOGS` is "1" (`keras-seq --verbose`), this
-    sets `TF_CPP_MIN_LOG_LEVEL=3` (if unset), holds stderr's file descriptor in a temporary
-    file during the import (written back if the import fails) and sets the Python loggers
-    of absl and TensorFlow to errors only. Nothing happens if TensorFlow is already imported.
-    """
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
-    if os.environ.get(TF_LOGS_ENV) == "1":
-        import tensorflow
-
-        return tensorflow
-    import tempfile
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with tempfile.TemporaryFile() as held:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(held.fileno(), 2)
-        try:
-            import tensorflow
-        except BaseException:
-            os.dup2(saved, 2)
-            held.seek(0)
-            sys.stderr.write(held.read().decode("utf-8", errors="replace"))
-            sys.stderr.flush()
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-    from absl import logging as absl_logging
-
-    absl_logging.set_verbosity(absl_logging.ERROR)
-    tensorflow.get_logger().setLevel(logging.ERROR)
-    return tensorflow
 
 
 class _PrintHandler(logging.Handler):
