@@ -22,10 +22,8 @@ import pathlib
 import sys
 import time
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from keras_seq.app_args import (  # noqa: E402
+from keras_seq.app_args import (
     add_output_arguments, add_text_corpus_arguments, apply_quick, float_in, model_scope,
     positive_int, resolve_jit, restore_run_options, run_main)
 

@@ -20,10 +20,8 @@ import pathlib
 import sys
 import time
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from keras_seq.app_args import (  # noqa: E402
+from keras_seq.app_args import (
     add_run_arguments, apply_quick, compile_token_classifier, float_in, model_scope, open_run,
     positive_int, resolve_jit, restore_run_options, run_main, training_callbacks)
 

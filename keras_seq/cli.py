@@ -22,8 +22,6 @@ the CLI stays fast. A new application adds one row.
 
 import argparse
 import importlib
-import pathlib
-from importlib import util as importlib_util
 import json
 import math
 import os
@@ -149,28 +147,21 @@ def add_predict_parser(sub):
 
 
 def import_application(module_name):
-    """Imports `keras_seq.applications.X`.
+    """Imports `keras_seq.applications.X`: the repository's `applications/` folder, which
+    setup.py installs as `keras_seq.applications` (`package_dir`).
 
-    An installed package maps `keras_seq.applications` to the repository's `applications/`
-    folder (setup.py `package_dir`). A legacy editable install (`setup.py develop`, an
-    egg-link) ignores that mapping; then the folder next to the package is registered as
-    `keras_seq.applications` here.
+    Raises:
+        ModuleNotFoundError: keras-seq is not installed (one line saying how to install it).
     """
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as error:
         if error.name != "keras_seq.applications":
             raise
-    folder = pathlib.Path(__file__).resolve().parents[1] / "applications"
-    spec = importlib_util.spec_from_file_location(
-        "keras_seq.applications", folder / "__init__.py",
-        submodule_search_locations=[str(folder)])
-    if spec is None or not (folder / "__init__.py").is_file():
-        raise ModuleNotFoundError(f"No module named {module_name!r} (and no {folder}).")
-    package = importlib_util.module_from_spec(spec)
-    sys.modules["keras_seq.applications"] = package
-    spec.loader.exec_module(package)
-    return importlib.import_module(module_name)
+        raise ModuleNotFoundError(
+            "keras_seq.applications is missing: install keras-seq (`pip install -e .` in the "
+            "repository maps applications/ to keras_seq.applications).",
+            name=error.name) from None
 
 
 def app_parser(app):
