@@ -17,7 +17,6 @@ from keras_seq.data.synthetic_reviews import generate_reviews
 from keras_seq.tasks import ImdbPreprocessor
 from tests.imdb_helpers import tiny_model_and_vocabulary, tiny_task
 
-# Works for a regular install and for a legacy editable one (see import_application).
 imdb_sentiment = import_application("keras_seq.applications.imdb_sentiment")
 
 ODD_INPUTS = ["", "   \t  ", "Ce film est magnifique, je l'ai adoré !", "映画はとても良かった",
