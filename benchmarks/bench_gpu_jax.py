@@ -1,10 +1,10 @@
 """Like-for-like speed on JAX (no TensorFlow): transformer translator and IMDB classifier.
 
 Every comparison uses the same shapes, batch, length, precision and optimizer on both sides,
-and XLA on both sides (each timed function is one `jax.jit`; Keras models are compiled with
-`jit_compile=True`). Data are NumPy arrays; TensorFlow is never imported (keras-hub imports
-it whenever it is installed, so the script blocks that import first; it asserts at the end
-that no TensorFlow module was loaded).
+and XLA on both sides (each timed function is one `jax.jit`: a training step through Keras's
+stateless API, or a whole decode). Data are NumPy arrays; TensorFlow is never imported
+(keras-hub imports it whenever it is installed, so the script blocks that import first; it
+asserts at the end that no TensorFlow module was loaded).
 
 (a) Training step of the transformer encoder-decoder (1 encoder + 1 decoder block, post-norm,
     ReLU FFN, dropout 0.1, Adam 1e-4, sparse cross-entropy weighted by
@@ -107,7 +107,7 @@ def tensorflow_modules():
 
 
 def block(out):
-    """Waits for a result (arrays, or the Python floats `train_on_batch` returns)."""
+    """Waits until every array in `out` is computed."""
     jax.block_until_ready(jax.tree_util.tree_leaves(out))
     return out
 
@@ -238,14 +238,40 @@ def plain_translator(vocabulary_size, length, width, heads, ffn, dropout=0.1):
     return keras.Model({"source": source, "target_in": target}, logits)
 
 
-def compiled(model, learning_rate, loss, clipnorm=None):
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=clipnorm), loss=loss,
-                  jit_compile=True)
-    return model
+def train_step_fn(model, loss_fn, optimizer, x, y, w=None):
+    """One call = one XLA-compiled training step (forward, loss, gradients, optimizer update).
 
+    Written with Keras's stateless API (`stateless_call`, `stateless_apply`) under one
+    `jax.jit`, the same for every model. Not `train_on_batch`: Keras re-runs a symbolic build
+    of the model on every such call while any of its layers is unbuilt (our
+    `BidirectionalMeanPooledRNN` keeps its unbuilt template layer), which would time Python
+    tracing, not the step.
+    """
+    optimizer.build(model.trainable_variables)
 
-def train_step_fn(model, x, y, w):
-    return lambda: model.train_on_batch(x, y, sample_weight=w)
+    def compute_loss(trainable, non_trainable, x, y, w):
+        out, non_trainable = model.stateless_call(trainable, non_trainable, x, training=True)
+        return loss_fn(y, out, sample_weight=w), non_trainable
+
+    gradients = jax.value_and_grad(compute_loss, has_aux=True)
+
+    @jax.jit
+    def step(trainable, non_trainable, optimizer_state, x, y, w):
+        (loss, non_trainable), grads = gradients(trainable, non_trainable, x, y, w)
+        trainable, optimizer_state = optimizer.stateless_apply(optimizer_state, grads,
+                                                               trainable)
+        return loss, trainable, non_trainable, optimizer_state
+
+    x, y, w = jax.device_put((x, y, w))  # on the device once, as for every variant
+    state = [[v.value for v in model.trainable_variables],
+             [v.value for v in model.non_trainable_variables],
+             [v.value for v in optimizer.variables]]
+
+    def run():
+        loss, *state[:] = step(*state, x, y, w)
+        return loss
+
+    return run
 
 
 def translation_training(s, policy):
@@ -263,8 +289,8 @@ def translation_training(s, policy):
         x, y, w = translation_batch(s)
         fns = {}
         for name, model in models.items():
-            compiled(model, 1e-4, loss)
-            fns[name] = train_step_fn(model, x, y, w)
+            model(x)  # builds the variables
+            fns[name] = train_step_fn(model, loss, keras.optimizers.Adam(1e-4), x, y, w)
         times = interleaved(fns, s["steps"], s["rounds"])
         return [dict(comparison="translator train step", precision=policy, variant=name,
                      parameters=int(models[name].count_params()), median_ms=1e3 * sec,
@@ -317,7 +343,8 @@ def translation_decoding(s, policy):
         hub({"source": np.ones((1, 2), "int32"), "target_in": np.ones((1, 2), "int32")})
         rows = []
         for batch in s["decode_batches"]:
-            source = rng.integers(4, v, (batch, s["source_length"])).astype("int32")
+            source = jax.device_put(
+                rng.integers(4, v, (batch, s["source_length"])).astype("int32"))
             fns = {}
             for n in (n1, n2):
                 length = n + 1
@@ -393,8 +420,8 @@ def imdb_training(s, policy):
         x, y = imdb_batch(s)
         fns = {}
         for name, (model, clipnorm) in models.items():
-            compiled(model, 1e-3, loss, clipnorm)
-            fns[name] = lambda model=model: model.train_on_batch(x, y)
+            fns[name] = train_step_fn(model, loss, keras.optimizers.Adam(1e-3, clipnorm=clipnorm),
+                                      x, y)
         times = interleaved(fns, s["steps"], s["rounds"])
         return [dict(comparison="IMDB classifier train step", precision=policy, variant=name,
                      parameters=int(models[name][0].count_params()), median_ms=1e3 * sec,
