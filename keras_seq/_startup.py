@@ -17,7 +17,11 @@ _VERBOSE_FLAGS = ("--verbose", "--tf-logs")
 def is_cli_process(argv=None):
     """True when this process is the `keras-seq` command (console script or `-m keras_seq.cli`)
     started without its top-level `--verbose`/`--tf-logs`."""
-    argv = sys.argv if argv is None else argv
+    if argv is None:  # while `-m keras_seq.cli` imports the package, sys.argv[0] is "-m"
+        argv = sys.argv
+        original = list(getattr(sys, "orig_argv", []))
+        if "-m" in original and original[original.index("-m") + 1:][:1] == ["keras_seq.cli"]:
+            argv = ["keras_seq/cli.py", *original[original.index("-m") + 2:]]
     if not argv:
         return False
     program = os.path.normpath(argv[0])

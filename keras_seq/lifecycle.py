@@ -149,24 +149,18 @@ def restore_from_run(config, log=print):
     """For `config.run_dir` holding a config.json: takes the resumed options from it.
 
     Raises:
-        ValueError: the folder belongs to another application, or holds no config of this
-            shape (a run older than this lifecycle whose options cannot be mapped).
+        ValueError: the folder belongs to another application (or its config.json is
+            unreadable), or it lacks an option that has no `before=` value.
     """
     if not config.run_dir:
         return config
+    from keras_seq.runs import check_run_owner
+
+    check_run_owner(config.run_dir, config.APP)  # another application's folder: one line
     stored_file = pathlib.Path(config.run_dir) / "config.json"
     if not stored_file.is_file():
         return config
-    try:
-        stored = json.loads(stored_file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"--run-dir {config.run_dir}: its config.json is unreadable "
-                         f"({error}).") from None
-    app = stored.get("app")
-    if app != config.APP:
-        raise ValueError(f"--run-dir {config.run_dir} holds a {app!r} run, not a "
-                         f"{config.APP!r} run: use `keras-seq train {app} --run-dir ...` "
-                         "or another folder.")
+    stored = json.loads(stored_file.read_text(encoding="utf-8"))
     changed, updates = [], {}
     for f in dataclasses.fields(config):
         if not f.metadata.get("resumed"):

@@ -24,7 +24,8 @@ def test_every_public_class_is_registered_with_keras():
                if inspect.isclass(obj) and issubclass(obj, (keras.layers.Layer,
                                                             keras.losses.Loss))]
     assert len(classes) > 20
-    for cls in classes:
+    # Seq2SeqModel is the encoder-decoders' abstract base: its subclasses are what is saved.
+    for cls in [c for c in classes if c is not models.Seq2SeqModel]:
         name = keras.saving.get_registered_name(cls)
         assert name.startswith("keras_seq>"), cls
         assert keras.saving.get_registered_object(name) is cls
