@@ -15,7 +15,12 @@ class BeamSearchSampler(keras_hub.samplers.Sampler):
 
         score(y) = log p(y | x) / lp(y),   lp(y) = ((5 + |y|) / 6) ** length_penalty
 
-    `length_penalty=0` ranks by raw log-probability (which favours short outputs).
+    `length_penalty=0` ranks by raw log-probability (which favours short outputs). During
+    the search beams compete by raw log p; the penalty only ranks the final k. Given prompt
+    tokens (`mask` True, e.g. the longer prompts of a GPT batch that starts generating after
+    the shortest one) are copied into every beam at no cost: they add nothing to log p, do not
+    count in |y| and never finish a beam. After each top-k the cache rows follow their beams
+    (`reorder_cache`); `search` returns all k final beams with their scores.
     `keras_hub.samplers.BeamSampler` has neither the penalty nor frozen finished beams,
     which is why this one exists. The loop is one `ops.while_loop` like every sampler here.
 
@@ -61,6 +66,42 @@ class BeamSearchSampler(keras_hub.samplers.Sampler):
 
     def __call__(self, next, prompt, cache=None, index=0, mask=None, stop_token_ids=None,
                  hidden_states=None, model=None):
+        beams, _, scores = self.search(next, prompt, cache=cache, index=index, mask=mask,
+                                       stop_token_ids=stop_token_ids, model=model)
+        best = ops.argmax(scores, axis=1)  # (B,): the first of equal scores
+        return ops.take_along_axis(beams, best[:, None, None], axis=1)[:, 0]  # (B, L)
+
+    def reorder_cache(self, cache, beam_indices):
+        """The cache rows of the surviving beams: `x[beam_indices]` for every tensor in it.
+
+        Called once per step after the top-k: row i of the new cache is the row of the beam
+        that new beam i extends. Caches must be batch-first (`(B * num_beams, ...)`).
+
+        Args:
+            cache: the model's cache (a nest of tensors).
+            beam_indices: int `(B * num_beams,)` rows to take.
+
+        Returns:
+            The reordered cache (same structure).
+        """
+        return tree.map_structure(lambda x: ops.take(x, beam_indices, axis=0), cache)
+
+    def search(self, next, prompt, cache=None, index=0, mask=None, stop_token_ids=None,
+               model=None):
+        """Runs the search and returns every final beam with its scores.
+
+        Takes the same arguments as calling the sampler. Given prompt tokens (`mask` True at
+        a position) are copied into every beam at no cost: they neither add to the
+        log-probability nor count in the length, and they never finish a beam.
+
+        Returns:
+            `(beams, log_probs, scores)`: int `(B, num_beams, L)` token buffers, float32
+            `(B, num_beams)` log p(y | x) of the generated tokens, and float32
+            `(B, num_beams)` `log_probs / lp(y)`; beams in the order of the last top-k
+            (by log-probability, best first). Beams that never became live (fewer than
+            `num_beams` continuations, e.g. while a prompt is copied) keep a log-probability
+            near -1e9.
+        """
         k = self.num_beams
         prompt = ops.convert_to_tensor(prompt)
         max_length = ops.shape(prompt)[1]
@@ -96,7 +137,14 @@ class BeamSearchSampler(keras_hub.samplers.Sampler):
             logits, _, cache = next(prompt, cache, index)
             step_logp = ops.log_softmax(ops.cast(logits, "float32") / self.temperature)  # (Bk, V)
             vocab = ops.shape(step_logp)[-1]
-            pad_only = ops.where(ops.arange(vocab) == 0, 0.0, -1e9)[None, :]  # (1, V)
+            ids = ops.arange(vocab)[None, :]  # (1, V)
+            # A given prompt token is the only continuation, at no cost.
+            given = mask[:, index]  # (Bk,)
+            given_token = ops.cast(prompt[:, index], "int32")[:, None]  # (Bk, 1)
+            given_only = ops.where(ids == given_token, 0.0, -1e9)  # (Bk, V)
+            step_logp = ops.where(given[:, None], given_only, step_logp)
+            # A finished beam is only extended by padding, at no cost.
+            pad_only = ops.where(ids == 0, 0.0, -1e9)  # (1, V)
             step_logp = ops.where(finished[:, None], pad_only, step_logp)
             total = ops.reshape(log_probs[:, None] + step_logp, (-1, k * vocab))  # (B, kV)
             top_logp, top_idx = ops.top_k(total, k=k)  # (B, k)
@@ -108,12 +156,13 @@ class BeamSearchSampler(keras_hub.samplers.Sampler):
                 return ops.take(x, source, axis=0)
 
             prompt = gather(prompt)
-            cache = tree.map_structure(gather, cache) if has_cache else cache
+            cache = self.reorder_cache(cache, source) if has_cache else cache
             finished = gather(finished)
             token = ops.cast(token, prompt.dtype)
-            token = ops.where(mask[:, index], prompt[:, index], token)
+            token = ops.where(given, prompt[:, index], token)
             prompt = ops.slice_update(prompt, [0, index], token[:, None])
-            finished = ops.logical_or(finished, is_stop(token))
+            finished = ops.logical_or(
+                finished, ops.logical_and(is_stop(token), ops.logical_not(given)))
             return prompt, cache, index + 1, ops.reshape(top_logp, (-1,)), finished
 
         prompt, _, _, log_probs, finished = self.run_loop(
@@ -122,11 +171,12 @@ class BeamSearchSampler(keras_hub.samplers.Sampler):
 
         positions = ops.arange(max_length)[None, :]
         generated = ops.logical_and(positions >= start_index, ops.not_equal(prompt, 0))
+        generated = ops.logical_and(generated, ops.logical_not(mask))
         length = ops.cast(ops.sum(ops.cast(generated, "int32"), axis=1), "float32")  # (Bk,)
         penalty = ops.power((5.0 + length) / 6.0, self.length_penalty)
         score = ops.reshape(log_probs / penalty, (-1, k))  # (B, k)
-        best = ops.argmax(score, axis=1) + ops.arange(ops.shape(score)[0]) * k
-        return ops.take(prompt, best, axis=0)
+        beams = ops.reshape(prompt, (-1, k, max_length))  # (B, k, L)
+        return beams, ops.reshape(log_probs, (-1, k)), score
 
     def get_config(self):
         config = super().get_config()
