@@ -1,4 +1,4 @@
-"""Tutorial: the seed's RNN worked example, unrolling, backpropagation through time (BPTT), and
+"""Tutorial: the lecture's RNN worked example, unrolling, backpropagation through time (BPTT), and
 gradient flow through time in Elman/SimpleRNN vs GRU vs LSTM (with and without clipping).
 
 Run:  python tutorials/char_rnn_bptt.py            (about 2-4 minutes on 2 CPU cores)
@@ -40,7 +40,7 @@ def section(title):
 
 
 # ---------------------------------------------------------------------------------------------
-section("1. The seed's worked example: one step of an Elman RNN")
+section("1. The lecture's worked example: one step of an Elman RNN")
 # h_t = f(V h_{t-1} + U x_t + b_h),  o_t = g(W h_t + b_o), f = ReLU, g = identity, no biases.
 U = np.array([[1, 0], [0, 1], [-1, 0]], "float32")     # m x d = 3 x 2
 V = np.array([[0, 1, 0], [0, 0, 1], [1, 0, 0]], "float32")  # m x m
