@@ -8,7 +8,7 @@ POOLINGS = ("mean", "mean_max", "last")
 
 @keras.saving.register_keras_serializable(package="keras_seq")
 class BidirectionalMeanPooledRNN(keras.layers.Layer):
-    """Runs an RNN forwards and backwards and averages its states over the true length.
+    """Runs an RNN forwards and backwards and pools its states over the true length (mean).
 
     The lecture's Seq2Vec encoder:
 
