@@ -1,4 +1,4 @@
-"""Tutorial: the seed's RNN worked example, unrolling, backpropagation through time (BPTT), and
+"""Tutorial: the lecture's RNN worked example, unrolling, backpropagation through time (BPTT), and
 gradient flow through time in Elman/SimpleRNN vs GRU vs LSTM (with and without clipping).
 
 Run:  python tutorials/char_rnn_bptt.py            (about 2-4 minutes on 2 CPU cores)
@@ -40,7 +40,7 @@ def section(title):
 
 
 # ---------------------------------------------------------------------------------------------
-section("1. The seed's worked example: one step of an Elman RNN")
+section("1. The lecture's worked example: one step of an Elman RNN")
 # h_t = f(V h_{t-1} + U x_t + b_h),  o_t = g(W h_t + b_o), f = ReLU, g = identity, no biases.
 U = np.array([[1, 0], [0, 1], [-1, 0]], "float32")     # m x d = 3 x 2
 V = np.array([[0, 1, 0], [0, 0, 1], [1, 0, 0]], "float32")  # m x m
@@ -206,8 +206,11 @@ fig.savefig(FIGURES / "gradient_flow.png", dpi=110)
 
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
 for gain, norms in explode.items():
-    axes[0].semilogy(t_axis, norms, label=f"recurrent gain {gain}")
-axes[0].set_title("ReLU Elman: ‖∂L_T/∂h_t‖ (vanishing < 1 < exploding)")
+    # Mean factor per step going back in time: < 1 vanishes, > 1 explodes. ReLU passes only
+    # the active units, so the recurrent gain where it turns is above 1 (gain 1.0 vanishes).
+    factor = (norms[0] / norms[-1]) ** (1 / (T - 1))
+    axes[0].semilogy(t_axis, norms, label=f"recurrent gain {gain}: x{factor:.2f} per step back")
+axes[0].set_title("ReLU Elman: ‖∂L_T/∂h_t‖ (per-step factor < 1 vanishes, > 1 explodes)")
 axes[0].set_xlabel("t")
 axes[0].legend()
 axes[0].grid(True, which="both", alpha=0.3)

@@ -127,7 +127,7 @@ def _train(args, attention, condition_on):
 
 def step2_conditioning(args):
     print("\n== 2. Conditioning the RNN on the image: initial state, input, or both ==")
-    print("x̄ = the CNN's image vector. The seed allows two ways in:")
+    print("x̄ = the CNN's image vector. The lecture allows two ways in:")
     print("  state: h_0 = tanh(W x̄)                         (the image is the first memory)")
     print("  input: h_t = φ(W_xh [x̄; y_{t-1}] + W_hh h_{t-1})  (h_0 = 0; the image is re-read "
           "at every step)")

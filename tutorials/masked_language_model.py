@@ -8,14 +8,14 @@ It trains a small BERT through the `bert-mlm` application on The Time Machine (o
 book is not available, the generated corpus; said loudly), prints each step and writes
 figures to `tutorials/figures/`:
 
-1. Word pieces and sentence pairs: a WordPiece vocabulary (reserved tokens first), the seed's
+1. Word pieces and sentence pairs: a WordPiece vocabulary (reserved tokens first), the lecture's
    example "Let's make [MASK] chicken! [SEP] It [MASK] great with orange sauce" packed as
    [CLS] A [SEP] B [SEP] with segment ids.
 2. BERT's masker: 15% of the non-special tokens are selected, 80% -> [MASK], 10% -> a random
    token, 10% kept; measured over the whole training set — `mlm_masking_statistics.png`.
 3. Training: loss only at the selected positions, perplexity = exp(mean NLL) per word piece —
    `mlm_training_curve.png`.
-4. fill_mask: the top-k candidates for each [MASK] of the seed's example, from the exported
+4. fill_mask: the top-k candidates for each [MASK] of the lecture's example, from the exported
    SavedModel — `mlm_fill_mask_candidates.png`.
 5. Attention: which tokens the [MASK] positions look at (last encoder block, mean over heads)
    — `mlm_attention_map.png`.

@@ -1,4 +1,4 @@
-"""keras_seq.layers: the seed's building blocks (keras + keras.ops only, no TensorFlow)."""
+"""keras_seq.layers: the lecture's building blocks (keras + keras.ops only, no TensorFlow)."""
 
 from keras_seq.layers.attention_masks import (
     causal_attention_mask,

@@ -8,7 +8,7 @@ from keras_seq.layers.attention_masks import keras_mask_of, masked_softmax
 
 @keras.saving.register_keras_serializable(package="keras_seq")
 class BahdanauAttention(keras.layers.Layer):
-    """Additive attention of Bahdanau et al. (2015), in the seed's notation.
+    """Additive attention of Bahdanau et al. (2015), in the lecture's notation.
 
         a(q, k_i) = w_v^T tanh(W_q q + W_k k_i)
         α_i       = softmax_i(a(q, k_i))          (over the keys; padded keys get α_i = 0)

@@ -3,12 +3,14 @@
 import keras
 from keras import ops
 
+POOLINGS = ("mean", "mean_max", "last")
+
 
 @keras.saving.register_keras_serializable(package="keras_seq")
 class BidirectionalMeanPooledRNN(keras.layers.Layer):
-    """Runs an RNN forwards and backwards and averages its states over the true length.
+    """Runs an RNN forwards and backwards and pools its states over the true length (mean).
 
-    The seed's Seq2Vec encoder:
+    The lecture's Seq2Vec encoder:
 
         h_t = [h→_t ; h←_t]            (concatenation of both directions)
         h̄  = (1 / T) Σ_{t=1..T} h_t    (T = true, unpadded length of the sequence)
@@ -16,14 +18,19 @@ class BidirectionalMeanPooledRNN(keras.layers.Layer):
     Padded steps are excluded from both RNNs (the Keras mask freezes the state there)
     and from the mean, so appending padding never changes the result. With
     `pooling="mean_max"` the output is `[h̄ ; max_t h_t]` (the element-wise maximum over
-    the same real steps appended to the mean).
+    the same real steps appended to the mean). With `pooling="last"` it is the final state
+    of each direction, `[h→_T ; h←_1]`: the forward state at the last REAL step T (what
+    `softmax(W h_T)` reads; padding after it is never read) and the backward state at the
+    first real step, which is where the backward RNN ends after reading x_T ... x_1, so it
+    too has seen the whole sequence (most recently its first words).
 
     Args:
         layer: a `keras.layers.RNN` instance (`SimpleRNN`, `GRU`, `LSTM`, or
             `RNN(ElmanRNNCell(...))`). It is used as a template: two fresh copies are made
             from its config (forwards and `go_backwards=True`), with `return_sequences=True`;
             the instance itself is not called. The copies use this layer's dtype policy.
-        pooling: "mean" (the seed's h̄, default) or "mean_max" (`[h̄ ; max_t h_t]`).
+        pooling: "mean" (the lecture's h̄, default), "mean_max" (`[h̄ ; max_t h_t]`) or
+            "last" (`[h→_T ; h←_1]`, the final state of each direction at the real ends).
         **kwargs: base `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -35,7 +42,7 @@ class BidirectionalMeanPooledRNN(keras.layers.Layer):
 
     Returns:
         A tensor `(batch, 2 * units)`, or `(batch, 4 * units)` with "mean_max". No mask is
-        propagated.
+        propagated. A row without any real step gives zeros.
 
     Example:
 
@@ -47,8 +54,9 @@ class BidirectionalMeanPooledRNN(keras.layers.Layer):
 
     def __init__(self, layer, pooling="mean", **kwargs):
         super().__init__(**kwargs)
-        if pooling not in ("mean", "mean_max"):
-            raise ValueError(f"`pooling` must be 'mean' or 'mean_max', got pooling={pooling!r}.")
+        if pooling not in POOLINGS:
+            raise ValueError(
+                f"`pooling` must be one of {POOLINGS}, got pooling={pooling!r}.")
         self.pooling = pooling
         if isinstance(layer, dict):
             layer = keras.saving.deserialize_keras_object(layer)
@@ -64,7 +72,7 @@ class BidirectionalMeanPooledRNN(keras.layers.Layer):
             )
         self.layer = layer
         self.supports_masking = True
-        self.units = (2 if pooling == "mean" else 4) * self._rnn_units(layer)
+        self.units = (4 if pooling == "mean_max" else 2) * self._rnn_units(layer)
 
     @staticmethod
     def _rnn_units(layer):
@@ -100,6 +108,8 @@ class BidirectionalMeanPooledRNN(keras.layers.Layer):
         backward = ops.flip(
             self.backward_layer(inputs, mask=mask, training=training), axis=1
         )  # (B, T, H)
+        if self.pooling == "last":
+            return ops.cast(self._final_states(forward, backward, mask), self.compute_dtype)
         states = ops.cast(ops.concatenate([forward, backward], axis=-1), "float32")
         if mask is None:
             pooled = ops.mean(states, axis=1)  # (B, 2H)
@@ -117,6 +127,25 @@ class BidirectionalMeanPooledRNN(keras.layers.Layer):
                                  ops.zeros_like(peak))
             pooled = ops.concatenate([pooled, peak], axis=-1)  # (B, 4H)
         return ops.cast(pooled, self.compute_dtype)
+
+    @staticmethod
+    def _final_states(forward, backward, mask):
+        """[h→_T ; h←_1]: the forward states at the last real step, the backward at the first.
+
+        `forward` and `backward` are `(B, T, H)` in time order; a row without real steps
+        selects nothing and gives zeros.
+        """
+        forward, backward = ops.cast(forward, "float32"), ops.cast(backward, "float32")
+        if mask is None:
+            return ops.concatenate([forward[:, -1], backward[:, 0]], axis=-1)  # (B, 2H)
+        length = ops.shape(mask)[1]
+        steps = ops.expand_dims(ops.arange(length), 0)  # (1, T)
+        last = ops.max(ops.where(mask, steps, -1), axis=1, keepdims=True)  # (B, 1); -1: none
+        first = ops.min(ops.where(mask, steps, length), axis=1, keepdims=True)  # T: none
+        at_last = ops.expand_dims(ops.cast(ops.equal(steps, last), "float32"), -1)  # (B, T, 1)
+        at_first = ops.expand_dims(ops.cast(ops.equal(steps, first), "float32"), -1)
+        return ops.concatenate([ops.sum(forward * at_last, axis=1),
+                                ops.sum(backward * at_first, axis=1)], axis=-1)  # (B, 2H)
 
     def compute_mask(self, inputs, mask=None):
         return None

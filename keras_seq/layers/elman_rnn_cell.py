@@ -1,4 +1,4 @@
-"""The seed's Elman RNN cell."""
+"""The lecture's Elman RNN cell."""
 
 import keras
 from keras import ops
@@ -6,14 +6,14 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="keras_seq")
 class ElmanRNNCell(keras.layers.Layer):
-    """Elman recurrent cell with an optional output layer, in the seed's notation.
+    """Elman recurrent cell with an optional output layer, in the lecture's notation.
 
     Implements, for one time step with input x_t (d), state h_{t-1} (m) and output o_t (n):
 
         h_t = f(V h_{t-1} + U x_t + b_h)
         o_t = g(W h_t + b_o)
 
-    The weights keep the seed's shapes: `U` is (m, d), `V` is (m, m), `W` is (n, m),
+    The weights keep the lecture's shapes: `U` is (m, d), `V` is (m, m), `W` is (n, m),
     `b_h` is (m,), `b_o` is (n,). They are attributes of the cell under those names.
     When `output_units` is None there is no output layer and o_t = h_t (a plain Elman
     cell, as in `keras.layers.SimpleRNNCell`). Use it inside `keras.layers.RNN`.
@@ -110,7 +110,7 @@ class ElmanRNNCell(keras.layers.Layer):
 
     def call(self, inputs, states, training=None):
         h_prev = states[0] if isinstance(states, (list, tuple)) else states
-        # Row-vector form of the seed's column equations: (V h)^T = h^T V^T.
+        # Row-vector form of the lecture's column equations: (V h)^T = h^T V^T.
         pre = ops.matmul(inputs, ops.transpose(self.U)) + ops.matmul(
             h_prev, ops.transpose(self.V)
         )  # (B, m)

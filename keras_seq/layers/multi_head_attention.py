@@ -15,7 +15,7 @@ from keras_seq.layers.attention_masks import (
 
 @keras.saving.register_keras_serializable(package="keras_seq")
 class MultiHeadAttention(keras.layers.Layer):
-    """Multi-head attention as in the seed (Vaswani et al., 2017), with a KV cache.
+    """Multi-head attention as in the lecture (Vaswani et al., 2017), with a KV cache.
 
     For each head i = 1..h:
 

@@ -50,8 +50,10 @@ def build_sentiment_classifier(
             concatenated to the word embedding.
         word_dropout: rate in [0, 1) at which whole words are dropped in training
             (0 = no such layer).
-        pooling: "mean" (the seed's mean of the states) or "mean_max" (mean and
-            element-wise maximum over the real steps, concatenated).
+        pooling: "mean" (the lecture's mean of the states), "mean_max" (mean and
+            element-wise maximum over the real steps, concatenated) or "last" (the final
+            state of each direction, `[h→_T ; h←_1]`, at the real ends of the sequence; see
+            `BidirectionalMeanPooledRNN`).
         dropout_class: the dropout layers' class (default `keras_seq.layers.HashDropout`,
             Keras's maths with masks that stay cheap under XLA on CPU; or
             `keras.layers.Dropout`).
@@ -102,7 +104,7 @@ def build_sentiment_classifier(
 
 
 def compile_sentiment_classifier(model, learning_rate=1e-3, jit_compile=False, logits=False,
-                                 clipnorm=1.0, ema_momentum=None):
+                                 global_clipnorm=1.0, ema_momentum=None):
     """Compiles `model` with the defaults of the application (in place; returns it).
 
     Args:
@@ -110,7 +112,11 @@ def compile_sentiment_classifier(model, learning_rate=1e-3, jit_compile=False, l
         learning_rate: Adam learning rate (a float or a `keras.optimizers.schedules` schedule).
         jit_compile: XLA-compile the train/eval/predict steps (bool or "auto").
         logits: must match the model's `logits` argument.
-        clipnorm: global-norm gradient clipping (None = off).
+        global_clipnorm: clip the whole gradient, all variables together, to this global
+            norm: g <- g * min(1, c / ||g||) with ||g||^2 the sum over every variable
+            (Keras's `global_clipnorm`; Keras's `clipnorm` would clip each variable's
+            gradient on its own). None = off. The IMDB application and the benchmarks use
+            the default, 1.0.
         ema_momentum: None (off) or the momentum of an exponential moving average of the
             weights that Adam keeps beside them (`use_ema`); `fit` copies the average into
             the model when it ends. Pair it with `keras.callbacks.SwapEMAWeights` to
@@ -119,9 +125,14 @@ def compile_sentiment_classifier(model, learning_rate=1e-3, jit_compile=False, l
     Returns:
         The compiled `model`.
     """
+    if global_clipnorm is not None and not (
+            isinstance(global_clipnorm, (int, float)) and global_clipnorm > 0):
+        raise ValueError("`global_clipnorm` must be None or a number > 0, got "
+                         f"global_clipnorm={global_clipnorm!r}.")
     threshold = 0.0 if logits else 0.5
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm,
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate,
+                                        global_clipnorm=global_clipnorm,
                                         use_ema=bool(ema_momentum),
                                         ema_momentum=ema_momentum or 0.99),
         loss=keras.losses.BinaryCrossentropy(from_logits=logits),

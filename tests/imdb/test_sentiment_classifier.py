@@ -22,11 +22,11 @@ def test_padding_does_not_change_the_output(rnn, stacked):
     assert model(ids).shape == (2, 1)
 
 
-@pytest.mark.parametrize("pooling", ["mean", "mean_max"])
+@pytest.mark.parametrize("pooling", ["mean", "mean_max", "last"])
 def test_keras_file_round_trip(tmp_path, pooling):
     model = build_sentiment_classifier(40, embedding_dim=8, units=4, num_stacked=1,
                                        pooling=pooling)
-    assert model.get_layer("head").kernel.shape == ((8 if pooling == "mean" else 16), 1)
+    assert model.get_layer("head").kernel.shape == ((16 if pooling == "mean_max" else 8), 1)
     ids = np.array([[1, 2, 3, 0]], "int32")
     padded = np.pad(ids, [(0, 0), (0, 3)])
     np.testing.assert_allclose(model(ids), model(padded), atol=1e-6)
@@ -39,9 +39,25 @@ def test_compile_defaults_and_a_fit_step_under_xla():
     model = compile_sentiment_classifier(
         build_sentiment_classifier(30, embedding_dim=8, units=4), jit_compile=True)
     assert isinstance(model.optimizer, keras.optimizers.Adam)
+    # The whole gradient is clipped to global norm 1, not each variable on its own.
+    assert model.optimizer.global_clipnorm == 1.0 and model.optimizer.clipnorm is None
     ids = np.random.default_rng(0).integers(1, 30, size=(8, 6)).astype("int32")
     history = model.fit(ids, np.ones((8, 1)), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0]) and "accuracy" in history.history
+
+
+def test_global_clipnorm_is_passed_to_the_optimizer_and_checked():
+    """`global_clipnorm` clips all variables' gradients together (Keras's global_clipnorm)."""
+    def compiled(**kwargs):
+        model = build_sentiment_classifier(30, embedding_dim=4, units=2)
+        return compile_sentiment_classifier(model, **kwargs).optimizer
+
+    optimizer = compiled(global_clipnorm=0.5)
+    assert optimizer.global_clipnorm == 0.5 and optimizer.clipnorm is None
+    assert compiled(global_clipnorm=None).global_clipnorm is None
+    for bad in (-1.0, 0, "1"):
+        with pytest.raises(ValueError, match="global_clipnorm"):
+            compiled(global_clipnorm=bad)
 
 
 def test_word_dropout_drops_whole_word_vectors_in_training_only():
@@ -68,7 +84,7 @@ def test_logits_head():
 @pytest.mark.parametrize("kwargs, named", [
     ({"vocab_size": 2}, "vocab_size"), ({"rnn": "rnn"}, "rnn"), ({"units": 0}, "units"),
     ({"num_stacked": -1}, "num_stacked"), ({"dropout": 1.0}, "dropout"),
-    ({"word_dropout": -0.1}, "word_dropout"),
+    ({"word_dropout": -0.1}, "word_dropout"), ({"pooling": "max"}, "pooling"),
 ])
 def test_bad_arguments_name_themselves(kwargs, named):
     args = {"vocab_size": 30, **kwargs}

@@ -124,3 +124,64 @@ def test_rejects_non_rnn_layer():
         BidirectionalMeanPooledRNN(keras.layers.Dense(3))
     with pytest.raises(ValueError, match="return_state"):
         BidirectionalMeanPooledRNN(keras.layers.GRU(3, return_state=True))
+
+
+def test_last_pooling_harness():
+    run_layer_test(
+        BidirectionalMeanPooledRNN,
+        dict(layer=keras.layers.GRU(4), pooling="last"),
+        {"inputs": np.random.default_rng(5).normal(size=(3, 6, 5)).astype("float32")},
+        expected_output_shape=(3, 8),
+    )
+
+
+def test_last_pooling_matches_numpy_transcription():
+    """pooling="last": [h→_T ; h←_1], the final state of each direction over x_1..x_T.
+
+    T is the true length: the forward RNN stops at the last real step and the backward RNN,
+    reading x_T .. x_1, ends at the first step. Loud padding must not leak in.
+    """
+    layer = BidirectionalMeanPooledRNN(keras.layers.SimpleRNN(3), pooling="last")
+    x = np.random.default_rng(6).normal(size=(4, 6, 4)).astype("float32")
+    lengths = [6, 3, 1, 0]
+    mask = np.arange(6)[None, :] < np.array(lengths)[:, None]
+    out = np.array(layer(x + (~mask[..., None]) * 50.0, padding_mask=mask))
+    assert out.shape == (4, 6)
+    fwd = [np.array(w) for w in layer.forward_layer.weights]
+    bwd = [np.array(w) for w in layer.backward_layer.weights]
+    for b, T in enumerate(lengths[:3]):
+        h_forward_T = ref.simple_rnn(x[b, :T], *fwd)[-1]
+        h_backward_1 = ref.simple_rnn(x[b, :T][::-1], *bwd)[-1]
+        np.testing.assert_allclose(out[b], np.concatenate([h_forward_T, h_backward_1]),
+                                   atol=1e-5)
+    np.testing.assert_array_equal(out[3], np.zeros(6))  # nothing real: zeros
+    # Without any mask the layer reads every step: the padding then changes the result.
+    unmasked = np.array(layer(x * mask[..., None]))
+    h_forward_end = ref.simple_rnn((x * mask[..., None])[1], *fwd)[-1]
+    np.testing.assert_allclose(unmasked[1, :3], h_forward_end, atol=1e-5)
+    assert np.abs(unmasked[1] - out[1]).max() > 1e-3
+
+
+@pytest.mark.parametrize("kind", sorted(RNNS))
+def test_last_pooling_is_padding_invariant(kind):
+    layer = BidirectionalMeanPooledRNN(RNNS[kind](), pooling="last")
+    x = np.random.default_rng(7).normal(size=(3, 5, 2)).astype("float32")
+    mask = np.array([[1] * 5, [1] * 2 + [0] * 3, [0] + [1] * 3 + [0]], bool)  # left pad too
+    x = x * mask[..., None]
+    assert_padding_invariant(lambda a, m: layer(a, padding_mask=m), x, mask, extra=4)
+
+
+def test_last_pooling_with_holes_equals_masked_keras_rnns():
+    """Holes in the mask: the forward state at the last real step, backward at the first."""
+    layer = BidirectionalMeanPooledRNN(keras.layers.LSTM(3), pooling="last")
+    x = np.random.default_rng(8).normal(size=(2, 7, 2)).astype("float32")
+    mask = np.array([[0, 1, 0, 1, 1, 0, 0], [1, 1, 0, 1, 0, 1, 1]], bool)
+    out = np.array(layer(x, padding_mask=mask))
+    forward = keras.layers.LSTM(3, return_state=True)
+    backward = keras.layers.LSTM(3, return_state=True, go_backwards=True)
+    for rnn, source in ((forward, layer.forward_layer), (backward, layer.backward_layer)):
+        rnn.build(x.shape)
+        rnn.set_weights(source.get_weights())
+    h_f = np.array(forward(x, mask=mask)[1])  # final h after the last real step
+    h_b = np.array(backward(x, mask=mask)[1])
+    np.testing.assert_allclose(out, np.concatenate([h_f, h_b], -1), atol=1e-5)
