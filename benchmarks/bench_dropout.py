@@ -20,13 +20,12 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from benchmarks.bench_common import machine_info  # noqa: E402
+from bench_common import machine_info  # noqa: E402
 from keras_seq.layers import HashDropout  # noqa: E402
 from keras_seq.models import build_sentiment_classifier, compile_sentiment_classifier  # noqa: E402
 
@@ -83,7 +82,7 @@ def main(argv=None):
             times[name].append(1000 * (time.perf_counter() - started) / opts.calls)
     rows = [{"what": name, "median_ms": statistics.median(v), "rounds_ms": v}
             for name, v in times.items()]
-    print(f"\n| what | median ms |\n|---|---|")
+    print("\n| what | median ms |\n|---|---|")
     for row in rows:
         print(f"| {row['what']} | {row['median_ms']:.1f} |")
     out = pathlib.Path(opts.out)

@@ -25,10 +25,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 OUT = ROOT / "benchmarks" / "out"
 
-from benchmarks.bench_common import machine_info  # noqa: E402
+from bench_common import machine_info  # noqa: E402
 
 
 def unigram_perplexity(run_dir, config):

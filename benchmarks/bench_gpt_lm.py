@@ -28,14 +28,13 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 OUT = ROOT / "benchmarks" / "out"
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from benchmarks.bench_common import machine_info  # noqa: E402
+from bench_common import machine_info  # noqa: E402
 from keras_seq.generation import decode, get_sampler  # noqa: E402
 from keras_seq.models.gpt_language_model import GPTLanguageModel  # noqa: E402
 

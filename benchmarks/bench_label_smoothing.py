@@ -25,13 +25,12 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import ops  # noqa: E402
 
-from benchmarks.bench_common import machine_info  # noqa: E402
+from bench_common import machine_info  # noqa: E402
 from keras_seq.losses import LabelSmoothedSparseCrossentropy  # noqa: E402
 
 OUT = pathlib.Path(__file__).resolve().parent / "out"

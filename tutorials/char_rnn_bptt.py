@@ -11,11 +11,9 @@ It prints each step and writes two figures:
 
 import os
 import pathlib
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 # KERAS_SEQ_FIGURES_DIR: write the figures elsewhere (the tests do).
 FIGURES = pathlib.Path(os.environ.get("KERAS_SEQ_FIGURES_DIR", ROOT / "tutorials" / "figures"))
 

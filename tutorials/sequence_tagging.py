@@ -24,12 +24,10 @@ numbers-and-dates task, prints each step and writes figures to `tutorials/figure
 import argparse
 import os
 import pathlib
-import sys
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
