@@ -149,23 +149,32 @@ class MultiHeadAttention(keras.layers.Layer):
         kernel, bias = getattr(self, "W_" + name), getattr(self, "b_" + name)
         hoisted = self._hoisted_kernels
         if hoisted is None:
-            y = ops.einsum("btd,dhk->bthk", x, kernel)  # (B, T, h, dk)
+            y = ops.einsum("btd,dhk->bthk", x, self._read(kernel))  # (B, T, h, dk)
         else:  # the same product as one 2-D matmul, kernel reshaped before the loop
             batch, length = ops.shape(x)[0], ops.shape(x)[1]
             y = ops.matmul(ops.reshape(x, (-1, kernel.shape[0])), hoisted[name])  # (B*T, h*dk)
             y = ops.reshape(y, (batch, length, kernel.shape[1], kernel.shape[2]))  # (B, T, h, dk)
-        return y if bias is None else y + bias
+        return y if bias is None else y + self._read(bias)
+
+    def _read(self, variable):
+        """`variable` in the compute dtype.
+
+        `__call__` already reads variables in the compute dtype (autocast), but
+        `compute_output_spec` runs `call` outside `__call__`: without this cast, a
+        mixed-precision layer would promise float32 outputs and return float16/bfloat16.
+        """
+        return ops.cast(variable, self.compute_dtype)
 
     def _output(self, out):
         """`[head_1; ...; head_h] W_o + b_o` for `out` (B, T, h, dv) -> (B, T, D_out)."""
         hoisted = self._hoisted_kernels
         if hoisted is None:
-            output = ops.einsum("bthk,hko->bto", out, self.W_o)  # (B, T, D_out)
+            output = ops.einsum("bthk,hko->bto", out, self._read(self.W_o))  # (B, T, D_out)
         else:
             h, dv, d_out = self.W_o.shape
             output = ops.matmul(ops.reshape(out, (-1, h * dv)), hoisted["o"])  # (B*T, D_out)
             output = ops.reshape(output, (ops.shape(out)[0], ops.shape(out)[1], d_out))
-        return output if self.b_o is None else output + self.b_o
+        return output if self.b_o is None else output + self._read(self.b_o)
 
     def hoist_kernels(self):
         """The projection kernels as 2-D tensors: q, k, v `(D, h*d_k)`, o `(h*d_v, D_out)`.
