@@ -226,7 +226,8 @@ def assert_causal(fn, x, rng=None, atol=1e-5):
     for t in range(length - 1):
         changed = np.array(x, copy=True)
         if np.issubdtype(changed.dtype, np.integer):
-            changed[:, t + 1 :] = rng.integers(1, max(2, int(x.max()) + 1), changed[:, t + 1 :].shape)
+            high = max(2, int(x.max()) + 1)
+            changed[:, t + 1 :] = rng.integers(1, high, changed[:, t + 1 :].shape)
         else:
             changed[:, t + 1 :] = rng.normal(size=changed[:, t + 1 :].shape)
         out = _to_numpy(fn(changed))

@@ -21,3 +21,25 @@ from keras_seq.layers.scalar_mix import ScalarMix
 from keras_seq.layers.sinusoidal_positional_encoding import SinusoidalPositionalEncoding
 from keras_seq.layers.transformer_decoder_block import TransformerDecoderBlock
 from keras_seq.layers.transformer_encoder_block import TransformerEncoderBlock
+
+__all__ = [
+    "BackboneImageEncoder",
+    "BahdanauAttention",
+    "BidirectionalMeanPooledRNN",
+    "ConvImageEncoder",
+    "ElmanRNNCell",
+    "HashDropout",
+    "ImageSelfSimilarity",
+    "MultiHeadAttention",
+    "PositionalEmbedding",
+    "PositionwiseFeedForward",
+    "RegionTwinScores",
+    "ScalarMix",
+    "SinusoidalPositionalEncoding",
+    "TransformerDecoderBlock",
+    "TransformerEncoderBlock",
+    "causal_attention_mask",
+    "keras_mask_of",
+    "masked_softmax",
+    "merge_attention_masks",
+]

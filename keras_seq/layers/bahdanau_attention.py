@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_seq.layers.argument_checks import check_rank, check_same_size, static_shape
 from keras_seq.layers.attention_masks import keras_mask_of, masked_softmax
 
 
@@ -35,6 +36,12 @@ class BahdanauAttention(keras.layers.Layer):
         The context `(batch, value_dim)` or `(batch, Tq, value_dim)`, and, when
         `return_attention_scores=True`, the weights `(batch, Tv)` or `(batch, Tq, Tv)`.
 
+    Raises:
+        ValueError: naming the argument, when the static shapes cannot work: a query not of
+            rank 2 or 3, a value or key not of rank 3, key and value of different lengths,
+            different batch sizes, a `projected_key` or `value_mask` of the wrong shape, or
+            feature sizes other than the layer was built for.
+
     Example:
 
     >>> import numpy as np
@@ -57,6 +64,7 @@ class BahdanauAttention(keras.layers.Layer):
         if value_shape is None:
             raise ValueError("BahdanauAttention needs both `query` and `value`.")
         key_shape = value_shape if key_shape is None else key_shape
+        self._check_shapes(tuple(query_shape), tuple(value_shape), tuple(key_shape))
         dense = dict(
             units=self.units,
             use_bias=False,
@@ -77,6 +85,36 @@ class BahdanauAttention(keras.layers.Layer):
         self.score_dense.build((None, self.units))
         self.built = True
 
+    def _check_shapes(self, query, value, key, projected_key=None, value_mask=None):
+        """Ranks and matching sizes of the static shapes (nothing runs in the graph)."""
+        check_rank(self, "query", query, (2, 3), "(batch, query_dim) or (batch, Tq, query_dim)")
+        check_rank(self, "value", value, 3, "(batch, Tv, value_dim)")
+        check_rank(self, "key", key, 3, "(batch, Tv, key_dim)")
+        named = [("query", query), ("value", value), ("key", key)]
+        lengths = [("`value`", value[1]), ("`key`", key[1])]
+        if projected_key is not None:
+            check_rank(self, "projected_key", projected_key, 3, "(batch, Tv, units)")
+            check_same_size(self, "the last size of `projected_key` and `units`",
+                            [("`projected_key`", projected_key[2]), ("units", self.units)])
+            named.append(("projected_key", projected_key))
+            lengths.append(("`projected_key`", projected_key[1]))
+        if value_mask is not None:
+            check_rank(self, "value_mask", value_mask, 2, "(batch, Tv)")
+            named.append(("value_mask", value_mask))
+            lengths.append(("`value_mask`", value_mask[1]))
+        check_same_size(self, "the lengths Tv of " + ", ".join(n for n, _ in lengths), lengths)
+        check_same_size(self, "the batch sizes of " + ", ".join(f"`{n}`" for n, _ in named),
+                        [(f"`{name}`", shape[0]) for name, shape in named])
+        if self.built:
+            for name, shape, dense in (("query", query, self.query_dense),
+                                       ("key", key, self.key_dense)):
+                expected = dense.kernel.shape[0]
+                if shape[-1] is not None and shape[-1] != expected:
+                    raise ValueError(
+                        f"BahdanauAttention: `{name}` has {shape[-1]} features, but this "
+                        f"layer was built for {expected} (shape {shape})."
+                    )
+
     def project_key(self, key):
         """Returns `W_k key`, `(batch, Tv, units)`, to pass as `projected_key`."""
         return self.key_dense(key)
@@ -95,6 +133,11 @@ class BahdanauAttention(keras.layers.Layer):
     ):
         if key is None:
             key = value
+        self._check_shapes(
+            static_shape(query), static_shape(value), static_shape(key),
+            None if projected_key is None else static_shape(projected_key),
+            None if value_mask is None else static_shape(value_mask),
+        )
         if value_mask is None:
             value_mask = key_mask if key_mask is not None else keras_mask_of(value)
         if value_mask is None and key is not value:

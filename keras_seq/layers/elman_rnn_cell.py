@@ -111,17 +111,21 @@ class ElmanRNNCell(keras.layers.Layer):
     def call(self, inputs, states, training=None):
         h_prev = states[0] if isinstance(states, (list, tuple)) else states
         # Row-vector form of the lecture's column equations: (V h)^T = h^T V^T.
-        pre = ops.matmul(inputs, ops.transpose(self.U)) + ops.matmul(
-            h_prev, ops.transpose(self.V)
+        # Variables read in the compute dtype also outside `__call__` (compute_output_spec).
+        def read(variable):
+            return ops.cast(variable, self.compute_dtype)
+
+        pre = ops.matmul(inputs, ops.transpose(read(self.U))) + ops.matmul(
+            h_prev, ops.transpose(read(self.V))
         )  # (B, m)
         if self.b_h is not None:
-            pre = pre + self.b_h
+            pre = pre + read(self.b_h)
         h = self.activation(pre)
         if self.W is None:
             return h, [h]
-        o = ops.matmul(h, ops.transpose(self.W))  # (B, n)
+        o = ops.matmul(h, ops.transpose(read(self.W)))  # (B, n)
         if self.b_o is not None:
-            o = o + self.b_o
+            o = o + read(self.b_o)
         return self.output_activation(o), [h]
 
     def get_initial_state(self, batch_size=None):

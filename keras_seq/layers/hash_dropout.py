@@ -64,7 +64,8 @@ class HashDropout(keras.layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed) if self.rate > 0 else None
         self.supports_masking = True
-        self.built = True
+        # Stateless: built now, unless a subclass brings its own `build` (Keras's rule).
+        self.built = type(self).build is keras.layers.Layer.build
 
     def _mask_shape(self, inputs):
         shape = ops.shape(inputs)

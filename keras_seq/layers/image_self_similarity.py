@@ -1,4 +1,4 @@
-"""How strongly an image repeats itself under a shift: a same/different feature by autocorrelation."""
+"""How strongly an image repeats itself under a shift: same/different by autocorrelation."""
 
 import keras
 import numpy as np
@@ -94,7 +94,8 @@ class ImageSelfSimilarity(keras.layers.Layer):
         if self.projection is not None:
             g = ops.cast(self.projection(features), "float32")  # (B, K, D, H, W)
         else:
-            g = ops.transpose(ops.cast(features, "float32"), (0, 3, 1, 2))[:, None]  # (B, 1, C, H, W)
+            g = ops.transpose(ops.cast(features, "float32"), (0, 3, 1, 2))
+            g = g[:, None]  # (B, 1, C, H, W)
         g = g - ops.mean(g, axis=(3, 4), keepdims=True)
         g = ops.pad(g, [(0, 0), (0, 0), (0, 0), (0, height), (0, width)])  # (B, K, D, 2H, 2W)
         real, imag = ops.fft2((g, ops.zeros_like(g)))

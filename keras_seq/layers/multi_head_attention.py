@@ -6,11 +6,19 @@ import math
 import keras
 from keras import ops
 
+from keras_seq.layers.argument_checks import (
+    check_cache_index,
+    check_rank,
+    check_same_size,
+    static_shape,
+)
 from keras_seq.layers.attention_masks import (
     keras_mask_of,
     masked_softmax,
     merge_attention_masks,
 )
+
+_SEQUENCE = "(batch, length, features)"
 
 
 @keras.saving.register_keras_serializable(package="keras_seq")
@@ -69,6 +77,14 @@ class MultiHeadAttention(keras.layers.Layer):
         `output (B, T, D_out)`, then `scores (B, h, T, S)` if requested, then the updated
         `cache` if one was passed.
 
+    Raises:
+        ValueError: naming the argument, for shapes that cannot work (checked on the static
+            shapes, free at run time): a query, key or value not of rank 3, key and value of
+            different lengths, different batch sizes, feature sizes other than the layer was
+            built for, an `attention_mask` not broadcastable to `(B, T, S)`, a cache not
+            `(B, 2, S, h, d_k)`; and for a `cache_update_index` outside `[0, S - t]` when it
+            is a Python int or an eager tensor (a traced index is not checked).
+
     Example:
 
     >>> import numpy as np
@@ -118,6 +134,9 @@ class MultiHeadAttention(keras.layers.Layer):
     def build(self, query_shape, value_shape=None, key_shape=None):
         value_shape = query_shape if value_shape is None else value_shape
         key_shape = value_shape if key_shape is None else key_shape
+        self._check_sequences(
+            tuple(query_shape), tuple(value_shape), tuple(key_shape), cache_shape=None
+        )
         h, dk, dv = self.num_heads, self.key_dim, self.value_dim
         out = self.output_dim or query_shape[-1]
 
@@ -149,23 +168,32 @@ class MultiHeadAttention(keras.layers.Layer):
         kernel, bias = getattr(self, "W_" + name), getattr(self, "b_" + name)
         hoisted = self._hoisted_kernels
         if hoisted is None:
-            y = ops.einsum("btd,dhk->bthk", x, kernel)  # (B, T, h, dk)
+            y = ops.einsum("btd,dhk->bthk", x, self._read(kernel))  # (B, T, h, dk)
         else:  # the same product as one 2-D matmul, kernel reshaped before the loop
             batch, length = ops.shape(x)[0], ops.shape(x)[1]
             y = ops.matmul(ops.reshape(x, (-1, kernel.shape[0])), hoisted[name])  # (B*T, h*dk)
             y = ops.reshape(y, (batch, length, kernel.shape[1], kernel.shape[2]))  # (B, T, h, dk)
-        return y if bias is None else y + bias
+        return y if bias is None else y + self._read(bias)
+
+    def _read(self, variable):
+        """`variable` in the compute dtype.
+
+        `__call__` already reads variables in the compute dtype (autocast), but
+        `compute_output_spec` runs `call` outside `__call__`: without this cast, a
+        mixed-precision layer would promise float32 outputs and return float16/bfloat16.
+        """
+        return ops.cast(variable, self.compute_dtype)
 
     def _output(self, out):
         """`[head_1; ...; head_h] W_o + b_o` for `out` (B, T, h, dv) -> (B, T, D_out)."""
         hoisted = self._hoisted_kernels
         if hoisted is None:
-            output = ops.einsum("bthk,hko->bto", out, self.W_o)  # (B, T, D_out)
+            output = ops.einsum("bthk,hko->bto", out, self._read(self.W_o))  # (B, T, D_out)
         else:
             h, dv, d_out = self.W_o.shape
             output = ops.matmul(ops.reshape(out, (-1, h * dv)), hoisted["o"])  # (B*T, D_out)
             output = ops.reshape(output, (ops.shape(out)[0], ops.shape(out)[1], d_out))
-        return output if self.b_o is None else output + self.b_o
+        return output if self.b_o is None else output + self._read(self.b_o)
 
     def hoist_kernels(self):
         """The projection kernels as 2-D tensors: q, k, v `(D, h*d_k)`, o `(h*d_v, D_out)`.
@@ -203,6 +231,86 @@ class MultiHeadAttention(keras.layers.Layer):
             (batch_size, 2, max_length, self.num_heads, self.key_dim),
             dtype=dtype or self.compute_dtype,
         )
+
+    # ---- argument checks (static shapes only) ------------------------------------
+    def _check_sequences(self, query, value, key, cache_shape):
+        """Ranks, batch sizes and key/value lengths of the query, key and value shapes."""
+        check_rank(self, "query", query, 3, _SEQUENCE)
+        named = [("query", query)]
+        if cache_shape is None or value is not None:
+            value = query if value is None else value
+            key = value if key is None else key
+            check_rank(self, "value", value, 3, _SEQUENCE)
+            check_rank(self, "key", key, 3, _SEQUENCE)
+            check_same_size(self, "the lengths of `key` and `value`",
+                            [("`key`", key[1]), ("`value`", value[1])])
+            named += [("value", value), ("key", key)]
+        if cache_shape is not None:
+            named.append(("cache", cache_shape))
+        check_same_size(self, "the batch sizes of " + ", ".join(f"`{n}`" for n, _ in named),
+                        [(f"`{name}`", shape[0]) for name, shape in named])
+        return named
+
+    def _check_call(self, query, value, key, masks, attention_mask, cache,
+                    cache_update_index):
+        query, cache_shape = static_shape(query), None
+        value = None if value is None else static_shape(value)
+        key = None if key is None else static_shape(key)
+        if cache is not None:
+            cache_shape = static_shape(cache)
+            check_rank(self, "cache", cache_shape, 5, "(batch, 2, S, num_heads, key_dim)")
+            expected = (2, self.num_heads, self.key_dim)
+            got = (cache_shape[1], cache_shape[3], cache_shape[4])
+            if any(g is not None and g != e for g, e in zip(got, expected)):
+                raise ValueError(
+                    "MultiHeadAttention: `cache` must have shape (batch, 2, S, "
+                    f"num_heads={self.num_heads}, key_dim={self.key_dim}), got shape "
+                    f"{cache_shape}."
+                )
+            if cache_update_index is None:  # read-only: value/key are ignored
+                value = key = None
+        named = self._check_sequences(query, value, key, cache_shape)
+        for name, shape in named:
+            if name == "cache":
+                continue
+            kernel = {"query": self.W_q, "value": self.W_v, "key": self.W_k}[name]
+            if shape[-1] is not None and shape[-1] != kernel.shape[0]:
+                raise ValueError(
+                    f"MultiHeadAttention: `{name}` has {shape[-1]} features, but this layer "
+                    f"was built for {kernel.shape[0]} (shape {shape})."
+                )
+        shapes = dict(named)
+        batch, length = query[0], query[1]
+        if cache_shape is not None:
+            source = cache_shape[2]
+        else:
+            source = (shapes.get("key") or query)[1]
+        for name, mask in masks.items():
+            if mask is None or (name != "query_mask" and cache_update_index is not None):
+                continue  # with a cache update, value/key masks are ignored (see `call`)
+            mask_shape = static_shape(mask)
+            check_rank(self, name, mask_shape, 2, "(batch, length)")
+            if name == "query_mask":
+                sizes = [("`query_mask`", mask_shape[1]), ("the query length T", length)]
+            else:
+                sizes = [(f"`{name}`", mask_shape[1]), ("the key/value length S", source)]
+            check_same_size(self, f"the length of `{name}` and its sequence", sizes)
+            check_same_size(self, f"the batch sizes of `{name}` and `query`",
+                            [(f"`{name}`", mask_shape[0]), ("`query`", batch)])
+        if attention_mask is not None:
+            mask_shape = static_shape(attention_mask)
+            check_rank(self, "attention_mask", mask_shape, 3, "(batch, T, S)")
+            expected = (batch, length, source)
+            if any(m not in (None, 1, e) and e is not None
+                   for m, e in zip(mask_shape, expected)):
+                raise ValueError(
+                    "MultiHeadAttention: `attention_mask` must have shape (batch, T, S) = "
+                    f"{expected} (or 1 where it broadcasts), got shape {mask_shape}."
+                )
+        if cache is not None and cache_update_index is not None:
+            new = (shapes.get("key") or query)[1]
+            check_cache_index(self, "cache_update_index", cache_update_index, cache_shape[2],
+                              new)
 
     # ---- attention ---------------------------------------------------------------
     def _use_fused(self, return_attention_scores, training):
@@ -250,6 +358,11 @@ class MultiHeadAttention(keras.layers.Layer):
         cache=None,
         cache_update_index=None,
     ):
+        self._check_call(
+            query, value, key,
+            dict(query_mask=query_mask, value_mask=value_mask, key_mask=key_mask),
+            attention_mask, cache, cache_update_index,
+        )
         if query_mask is None:
             query_mask = keras_mask_of(query)
         q = self._project(query, "q")  # (B, T, h, dk)

@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from keras_seq.layers.argument_checks import check_rank, check_token_ids, static_shape
 from keras_seq.layers.sinusoidal_positional_encoding import SinusoidalPositionalEncoding
 
 
@@ -36,6 +37,13 @@ class PositionalEmbedding(keras.layers.Layer):
 
     Returns:
         `(batch, T, embed_dim)` embeddings, with a Keras mask when `mask_zero=True`.
+
+    Raises:
+        ValueError: `token_ids` not of rank 2; positions beyond `sequence_length` or a
+            negative `start_index` (when it is a Python int); and, in eager calls only, ids
+            outside `[0, vocab_size)`. Ids are not checked inside `tf.function`, XLA or
+            `jax.jit` (a data-dependent check would cost every compiled step), where an
+            out-of-range id gives an error on CPU and a zero or clamped row elsewhere.
 
     Example:
 
@@ -81,6 +89,7 @@ class PositionalEmbedding(keras.layers.Layer):
         self.supports_masking = mask_zero
 
     def build(self, input_shape):
+        check_rank(self, "token_ids", tuple(input_shape), 2, "(batch, T)")
         self.token_embedding = keras.layers.Embedding(
             self.vocab_size,
             self.embed_dim,
@@ -102,6 +111,8 @@ class PositionalEmbedding(keras.layers.Layer):
         self.built = True
 
     def call(self, token_ids, start_index=0):
+        check_rank(self, "token_ids", static_shape(token_ids), 2, "(batch, T)")
+        check_token_ids(self, "token_ids", token_ids, self.vocab_size)  # eager calls only
         x = self.token_embedding(token_ids)  # (B, T, d)
         if self.scale_embeddings:
             x = x * ops.cast(math.sqrt(self.embed_dim), x.dtype)

@@ -68,7 +68,6 @@ class RegionTwinScores(keras.layers.Layer):
         if grid_shape[1] is not None and grid_shape[1] != h * w:
             raise ValueError(f"RegionTwinScores expects {h}*{w}={h * w} regions (grid_shape="
                              f"{self.grid_shape}), got input shape {tuple(grid_shape)}.")
-        channels = grid_shape[-1]
         self.appearance = keras.layers.EinsumDense(
             "bnc,ckd->bnkd", output_shape=(None, self.num_heads, self.key_dim),
             dtype=self.dtype_policy, name="appearance")

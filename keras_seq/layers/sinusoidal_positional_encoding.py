@@ -46,7 +46,8 @@ class SinusoidalPositionalEncoding(keras.layers.Layer):
             )
         self.max_wavelength = float(max_wavelength)
         self.supports_masking = True
-        self.built = True
+        # Stateless: built now, unless a subclass brings its own `build` (Keras's rule).
+        self.built = type(self).build is keras.layers.Layer.build
 
     def call(self, inputs, start_index=0):
         shape = ops.shape(inputs)

@@ -2,6 +2,12 @@
 
 import keras
 
+from keras_seq.layers.argument_checks import (
+    check_cache_index,
+    check_rank,
+    check_same_size,
+    static_shape,
+)
 from keras_seq.layers.attention_masks import keras_mask_of
 from keras_seq.layers.transformer_block_base import TransformerBlockBase
 
@@ -57,6 +63,12 @@ class TransformerDecoderBlock(TransformerBlockBase):
         cross-attention cache was passed, `(self_attention_cache, cross_attention_cache)`
         as two more items.
 
+    Raises:
+        ValueError: naming the argument: sequences not of rank 3 or of different batch
+            sizes, a `self_attention_cache_update_index` outside the cache (when it is a
+            Python int or an eager tensor), the caches asked for before the block is built;
+            and the shape errors of `MultiHeadAttention` for masks and caches.
+
     Example:
 
     >>> import numpy as np
@@ -71,6 +83,9 @@ class TransformerDecoderBlock(TransformerBlockBase):
         self.has_cross_attention = None  # decided in build()
 
     def build(self, decoder_sequence_shape, encoder_sequence_shape=None):
+        self._check_sequences(tuple(decoder_sequence_shape),
+                              None if encoder_sequence_shape is None
+                              else tuple(encoder_sequence_shape))
         shape = decoder_sequence_shape
         self.self_attention = self._make_attention("self_attention", shape, shape)
         self.self_attention_norm = self._make_norm("self_attention_norm", shape)
@@ -86,14 +101,33 @@ class TransformerDecoderBlock(TransformerBlockBase):
         self.ffn_norm = self._make_norm("ffn_norm", shape)
         self.built = True
 
+    def _check_sequences(self, decoder, encoder):
+        layout = "(batch, length, features)"
+        check_rank(self, "decoder_sequence", decoder, 3, layout)
+        if encoder is not None:
+            check_rank(self, "encoder_sequence", encoder, 3, layout)
+            check_same_size(self, "the batch sizes of `decoder_sequence` and "
+                            "`encoder_sequence`", [("`decoder_sequence`", decoder[0]),
+                                                   ("`encoder_sequence`", encoder[0])])
+
+    def _check_built(self, method):
+        if not self.built:
+            raise ValueError(
+                f"TransformerDecoderBlock.{method} needs a built block: call the block once "
+                "(or `build(decoder_sequence_shape, encoder_sequence_shape)`) first; the "
+                "head size comes from the hidden size."
+            )
+
     def compute_cross_attention_cache(self, encoder_sequence):
         """Encoder keys/values for `cross_attention_cache`, `(B, 2, S, heads, key_dim)`."""
+        self._check_built("compute_cross_attention_cache")
         if not self.has_cross_attention:
             raise ValueError("This decoder block was built without cross-attention.")
         return self.cross_attention.compute_cache(encoder_sequence)
 
     def init_self_attention_cache(self, batch_size, max_length, dtype=None):
         """An empty self-attention cache `(B, 2, max_length, heads, key_dim)`."""
+        self._check_built("init_self_attention_cache")
         return self.self_attention.init_cache(batch_size, max_length, dtype)
 
     def call(
@@ -113,6 +147,17 @@ class TransformerDecoderBlock(TransformerBlockBase):
         decoder_sequence_mask=None,
         encoder_sequence_mask=None,
     ):
+        self._check_sequences(
+            static_shape(decoder_sequence),
+            None if encoder_sequence is None else static_shape(encoder_sequence),
+        )
+        if self_attention_cache is not None and self_attention_cache_update_index is not None:
+            cache_shape = static_shape(self_attention_cache)  # (B, 2, L, heads, key_dim)
+            check_cache_index(
+                self, "self_attention_cache_update_index", self_attention_cache_update_index,
+                cache_shape[2] if len(cache_shape) == 5 else None,  # MHA checks the rank
+                static_shape(decoder_sequence)[1],
+            )
         if decoder_padding_mask is None:
             decoder_padding_mask = (
                 decoder_sequence_mask

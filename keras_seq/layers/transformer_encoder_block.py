@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_seq.layers.argument_checks import check_rank, static_shape
 from keras_seq.layers.attention_masks import keras_mask_of
 from keras_seq.layers.transformer_block_base import TransformerBlockBase
 
@@ -53,6 +54,7 @@ class TransformerEncoderBlock(TransformerBlockBase):
     """
 
     def build(self, inputs_shape):
+        check_rank(self, "inputs", tuple(inputs_shape), 3, "(batch, T, hidden_dim)")
         self.self_attention = self._make_attention("self_attention", inputs_shape, inputs_shape)
         self.attention_dropout_layer = self._make_dropout("attention_output_dropout")
         self.attention_norm = self._make_norm("attention_norm", inputs_shape)
@@ -69,6 +71,7 @@ class TransformerEncoderBlock(TransformerBlockBase):
         return_attention_scores=False,
         training=None,
     ):
+        check_rank(self, "inputs", static_shape(inputs), 3, "(batch, T, hidden_dim)")
         if padding_mask is None:
             padding_mask = keras_mask_of(inputs)
 

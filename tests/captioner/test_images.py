@@ -60,10 +60,16 @@ FORMATS = {
 }
 
 
+# Lossy encodings (JPEG quantisation, Pillow's palette) move the colour: measured up to 1.5
+# of 255 here, 8 allows another libjpeg. Lossless ones only see the float32 resize: measured
+# at most 5.4e-4 of 255 (1e-2 leaves room for another resize kernel, not for a wrong colour).
+LOSSY = {"rgb_jpeg", "gray_jpeg", "cmyk_jpeg", "gif", "palette_png"}
+
+
 @pytest.mark.parametrize("name", sorted(FORMATS))
 def test_each_format_decodes_to_the_right_colour(name):
     data, rgb = FORMATS[name]
-    np.testing.assert_allclose(_mean_rgb(data), rgb, atol=8)
+    np.testing.assert_allclose(_mean_rgb(data), rgb, atol=8 if name in LOSSY else 1e-2)
 
 
 def test_cmyk_jpeg_is_roughly_the_colour_pillow_sees():
@@ -84,13 +90,13 @@ def test_rgba_transparent_area_comes_out_white():
     array[:, :10] = (0, 0, 255, 255)  # left half opaque blue, right half transparent black
     array[:, 10:] = (0, 0, 0, 0)
     image = _decode(_encode(Image.fromarray(array, "RGBA"), "PNG"), size=20)
-    np.testing.assert_allclose(image[:, :8], np.broadcast_to([0, 0, 1], (20, 8, 3)), atol=1e-3)
-    np.testing.assert_allclose(image[:, 12:], 1.0, atol=1e-3)
+    np.testing.assert_allclose(image[:, :8], np.broadcast_to([0, 0, 1], (20, 8, 3)), atol=1e-6)
+    np.testing.assert_allclose(image[:, 12:], 1.0, atol=1e-6)
 
 
 def test_half_transparent_is_blended_with_white():
     image = _decode(_encode(Image.new("RGBA", (4, 4), (0, 0, 0, 128)), "PNG"), size=4)
-    np.testing.assert_allclose(image, 1 - 128 / 255, atol=1e-3)
+    np.testing.assert_allclose(image, 1 - 128 / 255, atol=1e-6)
 
 
 def test_gif_gives_its_first_frame():
@@ -102,7 +108,8 @@ def test_gif_gives_its_first_frame():
 @pytest.mark.parametrize("size", [(7, 300), (300, 7), (500, 375), (1, 1)])
 def test_any_size_and_aspect_is_resized_to_the_square(size):
     image = Image.new("RGB", size, (10, 200, 30))
-    np.testing.assert_allclose(_mean_rgb(_encode(image, "PNG")), (10, 200, 30), atol=1)
+    # PNG is lossless: only the float32 resize (measured 5.5e-4 of 255); JPEG is lossy.
+    np.testing.assert_allclose(_mean_rgb(_encode(image, "PNG")), (10, 200, 30), atol=1e-2)
     np.testing.assert_allclose(_mean_rgb(_encode(image, "JPEG", quality=95)), (10, 200, 30),
                                atol=8)
 
@@ -112,10 +119,10 @@ def test_aspect_stretches_by_default_and_pads_with_black_when_preserved():
     array[:, :20] = 255  # left half white, right half black
     data = _encode(Image.fromarray(array), "PNG")
     stretched = _decode(data, size=8)
-    np.testing.assert_allclose(stretched[:, :3], 1.0, atol=1e-3)  # the whole height is image
+    np.testing.assert_allclose(stretched[:, :3], 1.0, atol=1e-6)  # the whole height is image
     padded = _decode(data, size=8, preserve_aspect_ratio=True)
-    np.testing.assert_allclose(padded[:3], 0.0, atol=1e-3)  # top rows are padding
-    np.testing.assert_allclose(padded[4:5, :3], 1.0, atol=0.05)  # the image sits in the middle
+    np.testing.assert_allclose(padded[:3], 0.0, atol=1e-6)  # top rows are padding
+    np.testing.assert_allclose(padded[4:5, :3], 1.0, atol=1e-6)  # the image sits in the middle
 
 
 NOT_IMAGES = {
@@ -172,7 +179,8 @@ def _batch():
 def test_decode_images_batch_and_empty_batch():
     images = decode_images(_batch(), S)
     assert images.shape == (4, S, S, 3) and images.dtype == tf.float32
-    np.testing.assert_allclose(images[0].numpy().reshape(-1, 3).mean(0) * 255, RED, atol=8)
+    np.testing.assert_allclose(images[0].numpy().reshape(-1, 3).mean(0) * 255, RED,
+                               atol=8)  # images[0] is the (lossy) JPEG
     empty = decode_images(tf.constant([], tf.string), S)
     assert empty.shape == (0, S, S, 3) and empty.dtype == tf.float32
 
@@ -216,7 +224,8 @@ def test_image_file_dataset_shapes_and_order(tmp_path):
     assert [tuple(x.shape) for x in images] == [(S, S, 3)] * 3
     for i, image in enumerate(images):
         np.testing.assert_allclose(image.numpy().reshape(-1, 3).mean(0) * 255,
-                                   (40 * i, 100, 200), atol=8)
+                                   (40 * i, 100, 200),
+                                   atol=1e-2 if i == 1 else 8)  # 1: PNG; JPEG, GIF: lossy
     assert image_file_dataset(paths, S).element_spec == tf.TensorSpec((S, S, 3), tf.float32)
 
 

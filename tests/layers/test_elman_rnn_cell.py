@@ -12,7 +12,10 @@ def relu(z):
 
 
 def test_lecture_worked_example():
-    """U, V, W of the lecture, zero biases, ReLU: h_{t-1}=[1,0,0], x_t=[1,0] -> h_t=[1,0,0], o_t=1."""
+    """U, V, W of the lecture, zero biases, ReLU.
+
+    h_{t-1}=[1,0,0], x_t=[1,0] -> h_t=[1,0,0], o_t=1.
+    """
     cell = ElmanRNNCell(3, output_units=1, activation="relu")
     cell.build((None, 2))
     cell.U.assign([[1, 0], [0, 1], [-1, 0]])

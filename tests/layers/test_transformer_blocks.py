@@ -127,11 +127,13 @@ def test_decoder_matches_numpy_transcription(norm_first):
         if norm_first:
             y = _np_ln(w, "self_attention_norm", x)
             z = x + _np_mha(w, "self_attention", y, y, causal)
-            u = z + _np_mha(w, "cross_attention", _np_ln(w, "cross_attention_norm", z), M[b], cross_mask)
+            y = _np_ln(w, "cross_attention_norm", z)
+            u = z + _np_mha(w, "cross_attention", y, M[b], cross_mask)
             e = u + _np_ffn(w, _np_ln(w, "ffn_norm", u))
         else:
             z = _np_ln(w, "self_attention_norm", x + _np_mha(w, "self_attention", x, x, causal))
-            u = _np_ln(w, "cross_attention_norm", z + _np_mha(w, "cross_attention", z, M[b], cross_mask))
+            cross = _np_mha(w, "cross_attention", z, M[b], cross_mask)
+            u = _np_ln(w, "cross_attention_norm", z + cross)
             e = _np_ln(w, "ffn_norm", u + _np_ffn(w, u))
         np.testing.assert_allclose(out[b], e, atol=1e-4)
 
