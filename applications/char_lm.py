@@ -42,7 +42,7 @@ def add_arguments(parser):
                    default=0.1, help="last share of the text (by position) for validation")
     g = parser.add_argument_group("model")
     g.add_argument("--cell", choices=("elman", "rnn", "gru", "lstm"), default="lstm",
-                   help="elman: the seed's ElmanRNNCell; rnn: SimpleRNN; gru; lstm")
+                   help="elman: the lecture's ElmanRNNCell; rnn: SimpleRNN; gru; lstm")
     g.add_argument("--units", type=positive_int("--units"), default=256)
     g.add_argument("--layers", type=positive_int("--layers"), default=1, help="stacked RNNs")
     g.add_argument("--embedding-dim", type=int, default=32,

@@ -57,11 +57,11 @@ def add_arguments(parser):
                         "texts of --data-file/--data-dir are cut, spans past the cut dropped)")
     g = parser.add_argument_group("model")
     g.add_argument("--cell", choices=("elman", "rnn", "gru", "lstm"), default="lstm",
-                   help="elman: the seed's ElmanRNNCell; rnn: SimpleRNN; gru; lstm (default)")
+                   help="elman: the lecture's ElmanRNNCell; rnn: SimpleRNN; gru; lstm (default)")
     g.add_argument("--units", type=positive_int("--units"), default=64,
                    help="units per RNN layer and direction")
     g.add_argument("--layers", type=positive_int("--layers"), default=2,
-                   help="stacked RNN layers (the seed's deep RNN)")
+                   help="stacked RNN layers (the lecture's deep RNN)")
     g.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=True,
                    help="run every layer in both directions (default on)")
     g.add_argument("--embedding-dim", type=positive_int("--embedding-dim"), default=32)

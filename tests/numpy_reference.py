@@ -1,4 +1,4 @@
-"""Direct NumPy transcriptions of the seed's formulas, used as test oracles."""
+"""Direct NumPy transcriptions of the lecture's formulas, used as test oracles."""
 
 import numpy as np
 

@@ -27,7 +27,7 @@ class CharLanguageModel(keras.Model):
         P(x_{t+1} | x_1..x_t) = softmax(W h^L_t + b)
 
     and is trained with the cross-entropy of the next character (perplexity = exp of its mean,
-    bits per char = mean / ln 2). `cell` is "elman" (the seed's `ElmanRNNCell`), "rnn"
+    bits per char = mean / ln 2). `cell` is "elman" (the lecture's `ElmanRNNCell`), "rnn"
     (`keras.layers.SimpleRNN`), "gru" or "lstm". Dropout is applied to the embedding and
     between layers (not on the recurrent connections).
 

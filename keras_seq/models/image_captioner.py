@@ -15,7 +15,7 @@ class ImageCaptioner(Seq2SeqModel):
 
     A CNN embeds the image x into a global vector x̄ and a grid of region features
     v_1..v_N (`ConvImageEncoder`, or a `keras.applications` backbone). The decoder RNN
-    (GRU or LSTM) is conditioned on the image in the two ways the seed allows
+    (GRU or LSTM) is conditioned on the image in the two ways the lecture allows
     (`condition_on`):
 
         state:  h_0 = tanh(W_init x̄ + b_init)                       (else h_0 = 0)

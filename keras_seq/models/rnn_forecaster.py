@@ -47,7 +47,7 @@ class RNNForecaster(keras.Model):
     forecastable) or the input one season earlier x_{t+h-m·k}, k = ceil(h/m) (`"seasonal"`:
     the network learns the change from the seasonal-naive forecast; needs W >= m).
     With `head="mse"` train with the mean squared error; with `head="gaussian"` with
-    `gaussian_nll` (the seed's Gaussian loss: a per-step mean and log-variance, i.e. a
+    `gaussian_nll` (the lecture's Gaussian loss: a per-step mean and log-variance, i.e. a
     predictive distribution N(μ, σ²)).
 
     Args:

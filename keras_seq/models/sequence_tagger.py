@@ -37,7 +37,7 @@ class SequenceTagger(keras.Model):
     Args:
         vocabulary_size: number of input ids (padding id 0 included), int >= 2.
         num_tags: number of tags (the head's width), int >= 2.
-        cell: "elman" (the seed's `ElmanRNNCell`, φ = `activation`), "rnn"
+        cell: "elman" (the lecture's `ElmanRNNCell`, φ = `activation`), "rnn"
             (`keras.layers.SimpleRNN`), "gru" or "lstm".
         units: hidden units per direction and layer.
         num_layers: L, stacked RNN layers.

@@ -58,7 +58,7 @@ def test_export_loads_in_plain_tensorflow(exported):
     assert out["signatures"] == ["fill_mask", "serving_default"]
     assert out["num_masks"] == [2, 1, 0]
     assert out["top3_shape"] == [3, 2, 3]
-    # the seed's pair: two [MASK]s, each with 4 candidates, [SEP] kept in the filled text
+    # the lecture's pair: two [MASK]s, each with 4 candidates, [SEP] kept in the filled text
     assert len(out["candidates"][0]) == 2 and all(len(c) == 4 for c in out["candidates"][0])
     assert "[SEP]" in out["filled"][0] and "[MASK]" not in out["filled"][0]
     assert out["filled"][0].startswith("let ' s make ")

@@ -25,7 +25,7 @@ def test_masked_language_model_tutorial_quick(tmp_path):
         assert step in out
     assert "-> [MASK] 0.8" in out or "-> [MASK] 0.7" in out  # the measured 80/10/10 split
     assert "specials selected: 0" in out
-    assert "[MASK]1:" in out and "[MASK]2:" in out  # the seed's example has two masks
+    assert "[MASK]1:" in out and "[MASK]2:" in out  # the lecture's example has two masks
     for name in FIGURES:
         data = (tmp_path / name).read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 5000, name
