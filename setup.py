@@ -24,7 +24,9 @@ setup(
     extras_require={
         "test": ["pytest>=8", "pytest-xdist>=3", "jax[cpu]>=0.4.30",
                  # the documentation site (tests/test_docs_site.py builds it)
-                 "mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=1.0"],
+                 "mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=1.0",
+                 # property tests of the layers; the linter the code passes (tests/test_lint.py)
+                 "hypothesis>=6", "ruff>=0.14"],
     },
     entry_points={"console_scripts": ["keras-seq=keras_seq.cli:main"]},
 )
