@@ -329,7 +329,8 @@ def run(args, extra_callbacks=(), log=print):
         f"{metrics['validation_bits_per_char']:.3f} ({len(val_ids):,} characters); epochs "
         f"{epochs_run} run now, fit {fit_seconds:.0f} s.")
     log(f"Export (SavedModel; signatures serving_default, generate): {run_dir.export}")
-    log(f"Export greedy continuation == Keras model.generate: {metrics['export_greedy_matches_keras']}")
+    log("Export greedy continuation == Keras model.generate: "
+        f"{metrics['export_greedy_matches_keras']}")
     for p, c in zip(prompts, exported_cont):
         log(f"  greedy  {p!r} -> {c!r}")
     for p, s in metrics["samples_temperature"].items():

@@ -339,9 +339,9 @@ def part_d2l_ensemble(args):
                      "elapsed_seconds": time.time() - started})
         settings = f" {rows[-1]['settings']}" if rows[-1]["settings"] else ""
         print(f"member {k + 1}{settings}: own val ppl {np.exp(exact.best):.3f}; "
-              f"ensemble of {k + 1}: {np.exp(ce_best):.3f}" + (f"; with the snapshots ({counts['snapshots']} in "
-                                         f"all): {np.exp(ce):.3f}"
-                                         if len(snapshot_weights) > 1 else "") +
+              f"ensemble of {k + 1}: {np.exp(ce_best):.3f}"
+              + (f"; with the snapshots ({counts['snapshots']} in all): {np.exp(ce):.3f}"
+                 if len(snapshot_weights) > 1 else "") +
               f" ({time.time() - started:.0f} s)", flush=True)
         if time.time() - started > limit:
             break

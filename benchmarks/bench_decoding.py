@@ -134,17 +134,22 @@ def main():
             rows.append(row)
             per = lambda s: 1e3 * s / batch  # ms per sentence  # noqa: E731
             bf16 = (f" / bf16 graph {per(row['ours_bf16_graph_s']):8.2f} (tokens agree "
-                    f"{row['bf16_token_agreement']:.2f})" if "ours_bf16_graph_s" in row else "")
-            line = (f"batch={batch:3d} tokens={n:4d}  ours xla {per(row['ours_xla_s']):8.2f} / graph "
-                    f"{per(row['ours_graph_s']):8.2f}{bf16} ms/sent; best {per(row['ours_s']):8.2f} ms/sent "
+                    f"{row['bf16_token_agreement']:.2f})"
+                    if "ours_bf16_graph_s" in row else "")
+            line = (f"batch={batch:3d} tokens={n:4d}  "
+                    f"ours xla {per(row['ours_xla_s']):8.2f} / graph "
+                    f"{per(row['ours_graph_s']):8.2f}{bf16} ms/sent; "
+                    f"best {per(row['ours_s']):8.2f} ms/sent "
                     f"({1e3 * row['ours_s'] / n:6.2f} ms/token)  uncached-XLA "
-                    f"{per(row['uncached_xla_s']):8.2f} ms/sent  x{row['uncached_xla_s'] / row['ours_s']:.1f}")
+                    f"{per(row['uncached_xla_s']):8.2f} ms/sent  "
+                    f"x{row['uncached_xla_s'] / row['ours_s']:.1f}")
             if "tutorial_s" in row:
                 line += (f"  tutorial {per(row['tutorial_s']):9.2f} ms/sent  "
                          f"x{row['tutorial_s'] / row['ours_s']:.1f}")
             print(line, flush=True)
 
-    print("\n| batch | new tokens | ours XLA ms/sentence | ours graph ms/sentence | ours bf16 graph ms/sentence | ours best ms per step (whole batch) "
+    print("\n| batch | new tokens | ours XLA ms/sentence | ours graph ms/sentence "
+          "| ours bf16 graph ms/sentence | ours best ms per step (whole batch) "
           "| uncached XLA ms/sentence | speed-up vs uncached | tutorial ms/sentence | "
           "speed-up vs tutorial |")
     print("|---|---|---|---|---|---|---|---|---|---|")

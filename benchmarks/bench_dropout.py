@@ -1,4 +1,4 @@
-"""Time of a dropout mask, Keras's `Dropout` vs `keras_seq.layers.HashDropout`, with and without XLA.
+"""Time of a dropout mask, Keras's `Dropout` vs `keras_seq.layers.HashDropout`, with/without XLA.
 
 On the IMDB classifier's embedding output (batch 64, 192 steps, 128 features, float32),
 training mode, in one process, interleaved round by round; each `tf.function` is called once

@@ -180,7 +180,8 @@ def part_throughput(opts):
         seconds = time.time() - started
         _, acc = model.evaluate(reference_data(vectorizer(tf.constant(test.texts)),
                                                test.labels, False), verbose=0)
-        result["reference_accuracy"] = {"test_accuracy": float(acc), "epochs": opts.reference_epochs,
+        result["reference_accuracy"] = {"test_accuracy": float(acc),
+                                        "epochs": opts.reference_epochs,
                                         "fit_seconds": seconds, "test_size": len(test)}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / opts.out_throughput).write_text(json.dumps(result, indent=2, default=str))

@@ -76,7 +76,8 @@ def batches(num, seed=0):
     rng = np.random.default_rng(seed)
     src = np.zeros((num * BATCH, LENGTH), "int32")
     tgt = np.zeros((num * BATCH, LENGTH + 1), "int32")
-    path = pathlib.Path(__file__).resolve().parents[2] / "shared/datasets/translation/fra-eng/fra.txt"
+    path = (pathlib.Path(__file__).resolve().parents[2]
+            / "shared/datasets/translation/fra-eng/fra.txt")
     if path.is_file():
         from keras_seq.data.sequence_tokenizer import SequenceTokenizer
         from keras_seq.data.translation_pairs import read_pairs
@@ -149,7 +150,8 @@ def main():
         models[name], timers[name] = model, StepTimer()
     keras.config.set_dtype_policy("float32")
     for r in range(args.rounds):
-        lo, hi = (r * args.steps_per_round + 1) * BATCH, ((r + 1) * args.steps_per_round + 1) * BATCH
+        lo, hi = ((r * args.steps_per_round + 1) * BATCH,
+                  ((r + 1) * args.steps_per_round + 1) * BATCH)
         chunk = ({k: v[lo:hi] for k, v in x.items()}, y[lo:hi], w[lo:hi])
         for name, model in models.items():
             if name.endswith("length buckets"):

@@ -37,7 +37,8 @@ APPLICATIONS = {
     "imdb": ("keras_seq.applications.imdb_sentiment",
              "IMDB movie-review sentiment: BiRNN classifier, raw strings in the export"),
     "char-lm": ("keras_seq.applications.char_lm",
-                "char-level language model (The Time Machine): Elman/RNN/GRU/LSTM, text generation"),
+                "char-level language model (The Time Machine): Elman/RNN/GRU/LSTM, "
+                "text generation"),
     "translator": ("keras_seq.applications.translator",
                    "translation: RNN encoder-decoder, RNN + Bahdanau attention, transformer "
                    "(generated dates by default; --dataset fra-eng)"),

@@ -53,7 +53,8 @@ def make_aclimdb_tarball(path):
         for (split, label), texts in REVIEWS.items():
             for i, text in enumerate(texts):
                 data = text.encode("utf-8")
-                info = tarfile.TarInfo(f"aclImdb/{split}/{label}/{i}_{9 if label == 'pos' else 2}.txt")
+                info = tarfile.TarInfo(
+                    f"aclImdb/{split}/{label}/{i}_{9 if label == 'pos' else 2}.txt")
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
     pathlib.Path(path).write_bytes(buf.getvalue())

@@ -68,7 +68,8 @@ JAX_SCRIPT = textwrap.dedent(
         mha.attention_impl = impl
         assert mha(x, use_causal_mask=True).shape == (2, 5, 8)
     inp = keras.Input((5,), dtype="int32")
-    out = L.BidirectionalMeanPooledRNN(keras.layers.LSTM(3))(keras.layers.Embedding(10, 4, mask_zero=True)(inp))
+    out = L.BidirectionalMeanPooledRNN(keras.layers.LSTM(3))(
+        keras.layers.Embedding(10, 4, mask_zero=True)(inp))
     model = keras.Model(inp, keras.layers.Dense(1)(out))
     model.compile("adam", "mse", jit_compile=True)
     hist = model.fit(ids, np.ones((2, 1)), epochs=2, verbose=0)

@@ -44,7 +44,8 @@ def test_bf16_logits_and_per_position_reduction():
     labels, logits, _ = _data(2)
     loss = LabelSmoothedSparseCrossentropy(0.1, reduction=None)
     out = loss(labels, keras.ops.cast(logits, "bfloat16"))
-    assert tuple(out.shape) == labels.shape and keras.backend.standardize_dtype(out.dtype) == "float32"
+    assert (tuple(out.shape) == labels.shape
+            and keras.backend.standardize_dtype(out.dtype) == "float32")
 
 
 def test_config_round_trip_and_bad_arguments():

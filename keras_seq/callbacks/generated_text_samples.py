@@ -38,7 +38,8 @@ class GeneratedTextSamples(keras.callbacks.Callback):
                  top_k=None, seed=0, every=1, log=None, tag="samples"):
         super().__init__()
         if not prompts or not all(isinstance(p, str) and p for p in prompts):
-            raise ValueError(f"`prompts` must be a non-empty list of non-empty str, got {prompts!r}.")
+            raise ValueError(
+                f"`prompts` must be a non-empty list of non-empty str, got {prompts!r}.")
         if not isinstance(num_chars, int) or num_chars <= 0:
             raise ValueError(f"`num_chars` must be a positive int, got num_chars={num_chars!r}.")
         self.log_dir = str(log_dir)

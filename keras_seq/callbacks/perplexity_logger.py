@@ -1,4 +1,4 @@
-"""Adds perplexity and bits per character to the epoch logs (before TensorBoard/CSVLogger see them)."""
+"""Adds perplexity and bits per char to the epoch logs (before TensorBoard/CSVLogger see them)."""
 
 import math
 

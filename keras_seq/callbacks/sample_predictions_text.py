@@ -50,7 +50,8 @@ class SamplePredictionsText(keras.callbacks.Callback):
                 "|---|---|---|---|---|---|"]
         for i, (text, truth, p) in enumerate(zip(self.texts, self.targets, probabilities)):
             pred = int(p >= 0.5)
-            snippet = self._cell(text[: self.max_chars]) + ("..." if len(text) > self.max_chars else "")
+            snippet = (self._cell(text[: self.max_chars])
+                       + ("..." if len(text) > self.max_chars else ""))
             rows.append(
                 f"| {i} | {snippet} | {self.class_names[truth]} | {self.class_names[pred]} "
                 f"| {p:.3f} | {'yes' if pred == truth else 'NO'} |")

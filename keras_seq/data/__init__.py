@@ -1,1 +1,1 @@
-"""keras_seq.data: loaders, text standardization, generated corpora and tf.data pipelines (TF only)."""
+"""keras_seq.data: loaders, text standardization, generated corpora, tf.data pipelines (TF only)."""

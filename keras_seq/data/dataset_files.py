@@ -21,7 +21,7 @@ def sha256_of(path, chunk=1 << 20):
 
 
 def cache_dir():
-    """The download cache: `$KERAS_SEQ_CACHE`, `$KERAS_SEQ_CACHE_DIR` or ~/.keras/datasets/keras_seq."""
+    """Download cache: `$KERAS_SEQ_CACHE`, `$KERAS_SEQ_CACHE_DIR` or ~/.keras/datasets/keras_seq."""
     root = os.environ.get("KERAS_SEQ_CACHE") or os.environ.get("KERAS_SEQ_CACHE_DIR")
     if root:
         return pathlib.Path(root).expanduser()

@@ -211,7 +211,8 @@ def read_aclimdb_split(root, split):
     for label, folder in ((0, "neg"), (1, "pos")):
         files = sorted(
             pathlib.Path(root, split, folder).glob("*.txt"),
-            key=lambda p: (int(p.stem.split("_")[0]) if p.stem.split("_")[0].isdigit() else 0, p.name),
+            key=lambda p: (int(p.stem.split("_")[0]) if p.stem.split("_")[0].isdigit() else 0,
+                           p.name),
         )
         for f in files:
             texts.append(f.read_text(encoding="utf-8", errors="replace"))

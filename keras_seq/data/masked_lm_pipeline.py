@@ -1,4 +1,4 @@
-"""BERT-style masked-LM data: sentence pairs [CLS] A [SEP] B [SEP] and the 80/10/10 masker (TF only).
+"""BERT-style masked-LM data: sentence pairs [CLS] A [SEP] B [SEP], the 80/10/10 masker (TF only).
 
 From a text to training batches:
 
@@ -241,7 +241,8 @@ def masked_lm_dataset(first, second, tokenizer, vocabulary_size, sequence_length
 
     Example:
 
-    >>> from keras_seq.data.word_pieces import train_word_piece_vocabulary, make_word_piece_tokenizer
+    >>> from keras_seq.data.word_pieces import (
+    ...     train_word_piece_vocabulary, make_word_piece_tokenizer)
     >>> vocab = train_word_piece_vocabulary(["the time machine", "the time traveller"] * 10, 40)
     >>> ds = masked_lm_dataset(["the time machine"], ["the time traveller"],
     ...                        make_word_piece_tokenizer(vocab), len(vocab), 16, 1)
@@ -250,7 +251,8 @@ def masked_lm_dataset(first, second, tokenizer, vocabulary_size, sequence_length
     ((1, 16), (1, 5))
     """
     if second is not None and len(second) != len(first):
-        raise ValueError(f"`second` must be as long as `first`, got {len(second)} and {len(first)}.")
+        raise ValueError(
+            f"`second` must be as long as `first`, got {len(second)} and {len(first)}.")
     if not first:
         raise ValueError("no sentences: the text is too short for masked-LM training.")
     if max_selections is None:

@@ -145,7 +145,8 @@ class SequenceTokenizer(tf.Module):
         return [t.decode("utf-8") for t in ragged.flat_values.numpy()]
 
     def get_config(self):
-        return {"vocabulary": list(self.tokens[4:]), "split": self.split, "lowercase": self.lowercase}
+        return {"vocabulary": list(self.tokens[4:]), "split": self.split,
+                "lowercase": self.lowercase}
 
     @property
     def vocabulary_size(self):

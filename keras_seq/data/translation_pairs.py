@@ -69,7 +69,8 @@ def _candidates(name, data_dir):
     env = os.environ.get("KERAS_SEQ_DATA_DIR")
     roots = [pathlib.Path(env)] if env else []
     here = pathlib.Path(__file__).resolve().parents[2]
-    roots += [here.parent / "shared" / "datasets", pathlib.Path.cwd().parent / "shared" / "datasets"]
+    roots += [here.parent / "shared" / "datasets",
+              pathlib.Path.cwd().parent / "shared" / "datasets"]
     for root in roots:
         yield root / "translation" / name / spec["file"]
     yield cache_dir() / name / spec["file"]

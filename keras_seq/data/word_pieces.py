@@ -172,7 +172,8 @@ def save_vocabulary(vocabulary, path):
     vocabulary = [str(t) for t in vocabulary]
     bad = [t for t in vocabulary if "\n" in t or "\r" in t or t == ""]
     if bad:
-        raise ValueError(f"`vocabulary` tokens must be non-empty and hold no newline, got {bad[:3]!r}.")
+        raise ValueError(
+            f"`vocabulary` tokens must be non-empty and hold no newline, got {bad[:3]!r}.")
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-tmp-")

@@ -1,4 +1,4 @@
-"""SavedModel of a BERT-style masked LM: text with [MASK] in, filled text and top-k candidates out."""
+"""SavedModel of a BERT-style masked LM: text with [MASK] in; filled text, top-k candidates out."""
 
 import pathlib
 

@@ -184,7 +184,7 @@ class CharLanguageModel(keras.Model):
                      for _ in range(self.states_per_layer * self.num_layers))
 
     def step(self, inputs, cache):
-        """One time step from embedded `inputs [batch, d]`: returns (hidden [batch, units], cache)."""
+        """One step from embedded `inputs [batch, d]`: returns (hidden [batch, units], cache)."""
         x, new = inputs, []
         for rnn, layer_states in zip(self.rnn_layers, self.split_cache(cache)):
             x, s = rnn.cell(x, list(layer_states), training=False)
@@ -210,7 +210,7 @@ class CharLanguageModel(keras.Model):
         return cache
 
     def unroll(self, token_ids, initial_state=None):
-        """Runs step by step (Python loop) and returns (logits [B,T,V], list of top hidden [B,units]).
+        """Runs step by step (Python loop); returns (logits [B,T,V], list of top hidden [B,units]).
 
         Each returned hidden state h_t is a separate tensor, so a gradient tape can take
         derivatives with respect to it (gradient flow through time).
@@ -329,7 +329,7 @@ class _Untracked:
 
 
 class _GenerateRunner(GenerateRunner):
-    """Runs prefill + decode as its `call`, so Keras' predict compiles it (XLA when asked) per shape.
+    """Runs prefill + decode as `call`, so Keras' predict compiles it (XLA when asked) per shape.
 
     Keras' predict function gives a backend-neutral compiled call without importing a
     backend here (models/ stays on keras + keras.ops).

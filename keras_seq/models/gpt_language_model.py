@@ -198,7 +198,7 @@ class GPTLanguageModel(keras.Model):
 
     # ---- cache ---------------------------------------------------------------------------
     def build_cache(self, batch_size, max_length=None):
-        """An empty K/V cache `(B, N, 2, max_length, heads, head_dim)` (default `self.max_length`)."""
+        """Empty K/V cache `(B, N, 2, max_length, heads, head_dim)` (default `self.max_length`)."""
         if not self.built:
             self.build()
         max_length = self.max_length if max_length is None else max_length

@@ -1,4 +1,4 @@
-"""BERT-style masked language model: embeddings -> transformer encoder -> MLM head at masked slots."""
+"""BERT-style masked LM: embeddings -> transformer encoder -> MLM head at masked slots."""
 
 import keras
 from keras import ops

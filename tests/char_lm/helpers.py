@@ -18,7 +18,8 @@ def timemachine_path():
     roots = []
     if os.environ.get("KERAS_SEQ_DATA_DIR"):
         roots.append(pathlib.Path(os.environ["KERAS_SEQ_DATA_DIR"]))
-    roots += [ROOT.parent / "shared" / "datasets", pathlib.Path.cwd().parent / "shared" / "datasets"]
+    roots += [ROOT.parent / "shared" / "datasets",
+              pathlib.Path.cwd().parent / "shared" / "datasets"]
     for root in roots:
         for path in (root / "timemachine" / "timemachine.txt", root / "timemachine.txt"):
             if path.is_file():

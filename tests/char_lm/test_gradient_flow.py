@@ -5,7 +5,7 @@ from keras_seq.models.char_language_model import CharLanguageModel
 
 
 def _direct_elman_gradient_norms(model, ids):
-    """‖∂L_T/∂h_t‖ by hand: forward in NumPy, then the BPTT recursion of the lecture's Elman cell."""
+    """‖∂L_T/∂h_t‖ by hand: NumPy forward, then the BPTT recursion of the lecture's Elman cell."""
     cell = model.rnn_layers[0].cell
     U, V, b = (np.asarray(w, "float64") for w in (cell.U, cell.V, cell.b_h))
     Wd, bd = (np.asarray(w, "float64") for w in model.head.weights)

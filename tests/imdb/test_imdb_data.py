@@ -159,7 +159,8 @@ def test_bucketed_pipeline_keeps_every_example_once():
         assert int(tf.reduce_max(tf.reduce_sum(tf.cast(x > 0, tf.int32), 1))) <= x.shape[1]
     assert total == 257 and label_sum == labels.sum()
     assert widths <= set(bucket_lengths(300))
-    assert batches == int(ds.cardinality()) == count_bucketed_batches(lengths, bucket_lengths(300), 16)
+    assert batches == int(ds.cardinality()) == count_bucketed_batches(
+        lengths, bucket_lengths(300), 16)
     with pytest.raises(ValueError, match="batch_size"):
         token_id_dataset(ids, labels, batch_size=0)
 

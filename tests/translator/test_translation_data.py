@@ -12,8 +12,8 @@ from keras_seq.data.translation_pairs import (
     extract_member, locate_pairs_file, read_pairs, sha256_of, split_pairs)
 from keras_seq.metrics import corpus_bleu, exact_match
 
-SHARED = pathlib.Path(os.environ.get("KERAS_SEQ_DATA_DIR",
-                                     pathlib.Path(__file__).resolve().parents[3] / "shared" / "datasets"))
+SHARED = pathlib.Path(os.environ.get(
+    "KERAS_SEQ_DATA_DIR", pathlib.Path(__file__).resolve().parents[3] / "shared" / "datasets"))
 FRA = SHARED / "translation" / "fra-eng" / "fra.txt"
 
 
@@ -72,7 +72,8 @@ def test_word_piece_tokenizer_spells_rare_words_and_round_trips():
 
 def test_tokenizer_truncates_but_keeps_end_and_handles_odd_input():
     tok = SequenceTokenizer.build_from_texts(["a b c d e f g"])
-    ids = tok.tokenize(["a b c d e f g", "", "   ", "\xff\xfe bad utf8"], 5, add_start_end=True).numpy()
+    ids = tok.tokenize(["a b c d e f g", "", "   ", "\xff\xfe bad utf8"], 5,
+                       add_start_end=True).numpy()
     assert ids[0].tolist()[-1] == 3 and ids[0, 0] == 2
     assert ids[1].tolist() == [2, 3, 0, 0, 0]
     with pytest.raises(ValueError, match="max_length"):
