@@ -322,3 +322,18 @@ def test_check_targets_reads_instance_attributes_from_probes(monkeypatch):
     assert missing[compat.INITIAL_EPOCH] == \
         "probing it failed (TypeError: Sequential() got an unexpected keyword)"
     assert "no instance attribute '_weights_path'" in missing[compat.BACKUP_WEIGHTS_PATH]
+
+
+def test_the_examples_run():
+    import doctest
+
+    from keras_seq.layers import attention_masks
+
+    for obj, module in ((compat, compat), (attention_masks.keras_mask_of, attention_masks)):
+        finder = doctest.DocTestFinder(recurse=False)
+        runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+        tests = finder.find(obj, module.__name__, globs=dict(vars(module)))
+        assert sum(len(t.examples) for t in tests) >= 2
+        for test in tests:
+            runner.run(test)
+        assert runner.failures == 0, f"{module.__name__}: {runner.failures} failed"
