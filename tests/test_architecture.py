@@ -127,3 +127,58 @@ def test_layers_run_on_the_jax_backend():
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "JAX OK" in proc.stdout
+
+
+# Keras-private names that are not (yet) compat targets but must not appear either.
+KNOWN_PRIVATE_KERAS_NAMES = {
+    "_keras_mask", "_keras_history", "_load_model", "_save_model", "_should_save_on_batch",
+    "_current_epoch", "_last_batch_seen", "_backend_update_step", "_compute_loss_has_training_arg",
+    "_outbound_nodes", "_layers", "_tracker", "_functional", "_trainable_variables",
+}
+
+
+def _private_keras_uses(source, private_names):
+    """(line, text) of each `keras.src` or private Keras name in the code `source`."""
+    import io
+    import tokenize
+
+    tokens = [t for t in tokenize.generate_tokens(io.StringIO(source).readline)
+              if t.type not in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE)]
+    for i, tok in enumerate(tokens):
+        nxt = tokens[i + 1:i + 3]
+        if tok.type == tokenize.NAME and tok.string == "keras" and \
+                [t.string for t in nxt] == [".", "src"]:
+            yield tok.start[0], "keras.src"
+        elif tok.type == tokenize.NAME and tok.string in private_names and i and \
+                tokens[i - 1].string == ".":
+            yield tok.start[0], "." + tok.string
+        elif tok.type == tokenize.STRING:  # getattr(x, "_keras_mask"), import_module("keras.src")
+            text = tok.string.strip("rbuRBU").strip("'\"")
+            if text in private_names or text.startswith("keras.src"):
+                yield tok.start[0], tok.string
+
+
+def test_private_keras_apis_are_used_only_in_compat():
+    """Every private Keras API goes through keras_seq/compat.py, which checks it exists."""
+    from keras_seq import compat
+
+    private = KNOWN_PRIVATE_KERAS_NAMES | {
+        t.attribute for t in compat.TARGETS.values() if t.attribute.startswith("_")}
+    files = sorted((ROOT / "keras_seq").rglob("*.py")) + sorted(
+        (ROOT / "applications").rglob("*.py"))
+    assert len(files) > 50
+    bad = [f"{path.relative_to(ROOT)}:{line}: {text}"
+           for path in files if path != ROOT / "keras_seq" / "compat.py"
+           for line, text in _private_keras_uses(path.read_text(), private)]
+    assert not bad, "use keras_seq.compat instead:\n" + "\n".join(bad)
+    # The check sees each kind of use, and not a name in a comment or docstring.
+    sample = textwrap.dedent('''
+        """Docs may name keras.src and model._initial_epoch."""
+        from keras.src.backend import get_keras_mask  # a comment: ._keras_mask
+        import keras.src.losses.loss
+        model._initial_epoch = 3
+        mask = getattr(x, "_keras_mask", None)
+        module = importlib.import_module("keras.src.testing")
+        self._hoisted_kernels = None
+        ''')
+    assert [line for line, _ in _private_keras_uses(sample, private)] == [3, 4, 5, 6, 7]

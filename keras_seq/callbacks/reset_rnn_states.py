@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_seq import compat
+
 
 class ResetRNNStates(keras.callbacks.Callback):
     """Zeros the carried state of a stateful model at the start of every epoch and evaluation.
@@ -42,7 +44,7 @@ class ResetRNNStates(keras.callbacks.Callback):
         if hasattr(model, "reset_rnn_states"):
             model.reset_rnn_states()
         else:
-            for layer in model._flatten_layers():
+            for layer in compat.flatten_layers(model):
                 if getattr(layer, "stateful", False) and hasattr(layer, "reset_state"):
                     layer.reset_state()
         self.resets += 1

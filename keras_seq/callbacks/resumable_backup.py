@@ -11,6 +11,8 @@ import tempfile
 
 import keras
 
+from keras_seq import compat
+
 _GENERATION = re.compile(r"^backup-(\d{6,})\.json$")
 
 
@@ -43,7 +45,10 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
     It also fixes two things of Keras 3.15's callback: the epoch counter of a resumed
     process starts at 0 (so a backup taken during a resumed run said "epoch 0"), and no
     backup was written at the end of an epoch with an integer `save_freq` (so a finished
-    run given again repeated its last epoch).
+    run given again repeated its last epoch). It keeps its own epoch and batch counters and
+    never relies on the base class's private methods; the restored epoch reaches `fit`
+    through `keras_seq.compat.set_initial_epoch`, which fails loudly (`KerasCompatError`)
+    where Keras no longer reads it, instead of silently restarting at epoch 0.
 
     In a multi-worker job (`keras_seq.distribution`) only the chief writes; every worker
     reads the same backup folder, so all of them resume from the same state.
@@ -80,6 +85,9 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
         self._write = write
         self.log = log
         self.restored_from = None
+        self._epoch_to_save = 0  # what the next backup records: the epoch to resume at
+        self._batch_seen = 0  # the last batch index seen in this epoch
+        self._batches_since_backup = 0
 
     # ---- who writes ------------------------------------------------------------------------
     @property
@@ -131,19 +139,30 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     # ---- restore ---------------------------------------------------------------------------
     def on_train_begin(self, logs=None):
-        self._load_model()
+        self._restore()
 
-    def _load_model(self):
-        generations = self.generations()
-        if not generations:
-            legacy = pathlib.Path(self._weights_path)
-            if legacy.is_file():  # a backup written by Keras' own callback
-                keras.callbacks.BackupAndRestore._load_model(self)
-            return None
+    def _prepare_model(self):
         if not self.model.built:
             raise ValueError("To resume from a backup the model must be built before fit().")
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
+
+    def _restore_keras_backup(self, weights, metadata):
+        """Resumes from the files of Keras's own `BackupAndRestore` (no checksums there)."""
+        self._prepare_model()
+        self.model.load_weights(weights)
+        if os.path.isfile(metadata):
+            epoch = json.loads(pathlib.Path(metadata).read_text(encoding="utf-8"))["epoch"]
+            compat.set_initial_epoch(self.model, epoch)
+
+    def _restore(self):
+        generations = self.generations()
+        if not generations:
+            weights, metadata = compat.backup_file_paths(self)
+            if os.path.isfile(weights):  # a backup written by Keras' own callback
+                self._restore_keras_backup(weights, metadata)
+            return None
+        self._prepare_model()
         problems = []
         for entry in reversed(generations):
             problem = self._problem(entry)
@@ -158,7 +177,7 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
                 self.log(f"ERROR: backup {entry['number']} in {self.backup_dir} is unusable: "
                          f"{problem}. Falling back to the previous backup.")
                 continue
-            self.model._initial_epoch = int(entry["epoch"])
+            compat.set_initial_epoch(self.model, int(entry["epoch"]))
             self.restored_from = entry
             if problems:
                 self.log(f"Resumed from the previous good backup {entry['number']} "
@@ -170,14 +189,26 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     # ---- save ------------------------------------------------------------------------------
     def on_epoch_begin(self, epoch, logs=None):
-        self._current_epoch = epoch
+        self._epoch_to_save = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        # `batch` is the last batch of a step (several with steps_per_execution); a batch
+        # index not above the last one seen starts a new epoch.
+        seen = batch + 1 if batch <= self._batch_seen else batch - self._batch_seen
+        self._batches_since_backup += seen
+        self._batch_seen = batch
+        if self._batches_since_backup >= self.save_freq:
+            self._batches_since_backup = 0
+            self._save()
 
     def on_epoch_end(self, epoch, logs=None):
-        super().on_epoch_end(epoch, logs)
-        if self.save_freq != "epoch":
-            self._save_model()
+        self._epoch_to_save = epoch + 1
+        self._batch_seen = 0
+        self._save()  # every epoch end, whatever `save_freq`
 
-    def _save_model(self):
+    def _save(self):
         if not self.writes:
             return
         folder = pathlib.Path(self.backup_dir)
@@ -190,7 +221,7 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
         os.close(fd)
         try:
             self.model.save_weights(tmp, overwrite=True)
-            info = {"epoch": int(self._current_epoch), "batch": int(self._last_batch_seen),
+            info = {"epoch": int(self._epoch_to_save), "batch": int(self._batch_seen),
                     "bytes": os.path.getsize(tmp), "sha256": _sha256(tmp),
                     "weights": weights.name,
                     "saved_at": datetime.datetime.now().isoformat(timespec="seconds")}
@@ -201,7 +232,7 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
         from keras_seq.runs import write_json_atomic
 
         write_json_atomic(folder / f"{name}.json", info)
-        write_json_atomic(self._training_metadata_path, info)
+        write_json_atomic(compat.backup_file_paths(self)[1], info)
         for old in existing[: max(0, len(existing) + 1 - self.keep)]:
             for path in (old["path"], old["json"]):
                 if path.exists():

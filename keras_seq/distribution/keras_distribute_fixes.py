@@ -46,52 +46,56 @@ run give the same per-epoch losses as the single-process run (tests/distribution
 
 import functools
 
+from keras_seq import compat
+
 _APPLIED = False
 
 
 def apply_keras_distribute_fixes():
     """Patches the four Keras TensorFlow trainer/optimizer/loss functions (idempotent).
 
+    Every Keras internal the fixes patch or call (`compat.DISTRIBUTE_FIX_TARGETS`) is looked
+    up first; when one is missing nothing is patched and a `keras_seq.compat.KerasCompatError`
+    names it (a run under a strategy would otherwise train differently without a word).
+
     Returns:
-        True when the fixes are (now) in place; False on a Keras without these functions
-        (nothing is patched then).
+        True: the fixes are (now) in place.
+
+    Raises:
+        keras_seq.compat.KerasCompatError: the installed Keras lacks a target of the fixes.
     """
     global _APPLIED
     if _APPLIED:
         return True
+    import keras
     import tensorflow as tf
-    from keras.src import tree
-    from keras.src.backend.tensorflow import trainer as tf_trainer
 
-    trainer_cls = getattr(tf_trainer, "TensorFlowTrainer", None)
-    original_reduce = getattr(tf_trainer, "reduce_per_replica", None)
-    is_multi_worker = getattr(tf_trainer, "_collective_all_reduce_multi_worker", None)
-    if trainer_cls is None or original_reduce is None or is_multi_worker is None or \
-            not hasattr(trainer_cls, "_maybe_symbolic_build"):
-        return False
+    compat.require_all(compat.DISTRIBUTE_FIX_TARGETS)
 
     def zeros_like_spec(spec):
         shape = [1 if d is None else d for d in spec.shape.as_list()]
         return tf.zeros(shape, spec.dtype)
 
     def maybe_symbolic_build(self, iterator=None, data_batch=None):
-        if self._distribute_strategy is None:  # built when the step function is traced
+        if compat.model_distribute_strategy(self) is None:  # built when the step is traced
             return
         if data_batch is None and iterator is not None:
-            dataset = iterator.data_adapter.get_tf_dataset()
-            data_batch = tree.map_structure(zeros_like_spec, dataset.element_spec)
+            dataset = compat.epoch_iterator_dataset(iterator)
+            data_batch = keras.tree.map_structure(zeros_like_spec, dataset.element_spec)
         with self.distribute_strategy.scope():
-            self._symbolic_build(data_batch=data_batch)
+            compat.symbolic_build(self, data_batch)
+
+    original_reduce = compat.original(compat.REDUCE_PER_REPLICA)
 
     @functools.wraps(original_reduce)
     def reduce_per_replica(values, strategy, reduction):
-        if reduction in ("auto", "mean") and is_multi_worker(strategy):
-            return tree.map_structure(
+        if reduction in ("auto", "mean") and compat.is_multi_worker(strategy):
+            return keras.tree.map_structure(
                 lambda v: strategy.reduce("MEAN", v, axis=None), values)
         return original_reduce(values, strategy, reduction)
 
-    trainer_cls._maybe_symbolic_build = maybe_symbolic_build
-    tf_trainer.reduce_per_replica = reduce_per_replica
+    compat.patch(compat.MAYBE_SYMBOLIC_BUILD, maybe_symbolic_build)
+    compat.patch(compat.REDUCE_PER_REPLICA, reduce_per_replica)
     _fix_gradient_clipping(tf)
     _fix_uneven_loss_scaling(tf)
     _APPLIED = True
@@ -100,9 +104,8 @@ def apply_keras_distribute_fixes():
 
 def _fix_uneven_loss_scaling(tf):
     from keras import ops
-    from keras.src.losses import loss as loss_module
 
-    original = loss_module.reduce_values
+    original = compat.original(compat.REDUCE_VALUES)
     averaged = ("sum_over_batch_size", "mean", "mean_with_sample_weight")
 
     @functools.wraps(original)
@@ -122,13 +125,11 @@ def _fix_uneven_loss_scaling(tf):
         # gradient is the exact one: summed over replicas, it is the global mean's.
         return exact + tf.stop_gradient(logged - exact)
 
-    loss_module.reduce_values = reduce_values
+    compat.patch(compat.REDUCE_VALUES, reduce_values)
 
 
 def _fix_gradient_clipping(tf):
-    from keras.src.backend.tensorflow.optimizer import TFOptimizer
-
-    original = TFOptimizer._backend_apply_gradients
+    original = compat.original(compat.BACKEND_APPLY_GRADIENTS)
 
     def clips(optimizer):
         return any(getattr(optimizer, name, None) for name in
@@ -156,7 +157,7 @@ def _fix_gradient_clipping(tf):
             # back as R copies of each row, and Adam squares rows before adding them up.)
             first = tf.cast(tf.equal(context.replica_id_in_sync_group, 0), "float32")
             grads = [scaled(g, tf.cast(first, g.dtype) if g is not None else None)
-                     for g in self._clip_gradients(grads)]
+                     for g in compat.clip_gradients(self, grads)]
         return original(self, grads, trainable_variables)
 
-    TFOptimizer._backend_apply_gradients = backend_apply_gradients
+    compat.patch(compat.BACKEND_APPLY_GRADIENTS, backend_apply_gradients)

@@ -177,6 +177,8 @@ class TrainingCluster:
         Raises:
             RuntimeError: TensorFlow was already initialized when logical CPU devices were
                 requested, or the workers could not connect.
+            keras_seq.compat.KerasCompatError: the installed Keras lacks an internal that
+                the distribution fixes patch (`apply_keras_distribute_fixes`).
         """
         global _ACTIVE
         if self.name != "none" and self._strategy is None:
@@ -185,7 +187,12 @@ class TrainingCluster:
             from keras_seq.distribution.keras_distribute_fixes import (
                 apply_keras_distribute_fixes)
 
-            apply_keras_distribute_fixes()
+            # Without its fixes a strategy trains differently (module docstring of
+            # keras_distribute_fixes): a Keras that lacks a target stops the run here,
+            # naming it (KerasCompatError), before any strategy exists.
+            if apply_keras_distribute_fixes() is not True:
+                raise RuntimeError("keras_seq.distribution: the Keras fixes for "
+                                   f"--strategy {self.name} could not be applied.")
             if self.name == "one-device":
                 gpus = tf.config.list_logical_devices("GPU")
                 self._strategy = tf.distribute.OneDeviceStrategy(

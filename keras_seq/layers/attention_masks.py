@@ -1,10 +1,15 @@
 """Mask helpers shared by the attention layers (keras.ops only).
 
-The contract (see DESIGN.md): a `padding_mask` is `[B, T]` bool, True = real token;
-an `attention_mask` is `[B, T, S]`, 1/True = query position t may attend key position s.
+The mask contract every keras_seq layer follows: token id 0 is padding, and Keras masks start
+at `Embedding(mask_zero=True)` / `PositionalEmbedding` and pass through every layer that keeps
+the time axis; an explicit `padding_mask` is `[B, T]` bool, True = real token; an
+`attention_mask` is `[B, T, S]`, 1/True = query position t may attend key position s;
+`use_causal_mask=True` adds the causal mask (t sees s <= t).
 """
 
 from keras import ops
+
+from keras_seq import compat
 
 
 def causal_attention_mask(query_length, key_length, query_offset=0):
@@ -84,12 +89,17 @@ def keras_mask_of(x):
     """The Keras mask attached to tensor `x` (e.g. by `Embedding(mask_zero=True)`), or None.
 
     Keras fills `*_mask` call arguments itself only in some call patterns; layers call this
-    as a fallback so a mask is never silently dropped.
+    as a fallback so a mask is never silently dropped. None means `x` is None or carries no
+    mask; a tensor with a mask always gets it back (`keras_seq.compat.get_keras_mask` uses
+    Keras's own accessor and raises `KerasCompatError` where Keras moved it).
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> h = keras.layers.Embedding(5, 2, mask_zero=True)(np.array([[3, 0]]))
+    >>> np.asarray(keras_mask_of(h)).tolist(), keras_mask_of(np.ones((1, 2)))
+    ([[True, False]], None)
     """
     if x is None:
         return None
-    try:
-        from keras.src.backend import get_keras_mask
-    except ImportError:  # pragma: no cover - older/newer Keras layouts
-        return getattr(x, "_keras_mask", None)
-    return get_keras_mask(x)
+    return compat.get_keras_mask(x)

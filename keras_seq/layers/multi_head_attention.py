@@ -6,6 +6,7 @@ import math
 import keras
 from keras import ops
 
+from keras_seq import compat
 from keras_seq.layers.argument_checks import (
     check_cache_index,
     check_rank,
@@ -465,7 +466,7 @@ def hoisted_projection_kernels(model):
     >>> bool(np.allclose(plain, hoisted, atol=1e-6)), mha._hoisted_kernels is None
     (True, True)
     """
-    layers = [layer for layer in model._flatten_layers(include_self=True)
+    layers = [layer for layer in compat.flatten_layers(model, include_self=True)
               if isinstance(layer, MultiHeadAttention) and layer.built]
     previous = [layer._hoisted_kernels for layer in layers]
     try:

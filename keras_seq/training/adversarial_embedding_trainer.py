@@ -6,6 +6,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_seq import compat
+
 
 @keras.saving.register_keras_serializable(package="keras_seq")
 class AdversarialEmbeddingTrainer(keras.Model):
@@ -18,7 +20,8 @@ class AdversarialEmbeddingTrainer(keras.Model):
       embedding form a chain (the classifiers of
       `keras_seq.models.build_sentiment_classifier` without ELMo); `f` gets the mask; or
     - any model with `embed(ids)` (the vectors h^0) and `call_on_vectors(vectors,
-      training=...)` (the rest of its `call`), e.g. `keras_seq.models.char_language_model.CharLanguageModel`.
+      training=...)` (the rest of its `call`), e.g.
+      `keras_seq.models.char_language_model.CharLanguageModel`.
 
     Each training step, with `e = embed(ids)` and `f` the rest of the model:
 
@@ -140,9 +143,10 @@ class AdversarialEmbeddingTrainer(keras.Model):
             vectors = self._embed(x)  # (B, T, D)
             tape.watch(vectors)  # (one-hot vectors come from no variable)
             y_pred = self._forward_from_vectors(vectors, mask, training=True)
-            loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
-                                      training=True)
-            self._loss_tracker.update_state(_unscaled(loss), sample_weight=batch)
+            loss = compat.compute_loss(self, x=x, y=y, y_pred=y_pred,
+                                       sample_weight=sample_weight, training=True)
+            compat.loss_tracker(self).update_state(
+                compat.unscale_loss_for_distribution(loss), sample_weight=batch)
             scaled = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled, weights + [vectors])
         gradients, vector_gradient = gradients[:-1], gradients[-1]
@@ -151,9 +155,10 @@ class AdversarialEmbeddingTrainer(keras.Model):
         with tf.GradientTape() as tape:
             vectors = self._embed(x)
             y_adv = self._forward_from_vectors(vectors + r, mask, training=True)
-            loss_adv = self._compute_loss(x=x, y=y, y_pred=y_adv,
-                                          sample_weight=sample_weight, training=True)
-            self.adversarial_loss_tracker.update_state(_unscaled(loss_adv), sample_weight=batch)
+            loss_adv = compat.compute_loss(self, x=x, y=y, y_pred=y_adv,
+                                           sample_weight=sample_weight, training=True)
+            self.adversarial_loss_tracker.update_state(
+                compat.unscale_loss_for_distribution(loss_adv), sample_weight=batch)
             scaled_adv = self.optimizer.scale_loss(self.adversarial_weight * loss_adv)
         adv_gradients = tape.gradient(scaled_adv, weights)
         self.optimizer.apply_gradients(
@@ -190,8 +195,8 @@ def _split_after_embedding(model):
     for previous, layer in zip(layers[1:], layers[2:]):
         # Its first call is the model's own: it must read the layer before it only (besides
         # the mask, which the graph derives from the ids with plain ops).
-        parents = [node.operation for node in layer._inbound_nodes[0].parent_nodes
-                   if isinstance(node.operation, keras.layers.Layer)]
+        parents = [op for op in compat.inbound_parent_layers(layer)
+                   if isinstance(op, keras.layers.Layer)]
         if parents != [previous]:
             raise ValueError(
                 f"`model`'s layers after the embedding must form a simple chain; layer "
@@ -199,12 +204,6 @@ def _split_after_embedding(model):
                 f"{previous.name!r}.")
         x = layer(x)
     return embedding, keras.Model(vectors, x, name=f"{model.name}_after_embedding")
-
-
-def _unscaled(loss):
-    from keras.src.losses import loss as loss_module
-
-    return loss_module.unscale_loss_for_distribution(loss)
 
 
 def _add_gradients(a, b):

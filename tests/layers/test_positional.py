@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_seq.compat import get_keras_mask
 from keras_seq.layers import PositionalEmbedding, SinusoidalPositionalEncoding
 from tests import numpy_reference as ref
 from tests.layer_harness import run_layer_test
@@ -60,7 +61,7 @@ def test_start_index_matches_one_shot(position):
 def test_mask_propagates_to_downstream_layers():
     inputs = keras.Input((None,), dtype="int32")
     x = PositionalEmbedding(10, 8, 4)(inputs)
-    assert x._keras_mask is not None
+    assert get_keras_mask(x) is not None
     mask = np.array(PositionalEmbedding(10, 8, 4).compute_mask(IDS))
     np.testing.assert_array_equal(mask, IDS != 0)
     assert PositionalEmbedding(10, 8, 4, mask_zero=False).compute_mask(IDS) is None
