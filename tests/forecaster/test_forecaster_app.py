@@ -57,13 +57,10 @@ def test_quick_run_writes_the_run_folder_and_honest_metrics(quick_run):
                                                        rel=1e-3)
     assert test["mae_ratio_to_persistence"] == pytest.approx(
         test["model_mae"] / test["persistence_mae"])
-    # Quality: a model that learned nothing forecasts the training mean (its scaled output
-    # ~0): MAE 24.0 on these 24 points, 8.5x persistence. Measured with --quick (3 epochs)
-    # and --learning-rate 0.01: MAE 2.83, 1.00x persistence (2.83); with the default 1e-3 the
-    # 3 epochs only reach 7.3 (2.6x persistence).
-    mean_mae = np.mean(np.abs(truth - y[:-48].mean()))  # train part: before val and test
-    assert mean_mae == pytest.approx(24.03, abs=0.01)
-    assert test["model_mae"] < 0.5 * mean_mae
+    # Quality. Chance: the same run with training off (--learning-rate 1e-9) forecasts with
+    # MAE 11.2 = 3.95x persistence (the training mean: MAE 24.0). Measured with --quick
+    # (3 epochs) and --learning-rate 0.01: MAE 2.83 = 1.00x persistence (with the default 1e-3
+    # the 3 epochs only reach 7.3 = 2.6x persistence).
     assert test["mae_ratio_to_persistence"] < 1.5
     assert metrics["export_max_abs_diff"] < 1e-3
     config = json.loads((run_dir / "config.json").read_text())
