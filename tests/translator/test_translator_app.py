@@ -1,3 +1,4 @@
+import collections
 import json
 import subprocess
 import sys
@@ -23,12 +24,25 @@ def test_end_to_end_export_loads_in_plain_tensorflow(tmp_path, model):
     lines = []
     # The transformer also trains with label smoothing and a moving average of its weights;
     # the attention model with a bidirectional encoder and a deep output layer.
-    extra = (("--label-smoothing", "0.1", "--ema-momentum", "0.9") if model == "transformer"
-             else ("--bidirectional-encoder", "--deep-output-dim", "8"))
-    metrics = translator.run(_args(tmp_path, "--model", model, *extra), log=lines.append)
+    extra = (("--label-smoothing", "0.1", "--ema-momentum", "0.9", "--learning-rate", "0.005")
+             if model == "transformer" else ("--bidirectional-encoder", "--deep-output-dim", "8",
+                                             "--learning-rate", "0.01"))
+    metrics = translator.run(_args(tmp_path, "--model", model, "--batch-size", "8", *extra),
+                             log=lines.append)
     assert metrics["export_matches_in_process_decoding"] is True
-    assert 0.0 <= metrics["test_exact_match"] <= 1.0
     run = next((tmp_path / "translator").iterdir())
+    # Quality: teacher-forced next-character accuracy on the 40 validation dates. Chance: a
+    # model that learned nothing does no better than always giving the most frequent target
+    # token (end token counted), 0.18 here; it starts at 0.13 (transformer) / 0.17 (attention)
+    # after one epoch of batch 64 at 1e-3. Measured with batch 8 and these learning rates
+    # (seed 1337): transformer 0.45, attention 0.35. (Exact match stays 0, chance level: the
+    # format is learned, the digits not yet.)
+    split = json.loads((run / "split.json").read_text())
+    counts = collections.Counter("".join(t for _, t in split["validation"]))
+    chance = max(counts.values()) / (sum(counts.values()) + len(split["validation"]))
+    assert chance == pytest.approx(0.18, abs=0.01)
+    accuracy = metrics["history"]["val_accuracy"][-1]
+    assert accuracy > chance + (0.14 if model == "transformer" else 0.08), (accuracy, chance)
     for name in ("config.json", "metrics.json", "split.json", "tokenizers.json"):
         assert (run / name).is_file()
     assert any((run / "logs" / "validation").iterdir())
