@@ -34,7 +34,8 @@ def test_cli_quick_run_end_to_end(tmp_path):
     vocab = (run_dir / "vocabulary.txt").read_text().splitlines()
     assert vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["quick"] and config["layers"] == 1 and "WordPiece" in config["data"]["tokenization"]
+    assert config["quick"] and config["layers"] == 1
+    assert "WordPiece" in config["data"]["tokenization"]
     tags = set()
     for path in (run_dir / "logs").rglob("events.*"):
         for event in tf.compat.v1.train.summary_iterator(str(path)):

@@ -51,7 +51,8 @@ def _run_exported(path, texts):
         "out = fn(text=tf.constant(texts))\n"
         "print(json.dumps({'probability': out['probability'].numpy().tolist(),\n"
         "                  'label': [s.decode() for s in out['label'].numpy()],\n"
-        "                  'modules': sorted(m for m in sys.modules if m.startswith(('keras_seq', 'keras.')))[:5]}))\n"
+        "                  'modules': sorted(m for m in sys.modules\n"
+        "                                    if m.startswith(('keras_seq', 'keras.')))[:5]}))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], input=json.dumps(texts),
                           capture_output=True, text=True, timeout=300,
@@ -86,7 +87,8 @@ def test_export_tokenizes_like_the_vectorizer(tiny_export):
 def test_export_rejects_non_string_input_and_lists_signature(tiny_export):
     _, _, _, path = tiny_export
     fn = tf.saved_model.load(str(path)).signatures["serving_default"]
-    with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError), match="string|dtype"):
+    with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError),
+                       match="string|dtype"):
         fn(text=tf.constant([1.0, 2.0]))
     with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError),
                        match="shape|vector"):
@@ -258,7 +260,8 @@ def test_killed_run_resumes_from_backup(tmp_path):
     # A finished run given again does not train any more.
     recorder = _EpochRecorder()
     again = imdb_sentiment.run(args, extra_callbacks=[recorder], log=lambda s: None)
-    assert recorder.epochs == [] and again["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    assert recorder.epochs == []
+    assert again["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
 
 
 def test_bad_app_options_raise_clear_errors(tmp_path):
