@@ -11,8 +11,10 @@ the public modules:
 - `keras_seq.tasks`: a network plus the preprocessing of its raw inputs (TensorFlow);
 - `keras_seq.load(path)`: reopens a saved task or a finished run folder.
 
-`tasks` and `load` need TensorFlow and are imported on first use, so the layers and models
-also import under the JAX backend.
+`tasks` and `load` need TensorFlow and are imported on first use. Under another backend
+(JAX), `import keras_seq` imports and registers the layers only, without TensorFlow; the
+models and `generation` are imported (and registered) on first use, e.g.
+`keras_seq.models`, because keras_hub, which they use, imports TensorFlow when it is installed.
 """
 
 import importlib
@@ -22,10 +24,16 @@ from keras_seq import _startup
 if _startup.is_cli_process():  # the `keras-seq` command: TensorFlow's start-up lines stay out
     _startup.import_tensorflow_quietly()
 
-from keras_seq import generation, layers, losses, models  # noqa: E402,F401 (registers classes)
+import keras  # noqa: E402
+
+from keras_seq import layers, losses  # noqa: E402 (registers the layers and losses)
+
+if keras.backend.backend() == "tensorflow":  # registers the models (keras_hub brings in TF)
+    from keras_seq import generation, models  # noqa: E402
 
 __version__ = "0.1.0"
-_LAZY = ("tasks", "data", "export", "callbacks", "metrics", "training", "distribution")
+_LAZY = ("models", "generation", "tasks", "data", "export", "callbacks", "metrics", "training",
+         "distribution")
 
 
 def load(path):

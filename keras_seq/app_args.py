@@ -10,6 +10,7 @@ else is a bug and keeps its traceback.
 """
 
 import argparse
+import contextlib
 import logging
 import math
 import sys
@@ -336,8 +337,8 @@ def run_main(parser, run, argv=None, app=None):
         if app and getattr(args, "run_dir", None):
             check_run_owner(args.run_dir, app)
         import_tensorflow_quietly()
-        show_progress_lines()
-        run_in_cluster(run, args)
+        with show_progress_lines():
+            run_in_cluster(run, args)
     except KeyboardInterrupt:
         run_dir = current_run()
         hint = ""
@@ -429,18 +430,26 @@ class _PrintHandler(logging.Handler):
         print(self.format(record), flush=True)
 
 
+@contextlib.contextmanager
 def show_progress_lines(level=logging.INFO):
-    """Prints the messages of the "keras_seq" logger (the data loaders' progress lines).
+    """While the block runs, prints the messages of the "keras_seq" logger (the data loaders'
+    progress lines).
 
     A library user sees none of them unless they configure logging; an application run
-    through `run_main` prints them like its own lines.
+    through `run_main` prints them like its own lines. The logger is left as it was found.
     """
     logger = logging.getLogger("keras_seq")
+    saved = logger.level, logger.propagate
+    handler = _PrintHandler()
     logger.setLevel(level)
     logger.propagate = False
-    if not any(isinstance(h, _PrintHandler) for h in logger.handlers):
-        logger.addHandler(_PrintHandler())
-    return logger
+    logger.addHandler(handler)
+    try:
+        yield logger
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
 
 
 def model_scope():

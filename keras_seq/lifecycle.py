@@ -378,7 +378,8 @@ class Application(abc.ABC):
         log(f"DATA: {data_info.get('description', data_info.get('dataset'))}")
         for line in self.summary(config, metrics, run_dir):
             log(line)
-        log(f"Fit {fit_seconds:.0f} s ({metrics['epochs_run_this_call']} epochs run now).")
+        log(f"Training: epochs {config.epochs} ({metrics['epochs_run_this_call']} run now), fit "
+            f"{fit_seconds:.0f} s.")
         log(f"Run folder: {run_dir.path}  (Python: keras_seq.load({str(run_dir.path)!r}))")
         log(f"Export (SavedModel, serving_default: text -> {', '.join(exported)}): "
             f"{run_dir.export}")

@@ -350,9 +350,9 @@ def test_fit_verbosity_auto_follows_the_terminal(monkeypatch):
 
 
 def test_loaders_print_a_line_before_long_work(tmp_path, capsys):
-    app_args.show_progress_lines()
     folder = _imdb_dir(tmp_path, gzip.compress(b'{"label": 0, "text": "dull"}\n'))
-    imdb.read_imdb("jsonl", folder)
+    with app_args.show_progress_lines():
+        imdb.read_imdb("jsonl", folder)
     assert f"reading the IMDB reviews (train and test) from {folder} ..." in \
         capsys.readouterr().out
 

@@ -128,7 +128,7 @@ def test_hook_exported_names_and_api_page(hook):
     layers = hook.exported_names("keras_seq.layers")
     assert "BahdanauAttention" in layers and "masked_softmax" in layers
     page = hook.api_page("keras_seq.export")  # exports nothing: one block per submodule
-    assert "::: keras_seq.export.sentiment_module" in page
+    assert "::: keras_seq.export.imdb_module" in page
 
 
 def test_hook_options_table_and_missing_figures(hook):
