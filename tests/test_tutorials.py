@@ -24,6 +24,7 @@ def _assert_figures(folder, names):
         assert data.startswith(PNG_MAGIC) and len(data) > 5000, name
 
 
+@pytest.mark.slow  # repeats the application's own end-to-end test
 def test_attention_tutorial_quick(tmp_path):
     out = _run(["tutorials/attention_and_translation.py", "--quick",
                 "--runs-root", str(tmp_path / "runs"), "--figures-dir", str(tmp_path)])
@@ -41,6 +42,7 @@ def test_char_rnn_bptt_tutorial(tmp_path):
     _assert_figures(tmp_path, ("gradient_flow.png", "exploding_clipping.png"))
 
 
+@pytest.mark.slow  # repeats the application's own end-to-end test
 def test_image_captioning_tutorial_quick(tmp_path):
     out = _run(["tutorials/image_captioning.py", "--quick",
                 "--runs-root", str(tmp_path / "runs"), "--figures-dir", str(tmp_path)])

@@ -112,6 +112,7 @@ def test_shapes_end_to_end_export_loads_in_plain_tensorflow(tmp_path, capsys):
         assert reason in err and "Graph execution error" not in err, err
 
 
+@pytest.mark.slow  # a second end-to-end run of the application (the default suite keeps one)
 def test_lstm_without_attention_and_beam_search(tmp_path):
     metrics = captioner.run(_args(tmp_path, "--rnn", "lstm", "--attention", "off",
                                   "--condition-on", "state", "--sampler", "beam",

@@ -35,6 +35,7 @@ def test_docstring_sections_and_example(module_name, name, runnable):
         assert_examples_run(cls, module)
 
 
+@pytest.mark.slow  # repeats the application's own end-to-end test
 def test_elmo_tutorial_quick(tmp_path):
     proc = subprocess.run(
         [sys.executable, "tutorials/elmo_language_model.py", "--quick",

@@ -6,10 +6,13 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow  # repeats the application's own end-to-end test
 def test_gpt_tutorial_quick(tmp_path):
     proc = subprocess.run(
         [sys.executable, "tutorials/gpt_language_model.py", "--quick", "--runs-root",

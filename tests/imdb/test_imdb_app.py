@@ -143,6 +143,7 @@ def test_app_trains_exports_and_writes_run_folder(tmp_path):
     assert not [p for p in run.rglob("*") if p.name.startswith(".") and "tmp" in p.name]
 
 
+@pytest.mark.slow  # a second end-to-end run of the application (the default suite keeps one)
 def test_punctuation_marks_are_tokens_in_training_and_in_the_export(tmp_path):
     imdb_sentiment.run(_tiny_args(tmp_path, "--punctuation", "marks"), log=lambda line: None)
     run = next((tmp_path / "runs" / "imdb").iterdir())
@@ -168,6 +169,7 @@ class _WeightsAtEpochEnd(keras.callbacks.Callback):
                            for v in self.model.optimizer._model_variables_moving_average])
 
 
+@pytest.mark.slow  # a second end-to-end run of the application (the default suite keeps one)
 def test_ema_momentum_validates_and_keeps_the_averaged_weights(tmp_path):
     seen = _WeightsAtEpochEnd()
     imdb_sentiment.run(_tiny_args(tmp_path, "--ema-momentum", "0.9", "--epochs", "2"),

@@ -74,7 +74,11 @@ def test_source_padding_and_target_causality(kind):
     np.testing.assert_allclose(_logits(model, SOURCE, changed)[:, :4], base[:, :4], atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", sorted(FACTORIES))
+# The plain RNN and attention models are in the slow run: the default run keeps the transformer
+# and the attention model with both options (the same code paths and more).
+@pytest.mark.parametrize("kind", [
+    pytest.param(kind, marks=pytest.mark.slow) if kind in ("seq2seq", "attention") else kind
+    for kind in sorted(FACTORIES)])
 def test_keras_save_load_and_xla_fit(kind):
     model = FACTORIES[kind]()
     model.compile(optimizer=keras.optimizers.Adam(1e-2),
