@@ -412,6 +412,7 @@ def test_every_public_model_is_exercised_by_a_jax_model_script():
     assert not missing, f"keras_seq.models exports without a JAX check: {missing}"
 
 
+@pytest.mark.slow  # JAX: the layers run stays
 def test_data_parallel_on_two_host_devices_matches_one_device():
     pytest.importorskip("jax", reason="jax is not installed")
     flags = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2")
@@ -447,7 +448,10 @@ def test_layer_tests_pass_on_jax(tmp_path):
 
 @pytest.mark.parametrize(
     "group",
-    [pytest.param("language_models", marks=pytest.mark.slow), "seq2seq_and_others"],
+    # Both groups are slow (2 min): the default run keeps the JAX layers run
+    # (tests/test_architecture.py).
+    [pytest.param("language_models", marks=pytest.mark.slow),
+     pytest.param("seq2seq_and_others", marks=pytest.mark.slow)],
 )
 def test_models_fit_predict_generate_on_jax(group):
     pytest.importorskip("jax", reason="jax is not installed")

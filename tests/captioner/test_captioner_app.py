@@ -175,6 +175,7 @@ def test_generated_dataset_images_decode_like_the_export():
     np.testing.assert_allclose(decoded, images / 255.0, atol=1e-6)
 
 
+@pytest.mark.slow  # a second end-to-end run
 def test_evaluate_only_reproduces_the_test_scores(tmp_path):
     metrics = captioner.run(_args(tmp_path), log=lambda line: None)
     run = next((tmp_path / "captioner").iterdir())

@@ -102,6 +102,7 @@ class _EpochRecorder(keras.callbacks.Callback):
         self.epochs.append(epoch)
 
 
+@pytest.mark.slow  # the imdb app test keeps one resume
 def test_killed_run_resumes_from_its_backup(tmp_path):
     data = tmp_path / "tiny.txt"
     data.write_text(TINY_TEXT)

@@ -36,6 +36,7 @@ def _run(command):
     return proc.stdout
 
 
+@pytest.mark.slow  # tests/distribution/test_same_loss.py checks the same sums
 def test_imdb_on_two_replicas_matches_one_process(tmp_path):
     common = ["imdb", *TINY_IMDB, "--train-size", "640", "--epochs", "2"]
     _run(_train(*common, "--run-dir", str(tmp_path / "one")))
@@ -73,6 +74,7 @@ def _wait_for_backup(run_dir, launcher, epoch, batch, timeout=240):
     raise AssertionError("no backup in time:\n" + "\n".join(launcher.outputs[0][-40:]))
 
 
+@pytest.mark.slow  # 2.5 min of worker processes
 def test_multi_worker_job_resumes_after_sigkill_and_skips_a_damaged_backup(tmp_path):
     run_dir = tmp_path / "run"
     command = _train("imdb", *TINY_IMDB, "--train-size", "2200", "--epochs", "3",

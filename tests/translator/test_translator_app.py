@@ -19,7 +19,8 @@ def _args(tmp_path, *extra):
         *extra])
 
 
-@pytest.mark.parametrize("model", ["transformer", "attention"])
+@pytest.mark.parametrize("model", [pytest.param("transformer", marks=pytest.mark.slow),
+                                   "attention"])  # the default run keeps one end-to-end run
 def test_end_to_end_export_loads_in_plain_tensorflow(tmp_path, model):
     lines = []
     # The transformer also trains with label smoothing and a moving average of its weights;
@@ -119,6 +120,7 @@ def _write_pairs(folder, count=360):
     return folder
 
 
+@pytest.mark.slow  # a second end-to-end run
 def test_word_pieces_train_export_and_serve_with_tensorflow_text(tmp_path):
     data = _write_pairs(tmp_path / "data")
     lines = []
