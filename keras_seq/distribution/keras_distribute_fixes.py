@@ -1,19 +1,19 @@
 """Four fixes that make Keras 3.15's TensorFlow trainer right under `tf.distribute` strategies.
 
 Keras 3 does not run `model.fit` under `tf.distribute.MultiWorkerMirroredStrategy` out of the
-box (keras-team/keras#20585, open): two functions of `keras.src.backend.tensorflow.trainer`
+box (keras-team/keras#20585, open): two functions of Keras's private TensorFlow trainer module
 fail, and one of them also changes the data order under every strategy; its TensorFlow
 optimizer clips each replica's share of the gradient instead of the whole gradient; and its
 losses weigh the examples of an unevenly split batch unequally. Measured here with Keras
 3.15.1 / TF 2.21:
 
-1. `TensorFlowTrainer._maybe_symbolic_build` takes one batch from the *distributed* dataset to
-   build the metrics symbolically. Under MultiWorkerMirroredStrategy that batch is a
-   `PerReplica` value that `strategy.reduce` cannot convert ("Attempt to convert a value
-   (PerReplica...)"). Under every strategy the extra iterator also advances the dataset's
-   shuffle seed, so the first epoch sees a different order than the same run without a
-   strategy. Only shapes and dtypes are needed, so the fix builds from the dataset's
-   `element_spec` and never touches the data.
+1. The trainer's symbolic-build step (`compat.MAYBE_SYMBOLIC_BUILD`) takes one batch from
+   the *distributed* dataset to build the metrics symbolically. Under
+   MultiWorkerMirroredStrategy that batch is a `PerReplica` value that `strategy.reduce`
+   cannot convert ("Attempt to convert a value (PerReplica...)"). Under every strategy the
+   extra iterator also advances the dataset's shuffle seed, so the first epoch sees a
+   different order than the same run without a strategy. Only shapes and dtypes are needed,
+   so the fix builds from the dataset's `element_spec` and never touches the data.
 2. `reduce_per_replica(..., reduction="auto")` reduces the per-replica logs of a multi-worker
    step with `strategy.reduce("MEAN", v, axis=0)`, which also averages over the first axis
    and fails on the scalar losses ("Invalid reduction dimension 0 for input with 0
@@ -31,7 +31,7 @@ losses weigh the examples of an unevenly split batch unequally. Measured here wi
    below the threshold). This costs one more all-reduce per step, only when clipping is
    configured.
 
-4. `keras.src.losses.loss.reduce_values` averages each replica's loss over that replica's
+4. The losses' private `reduce_values` averages each replica's loss over that replica's
    own examples and divides by R. That is the global mean only when every replica gets the
    same number of examples; the last batch of a length bucket is split unevenly (7 examples:
    4 + 3), and those examples then weigh 1/8 and 1/6 instead of 1/7. The fix divides each
