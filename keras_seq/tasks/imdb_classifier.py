@@ -11,28 +11,9 @@ import tensorflow as tf
 import keras
 from keras_seq.data.pipeline import token_id_dataset
 from keras_seq.data.text import REVIEW_STANDARDIZERS
-from keras_seq.tasks.task import Task
+from keras_seq.tasks.task import Task, text_tensor
 
 PAD, OOV = "", "[UNK]"
-
-
-def _texts(x, name="x"):
-    """A `tf.string` vector from a list/array of str (or bytes); clear errors otherwise."""
-    if isinstance(x, (str, bytes)):
-        raise ValueError(f"`{name}` must be a list of strings, got one string {x[:40]!r}: "
-                         f"wrap it in a list.")
-    if isinstance(x, tf.Tensor):
-        if x.dtype != tf.string or x.shape.rank != 1:
-            raise ValueError(f"`{name}` must be a rank-1 tf.string tensor, got {x.dtype.name} "
-                             f"of shape {x.shape}.")
-        return x
-    values = list(x)
-    for i, value in enumerate(values):
-        if not isinstance(value, (str, bytes, np.str_, np.bytes_)):
-            raise ValueError(f"`{name}` must hold strings, got {type(value).__name__} at "
-                             f"index {i}.")
-    return tf.constant([v if isinstance(v, (bytes, np.bytes_)) else str(v) for v in values],
-                       tf.string, shape=[len(values)])
 
 
 class ImdbPreprocessor:
@@ -56,9 +37,9 @@ class ImdbPreprocessor:
 
     Example:
 
-    >>> p = ImdbPreprocessor.build_from_texts(["a great movie", "a bad movie"])
-    >>> p.dense(["A GREAT film!"]).numpy().tolist()
-    [[2, 4, 1]]
+    >>> p = ImdbPreprocessor.build_from_texts(["a great movie", "a bad film"])
+    >>> p.dense(["A zebra!", ""]).numpy().tolist()  # "a" is the most frequent token
+    [[2, 1], [0, 0]]
     """
 
     def __init__(self, vocabulary, max_sequence_length=1000, punctuation="strip"):
@@ -85,7 +66,7 @@ class ImdbPreprocessor:
         if not isinstance(vocabulary_size, int) or vocabulary_size < 3:
             raise ValueError("`vocabulary_size` must be an int >= 3, got "
                              f"vocabulary_size={vocabulary_size!r}.")
-        texts = _texts(texts, "texts")
+        texts = text_tensor(texts, "texts")
         if log:
             log(f"Learning a vocabulary of {vocabulary_size:,} tokens from "
                 f"{int(texts.shape[0]):,} texts...")
@@ -108,7 +89,7 @@ class ImdbPreprocessor:
 
     def dense(self, texts):
         """int32 `[B, T]` ids padded with 0, at least one step (an empty batch of words)."""
-        ids = self(_texts(texts, "texts") if not isinstance(texts, tf.Tensor) else texts)
+        ids = self(text_tensor(texts, "texts"))
         dense = ids.to_tensor(default_value=0)
         dense = tf.pad(dense, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(dense)[1])]])
         return tf.cast(dense, tf.int32)
@@ -191,7 +172,7 @@ class ImdbClassifier(Task):
             data = x.map(lambda text, label: (self.preprocessor.dense(text),
                                               tf.cast(label, tf.float32)))
             return data.prefetch(tf.data.AUTOTUNE), None
-        texts = _texts(x)
+        texts = text_tensor(x)
         if y is None:
             raise ValueError("`y` (the 0/1 labels of `x`) is required.")
         labels = np.asarray(y, dtype="float32").reshape(-1)

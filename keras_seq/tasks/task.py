@@ -20,6 +20,8 @@ import tempfile
 import zipfile
 
 import keras
+import numpy as np
+import tensorflow as tf
 
 FORMAT = "keras-seq-task/1"
 TASK_FILE = "task.json"
@@ -203,9 +205,30 @@ class Task(abc.ABC):
         return cls(network, **config)
 
 
-def _cardinality(dataset):
-    import tensorflow as tf
+def text_tensor(x, name="x"):
+    """The raw texts `x` of a task as a `tf.string` vector `[B]`; one-line errors otherwise.
 
+    Accepts a list or array of str/bytes, or a rank-1 `tf.string` tensor (also symbolic,
+    inside `tf.data` and the SavedModel).
+    """
+    if isinstance(x, (str, bytes)):
+        raise ValueError(f"`{name}` must be a list of strings, got one string {x[:40]!r}: "
+                         f"wrap it in a list.")
+    if isinstance(x, tf.Tensor):
+        if x.dtype != tf.string or x.shape.rank != 1:
+            raise ValueError(f"`{name}` must be a rank-1 tf.string tensor, got {x.dtype.name} "
+                             f"of shape {x.shape}.")
+        return x
+    values = list(x)
+    for i, value in enumerate(values):
+        if not isinstance(value, (str, bytes, np.str_, np.bytes_)):
+            raise ValueError(f"`{name}` must hold strings, got {type(value).__name__} at "
+                             f"index {i}.")
+    return tf.constant([v if isinstance(v, (bytes, np.bytes_)) else str(v) for v in values],
+                       tf.string, shape=[len(values)])
+
+
+def _cardinality(dataset):
     n = int(dataset.cardinality())
     if n == tf.data.INFINITE_CARDINALITY or n < 0:
         raise ValueError("an endless or unsized dataset needs `steps_per_epoch`: pass a "

@@ -10,8 +10,7 @@ import types
 import tensorflow as tf
 
 from keras_seq.data.sequence_tokenizer import SequenceTokenizer
-from keras_seq.tasks.imdb_classifier import _texts
-from keras_seq.tasks.task import Task
+from keras_seq.tasks.task import Task, text_tensor
 
 MODELS = ("seq2seq", "attention", "transformer")
 _CHUNK = 4096  # texts tokenized per call (bounded memory on big corpora)
@@ -27,10 +26,11 @@ class TranslatorPreprocessor:
 
     Example:
 
-    >>> p = TranslatorPreprocessor.build_from_pairs([("one cat", "un chat")],
-    ...                                             max_source_length=4, max_target_length=4)
-    >>> p.source_ids(["one cat"]).numpy().tolist()
-    [[4, 5, 0, 0]]
+    >>> p = TranslatorPreprocessor.build_from_pairs(
+    ...     [("one cat", "un chat"), ("one dog", "un chien")],
+    ...     max_source_length=4, max_target_length=4)
+    >>> p.source_ids(["one zebra"]).numpy().tolist()  # 4: "one", the most frequent word
+    [[4, 1, 0, 0]]
     """
 
     def __init__(self, source_tokenizer, target_tokenizer, max_source_length,
@@ -63,7 +63,7 @@ class TranslatorPreprocessor:
 
     def source_ids(self, texts):
         """int32 `[B, max_source_length]` source ids."""
-        texts = _texts(texts, "texts")
+        texts = text_tensor(texts, "texts")
         if int(texts.shape[0]) <= _CHUNK:
             return self.source_tokenizer.tokenize(texts, self.max_source_length)
         return tf.concat([self.source_tokenizer.tokenize(texts[i:i + _CHUNK],
@@ -72,7 +72,7 @@ class TranslatorPreprocessor:
 
     def target_ids(self, texts):
         """int32 `[B, max_target_length + 1]`: `[START] y_1 .. y_n [END]`, then padding."""
-        texts = _texts(texts, "targets")
+        texts = text_tensor(texts, "targets")
         return tf.concat([self.target_tokenizer.tokenize(
             texts[i:i + _CHUNK], self.max_target_length + 1, add_start_end=True)
             for i in range(0, max(1, int(texts.shape[0])), _CHUNK)], axis=0)
@@ -271,7 +271,7 @@ class Translator(Task):
 
     def predict(self, x, sampler="greedy", batch_size=256):
         """`{"translation": list of str}` for the source strings `x`."""
-        texts = _texts(x)
+        texts = text_tensor(x)
         if int(texts.shape[0]) == 0:
             return {"translation": []}
         return {"translation": self.generate(texts, sampler=sampler, batch_size=batch_size)}
