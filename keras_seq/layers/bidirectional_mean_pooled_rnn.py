@@ -28,7 +28,8 @@ class BidirectionalMeanPooledRNN(keras.layers.Layer):
         layer: a `keras.layers.RNN` instance (`SimpleRNN`, `GRU`, `LSTM`, or
             `RNN(ElmanRNNCell(...))`). It is used as a template: two fresh copies are made
             from its config (forwards and `go_backwards=True`), with `return_sequences=True`;
-            the instance itself is not called. The copies use this layer's dtype policy.
+            only its config is kept (the instance is neither called nor tracked, so no
+            unbuilt sublayer is left behind). The copies use this layer's dtype policy.
         pooling: "mean" (the lecture's h̄, default), "mean_max" (`[h̄ ; max_t h_t]`) or
             "last" (`[h→_T ; h←_1]`, the final state of each direction at the real ends).
         **kwargs: base `keras.layers.Layer` arguments.
@@ -70,9 +71,17 @@ class BidirectionalMeanPooledRNN(keras.layers.Layer):
                 "`layer` must not use return_state=True: this layer returns the pooled "
                 "states only."
             )
-        self.layer = layer
+        # Only the template's class and config are kept: a tracked, never-built template
+        # sublayer made Keras re-trace the train step on every `train_on_batch` under JAX.
+        self._template = (layer.__class__, layer.get_config(), layer.name)
         self.supports_masking = True
         self.units = (4 if pooling == "mean_max" else 2) * self._rnn_units(layer)
+
+    @property
+    def layer(self):
+        """A fresh, unbuilt copy of the template RNN (its config as given)."""
+        layer_class, config, _ = self._template
+        return layer_class.from_config(dict(config))
 
     @staticmethod
     def _rnn_units(layer):
@@ -81,15 +90,16 @@ class BidirectionalMeanPooledRNN(keras.layers.Layer):
         return int(size)
 
     def _clone(self, go_backwards):
-        config = self.layer.get_config()
+        layer_class, config, name = self._template
+        config = dict(config)
         config.update(
             return_sequences=True,
             return_state=False,
             go_backwards=go_backwards,
-            name=("backward_" if go_backwards else "forward_") + self.layer.name,
+            name=("backward_" if go_backwards else "forward_") + name,
             dtype=self.dtype_policy,
         )
-        return self.layer.__class__.from_config(config)
+        return layer_class.from_config(config)
 
     def build(self, input_shape):
         self.forward_layer = self._clone(go_backwards=False)

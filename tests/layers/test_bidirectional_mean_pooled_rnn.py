@@ -1,3 +1,8 @@
+import os
+import pathlib
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -5,6 +10,8 @@ import pytest
 from keras_seq.layers import BidirectionalMeanPooledRNN, ElmanRNNCell
 from tests import numpy_reference as ref
 from tests.layer_harness import assert_padding_invariant, run_layer_test
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 RNNS = {
     "simple_rnn": lambda: keras.layers.SimpleRNN(4),
@@ -185,3 +192,45 @@ def test_last_pooling_with_holes_equals_masked_keras_rnns():
     h_f = np.array(forward(x, mask=mask)[1])  # final h after the last real step
     h_b = np.array(backward(x, mask=mask)[1])
     np.testing.assert_allclose(out, np.concatenate([h_f, h_b], -1), atol=1e-5)
+
+
+def test_template_rnn_is_not_a_tracked_unbuilt_sublayer():
+    pool = BidirectionalMeanPooledRNN(keras.layers.GRU(4, name="gru_template"))
+    pool(np.zeros((2, 5, 3), "float32"))
+    assert all(layer.built for layer in pool._flatten_layers())
+    assert "gru_template" not in [layer.name for layer in pool._flatten_layers()]
+    assert pool.layer.name == "gru_template" and not pool.layer.built  # a fresh copy
+    assert len(pool.trainable_weights) == 6  # forward + backward GRU: kernel, recurrent, bias
+
+
+_JAX_RETRACE = """
+import numpy as np, keras
+from keras_seq.layers import BidirectionalMeanPooledRNN
+traces = []
+class Head(keras.layers.Dense):
+    def call(self, x):
+        traces.append(1)  # a Python side effect: runs once per trace
+        return super().call(x)
+inp = keras.Input((None,), dtype="int32")
+x = keras.layers.Embedding(50, 8, mask_zero=True)(inp)
+x = BidirectionalMeanPooledRNN(keras.layers.GRU(4))(x)
+m = keras.Model(inp, Head(1, activation="sigmoid")(x))
+m.compile("adam", "binary_crossentropy")
+X = np.random.randint(1, 50, (8, 10)); y = np.ones((8, 1), "float32")
+m.train_on_batch(X, y)
+first = len(traces)
+for _ in range(3):
+    m.train_on_batch(X, y)
+print(len(traces) - first)
+"""
+
+
+def test_train_on_batch_traces_once_under_jax():
+    # The template RNN used to stay a tracked, never-built sublayer, and Keras's JAX trainer
+    # then re-traced the train step on every train_on_batch (3 extra traces here).
+    pytest.importorskip("jax")
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run([sys.executable, "-c", _JAX_RETRACE], capture_output=True, text=True,
+                          env=env, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "0"
