@@ -33,7 +33,7 @@ def _apps():
     from keras_seq.cli import import_application
 
     return (import_application("keras_seq.applications.elmo_lm"),
-            import_application("keras_seq.applications.imdb_sentiment"))
+            import_application("keras_seq.applications.imdb"))
 
 
 def write_pretraining_text(path, data_dir, seed):

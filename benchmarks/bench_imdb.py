@@ -1,6 +1,6 @@
 """IMDB sentiment benchmarks: (1) accuracy of the application, (2) training throughput.
 
-(1) `--part accuracy`: runs the application (`applications/imdb_sentiment.py`, the same
+(1) `--part accuracy`: runs the application (`applications/imdb.py`, the same
     code as `keras-seq train imdb`) on the full data - train on the 25,000 training reviews
     (a seeded 10% of them held out for validation, best epoch by validation accuracy), test
     on all 25,000 test reviews - and records accuracy, epochs and wall time.
@@ -37,14 +37,14 @@ from bench_common import machine_info  # noqa: E402
 
 
 def part_accuracy(opts):
-    from applications import imdb_sentiment
+    from applications import imdb as imdb_app
 
-    parser = imdb_sentiment.build_parser()
+    parser = imdb_app.build_parser()
     argv = ["--dataset", "imdb", "--epochs", str(opts.epochs), "--runs-root",
             str(ROOT / "runs" / "bench")] + opts.app_args
     args = parser.parse_args(argv)
     started = time.time()
-    metrics = imdb_sentiment.run(args)
+    metrics = imdb_app.run(args)
     wall = time.time() - started
     result = {"part": "accuracy", "command": "python " + " ".join(sys.argv),
               "app_argv": argv, "wall_seconds": wall, "machine": machine_info(),

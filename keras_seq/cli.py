@@ -34,7 +34,7 @@ from keras_seq.app_args import (
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 
 APPLICATIONS = {
-    "imdb": ("keras_seq.applications.imdb_sentiment",
+    "imdb": ("keras_seq.applications.imdb",
              "IMDB movie-review sentiment: BiRNN classifier, raw strings in the export"),
     "char-lm": ("keras_seq.applications.char_lm",
                 "char-level language model (The Time Machine): Elman/RNN/GRU/LSTM, "

@@ -3,7 +3,7 @@
 `keras_seq.load(path)` reopens a saved task file or a finished run folder.
 """
 
-from keras_seq.tasks.imdb_classifier import ImdbClassifier, ImdbPreprocessor
+from keras_seq.tasks.imdb import ImdbClassifier, ImdbPreprocessor
 from keras_seq.tasks.task import TASK_CLASSES, Task, load
 from keras_seq.tasks.translator import Translator, TranslatorPreprocessor
 

@@ -78,7 +78,7 @@ IMDB_TINY = ["--dataset", "synthetic", "--train-size", "120", "--test-size", "40
 
 
 def test_imdb_classifier_with_frozen_elmo(quick_run, tmp_path):
-    imdb = import_application("keras_seq.applications.imdb_sentiment")
+    imdb = import_application("keras_seq.applications.imdb")
     common = IMDB_TINY + ["--elmo", str(quick_run)]
     lines = []
     frozen = imdb.run(imdb.build_parser().parse_args(
@@ -102,7 +102,7 @@ def test_imdb_classifier_with_frozen_elmo(quick_run, tmp_path):
 
 @pytest.mark.slow
 def test_imdb_classifier_with_fine_tuned_elmo(quick_run, tmp_path):
-    imdb = import_application("keras_seq.applications.imdb_sentiment")
+    imdb = import_application("keras_seq.applications.imdb")
     argv = IMDB_TINY + ["--elmo", str(quick_run), "--elmo-trainable",
                         "--run-dir", str(tmp_path / "tuned")]
     tuned = imdb.run(imdb.build_parser().parse_args(argv), log=lambda line: None)

@@ -17,14 +17,14 @@ from keras_seq.data.synthetic_reviews import generate_reviews
 from keras_seq.tasks import ImdbPreprocessor
 from tests.imdb_helpers import tiny_model_and_vocabulary, tiny_task
 
-imdb_sentiment = import_application("keras_seq.applications.imdb_sentiment")
+imdb_app = import_application("keras_seq.applications.imdb")
 
 ODD_INPUTS = ["", "   \t  ", "Ce film est magnifique, je l'ai adoré !", "映画はとても良かった",
               "great " * 20000, "this movie is so great", "this movie is so bad"]
 
 
 def _tiny_args(tmp_path, *extra):
-    parser = imdb_sentiment.build_parser()
+    parser = imdb_app.build_parser()
     return parser.parse_args([
         "--dataset", "synthetic", "--train-size", "320", "--test-size", "64",
         "--vocab-size", "300", "--max-length", "48", "--embedding-dim", "16", "--units", "8",
@@ -121,7 +121,7 @@ LEARNS = ("--train-size", "1280", "--test-size", "400", "--learning-rate", "0.01
 
 def test_app_trains_exports_and_writes_run_folder(tmp_path):
     lines = []
-    metrics = imdb_sentiment.run(_tiny_args(tmp_path, *LEARNS, "--adversarial", "0"),
+    metrics = imdb_app.run(_tiny_args(tmp_path, *LEARNS, "--adversarial", "0"),
                                  log=lines.append)
     run = next((tmp_path / "runs" / "imdb").iterdir())
     config = json.loads((run / "config.json").read_text())
@@ -133,7 +133,7 @@ def test_app_trains_exports_and_writes_run_folder(tmp_path):
     # words, blind to negation, reaches about 0.62 on this corpus.
     assert saved["test_accuracy"] > 0.68 and saved["test_size"] == 400
     assert saved["export_max_abs_diff_vs_keras"] < 1e-5
-    assert [e["text"] for e in saved["examples"]] == list(imdb_sentiment.EXAMPLES)
+    assert [e["text"] for e in saved["examples"]] == list(imdb_app.EXAMPLES)
     assert all(e["label"] in ("positive", "negative") for e in saved["examples"])
     assert (run / "export" / "saved_model.pb").is_file()
     assert list((run / "logs").glob("train/events.out.tfevents.*"))
@@ -145,7 +145,7 @@ def test_app_trains_exports_and_writes_run_folder(tmp_path):
 
 @pytest.mark.slow  # a second end-to-end run of the application (the default suite keeps one)
 def test_punctuation_marks_are_tokens_in_training_and_in_the_export(tmp_path):
-    imdb_sentiment.run(_tiny_args(tmp_path, "--punctuation", "marks"), log=lambda line: None)
+    imdb_app.run(_tiny_args(tmp_path, "--punctuation", "marks"), log=lambda line: None)
     run = next((tmp_path / "runs" / "imdb").iterdir())
     vocabulary = json.loads((run / "vocabulary.json").read_text())
     assert json.loads((run / "config.json").read_text())["punctuation"] == "marks"
@@ -172,7 +172,7 @@ class _WeightsAtEpochEnd(keras.callbacks.Callback):
 @pytest.mark.slow  # a second end-to-end run of the application (the default suite keeps one)
 def test_ema_momentum_validates_and_keeps_the_averaged_weights(tmp_path):
     seen = _WeightsAtEpochEnd()
-    imdb_sentiment.run(_tiny_args(tmp_path, "--ema-momentum", "0.9", "--epochs", "2"),
+    imdb_app.run(_tiny_args(tmp_path, "--ema-momentum", "0.9", "--epochs", "2"),
                        extra_callbacks=[seen], log=lambda line: None)
     run = next((tmp_path / "runs" / "imdb").iterdir())
     assert json.loads((run / "config.json").read_text())["ema_momentum"] == 0.9
@@ -196,7 +196,7 @@ def test_ema_momentum_validates_and_keeps_the_averaged_weights(tmp_path):
 
 
 def test_adversarial_training_trains_the_exported_classifier(tmp_path):
-    metrics = imdb_sentiment.run(_tiny_args(tmp_path, *LEARNS, "--adversarial", "0.5"),
+    metrics = imdb_app.run(_tiny_args(tmp_path, *LEARNS, "--adversarial", "0.5"),
                                  log=lambda line: None)
     run = next((tmp_path / "runs" / "imdb").iterdir())
     config = json.loads((run / "config.json").read_text())
@@ -208,7 +208,7 @@ def test_adversarial_training_trains_the_exported_classifier(tmp_path):
     # Quality. Chance 0.5 (balanced labels); measured (seed 1337): 0.6825.
     assert metrics["test_accuracy"] > 0.6
     with pytest.raises(ValueError, match="--elmo"):
-        imdb_sentiment.run(_tiny_args(tmp_path, "--adversarial", "0.5", "--elmo",
+        imdb_app.run(_tiny_args(tmp_path, "--adversarial", "0.5", "--elmo",
                                       str(tmp_path / "no_such_run")), log=lambda line: None)
 
 
@@ -240,7 +240,7 @@ def test_killed_run_resumes_from_backup(tmp_path):
     run_dir = tmp_path / "run"
     args = _tiny_args(tmp_path, "--epochs", "2", "--backup-every", "2", "--run-dir", str(run_dir))
     with pytest.raises(KeyboardInterrupt):
-        imdb_sentiment.run(args, extra_callbacks=[_Interrupt(epoch=1, after=3)],
+        imdb_app.run(args, extra_callbacks=[_Interrupt(epoch=1, after=3)],
                            log=lambda s: None)
     meta = json.loads((run_dir / "backup" / "training_metadata.json").read_text())
     assert meta["epoch"] == 1  # saved mid-way through the second epoch
@@ -250,9 +250,9 @@ def test_killed_run_resumes_from_backup(tmp_path):
     recorder = _EpochRecorder()
     lines = []
     # Only --run-dir: the data, model and training options come from the run's config.json.
-    args = imdb_sentiment.build_parser().parse_args(
+    args = imdb_app.build_parser().parse_args(
         ["--run-dir", str(run_dir), "--verbose", "0"])
-    metrics = imdb_sentiment.run(args, extra_callbacks=[recorder], log=lines.append)
+    metrics = imdb_app.run(args, extra_callbacks=[recorder], log=lines.append)
     resumed = json.loads((run_dir / "config.json").read_text())
     assert (resumed["max_length"], resumed["dataset"], resumed["epochs"]) == (48, "synthetic", 2)
     assert recorder.epochs == [1]  # continued with the second epoch, not from scratch
@@ -261,7 +261,7 @@ def test_killed_run_resumes_from_backup(tmp_path):
     assert any("Resuming" in line for line in lines)
     # A finished run given again does not train any more.
     recorder = _EpochRecorder()
-    again = imdb_sentiment.run(args, extra_callbacks=[recorder], log=lambda s: None)
+    again = imdb_app.run(args, extra_callbacks=[recorder], log=lambda s: None)
     assert recorder.epochs == []
     assert again["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
 
@@ -269,14 +269,14 @@ def test_killed_run_resumes_from_backup(tmp_path):
 def test_bad_app_options_raise_clear_errors(tmp_path):
     args = _tiny_args(tmp_path, "--stacked", "-1")
     with pytest.raises(ValueError, match="--stacked"):
-        imdb_sentiment.run(args, log=lambda s: None)
+        imdb_app.run(args, log=lambda s: None)
     args = _tiny_args(tmp_path, "--dataset", "imdb", "--data-dir", str(tmp_path / "nothing"))
     with pytest.raises(ValueError, match="--data-dir"):
-        imdb_sentiment.run(args, log=lambda s: None)
+        imdb_app.run(args, log=lambda s: None)
     assert not (tmp_path / "runs").exists()  # nothing half-written
 
 
 def test_script_runs_directly_help():
-    done = subprocess.run([sys.executable, str(pathlib.Path(imdb_sentiment.__file__)), "--help"],
+    done = subprocess.run([sys.executable, str(pathlib.Path(imdb_app.__file__)), "--help"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "--max-length" in done.stdout and "--quick" in done.stdout

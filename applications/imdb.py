@@ -1,6 +1,6 @@
 """IMDB sentiment: the `imdb` task (raw reviews → mean-pooled BiRNN → label), fit, test, export.
 
-Run it as `keras-seq train imdb [options]` or `python applications/imdb_sentiment.py`.
+Run it as `keras-seq train imdb [options]` or `python applications/imdb.py`.
 Without options it trains on the real IMDB reviews when they are found (see `--data-dir`)
 and otherwise on a generated review corpus (said loudly), writes a run folder
 `runs/imdb/<time>/` (TensorBoard logs, backups, task.kseq, the SavedModel, config.json,
@@ -259,7 +259,7 @@ def build_parser(parser=None):
 
 
 def main(argv=None):
-    """Command-line entry point of `python applications/imdb_sentiment.py`."""
+    """Command-line entry point of `python applications/imdb.py`."""
     from keras_seq.app_args import run_main
 
     return run_main(build_parser(), run, argv)
