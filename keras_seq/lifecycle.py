@@ -29,7 +29,7 @@ _UNSET = object()
 
 
 def option(default, group, help, choices=None, type=None, quick=_UNSET, resumed=True,
-           before=_UNSET, metavar=None):
+           before=_UNSET, metavar=None, renamed_from=None):
     """A config field that is also a command-line option.
 
     Args:
@@ -42,9 +42,12 @@ def option(default, group, help, choices=None, type=None, quick=_UNSET, resumed=
         resumed: a resumed run takes it from its config.json (data, model, optimizer).
         before: its value in runs made before the option existed.
         metavar: the name of its value in `--help`.
+        renamed_from: its former name: a run folder whose config.json has the old name
+            resumes with that value.
     """
     metadata = {"group": group, "help": help, "choices": choices, "type": type,
-                "quick": quick, "resumed": resumed, "before": before, "metavar": metavar}
+                "quick": quick, "resumed": resumed, "before": before, "metavar": metavar,
+                "renamed_from": renamed_from}
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -165,8 +168,11 @@ def restore_from_run(config, log=print):
     for f in dataclasses.fields(config):
         if not f.metadata.get("resumed"):
             continue
+        old_name = f.metadata.get("renamed_from")
         if f.name in stored:
             value = stored[f.name]
+        elif old_name and old_name in stored:
+            value = stored[old_name]
         elif f.metadata.get("before", _UNSET) is not _UNSET:
             value = f.metadata["before"]
         else:
