@@ -5,9 +5,10 @@
 
 1. `fit` one epoch on raw inputs (strings in, the task's preprocessor in `tf.data`);
 2. `predict` on raw inputs, odd ones included (empty, whitespace-only, non-ASCII, over-long);
-3. `save` → `keras_seq.load` in a fresh Python process → identical outputs;
-4. `export` → `tf.saved_model.load` in a fresh process that never imports keras_seq → the
-   same outputs as `task.predict`.
+3. `export` → `tf.saved_model.load` in a fresh Python process that has not imported
+   keras_seq → the same outputs as `task.predict` (float round-off only);
+4. `save` → `keras_seq.load` in that process (only now importing keras_seq) → identical
+   outputs. One process for both: each TensorFlow start costs seconds of CI.
 """
 
 import json
@@ -98,32 +99,33 @@ def run_task_test(task, x, y, tmp_path, predict_inputs=None, export_outputs=None
 
     saved = task.save(tmp_path / "task.kseq")
     assert keras_seq.load(saved).get_config() == task.get_config()
-    code = ("import json, pickle, sys\nimport keras_seq\n"
-            f"task = keras_seq.load({str(saved)!r})\n"
-            "out = task.predict(pickle.load(open(sys.argv[1], 'rb')))\n"
-            "print(json.dumps({k: (v.tolist() if hasattr(v, 'tolist') else"
-            " [x.tolist() if hasattr(x, 'tolist') else x for x in v])"
-            " for k, v in out.items()}))\n")
-    _assert_same(_fresh_python(code, inputs_file, cwd=repo, pythonpath=repo), outputs)
-
     export_dir = tmp_path / "export"
     task.export(export_dir)
+    # One fresh process (a TensorFlow start costs seconds): first the export with plain
+    # TensorFlow, checking that nothing imported keras_seq; then `keras_seq.load`.
     code = ("import json, pickle, sys\nimport tensorflow as tf\n"
             "try:\n    import tensorflow_text  # noqa: F401 (word-piece exports)\n"
             "except ImportError:\n    pass\n"
+            "inputs = pickle.load(open(sys.argv[1], 'rb'))\n"
             f"fn = tf.saved_model.load({str(export_dir)!r}).signatures['serving_default']\n"
-            "x = tf.constant(pickle.load(open(sys.argv[1], 'rb')), "
-            f"tf.{export_dtype})\n"
-            f"out = fn({export_input}=x)\n"
+            f"out = fn({export_input}=tf.constant(inputs, tf.{export_dtype}))\n"
             "def plain(v):\n"
             "    if isinstance(v, bytes):\n        return v.decode('utf-8')\n"
             "    if isinstance(v, list):\n        return [plain(e) for e in v]\n"
             "    return v\n"
             "res = {k: plain(v.numpy().tolist()) for k, v in out.items()}\n"
             "res['_modules'] = sorted(m for m in sys.modules if m.startswith('keras_seq'))\n"
-            "print(json.dumps(res))\n")
-    exported = _fresh_python(code, inputs_file, cwd="/")
-    assert exported.pop("_modules") == []
+            "import keras_seq\n"
+            f"task = keras_seq.load({str(saved)!r})\n"
+            "out = task.predict(inputs)\n"
+            "loaded = {k: (v.tolist() if hasattr(v, 'tolist') else"
+            " [x.tolist() if hasattr(x, 'tolist') else x for x in v])"
+            " for k, v in out.items()}\n"
+            "print(json.dumps({'export': res, 'loaded': loaded}))\n")
+    fresh = _fresh_python(code, inputs_file, cwd=repo, pythonpath=repo)
+    _assert_same(fresh["loaded"], outputs)  # save → load: identical outputs
+    exported = fresh["export"]
+    assert exported.pop("_modules") == []  # the export needs no keras_seq
     names = export_outputs or {k: k for k in outputs}
     _assert_same({names[k]: v for k, v in exported.items() if k in names}, outputs,
                  export=True)
