@@ -4,8 +4,9 @@
 """
 
 from keras_seq.tasks.imdb_classifier import ImdbClassifier, ImdbPreprocessor
+from keras_seq.tasks.tagger import Tagger, TaggerPreprocessor
 from keras_seq.tasks.task import TASK_CLASSES, Task, load
 from keras_seq.tasks.translator import Translator, TranslatorPreprocessor
 
-__all__ = ["ImdbClassifier", "ImdbPreprocessor", "TASK_CLASSES", "Task", "Translator",
-           "TranslatorPreprocessor", "load"]
+__all__ = ["ImdbClassifier", "ImdbPreprocessor", "TASK_CLASSES", "Tagger", "TaggerPreprocessor",
+           "Task", "Translator", "TranslatorPreprocessor", "load"]
