@@ -10,271 +10,196 @@ is why `--bidirectional` (default) matters. `--data-file` trains on your own JSO
 
 It writes a run folder `runs/tagger/<time>/` with TensorBoard logs (loss, token accuracy,
 validation span F1, learning rate, a table and an image of tagged validation texts), backups,
-the SavedModel (`serving_default`: text -> tags, spans), config.json and metrics.json (test
-token accuracy, span precision/recall/F1 per type and micro).
+task.kseq, the SavedModel (`serving_default`: text -> tags, spans), config.json and
+metrics.json (test token accuracy, span precision/recall/F1 per type and micro).
 """
 
-import argparse
-import os
-import pathlib
+import dataclasses
 import sys
-import time
 
+from keras_seq.lifecycle import (AppConfig, Application, fraction, option, positive_float,
+                                 positive_int)
 
-from keras_seq.app_args import (
-    add_run_arguments, apply_quick, compile_token_classifier, float_in, model_scope, open_run,
-    positive_int, resolve_jit, restore_run_options, run_main, training_callbacks)
-
-APP_NAME = "tagger"
 EXAMPLES = ("We paid 12 on 12 March 1998.", "The price rose to 1,200 on 2021-03-04.",
             "Only 3/4 of the boxes came on 04/03/2021, -7 kg.",
             "Signed March 4th, 2020 by 2020 people and 3.5 km.")
-QUICK = dict(train_size=1500, validation_size=200, test_size=300, epochs=2, units=32)
-# Options that define the data, the model or the optimizer: a resumed run (--run-dir with a
-# config.json) takes them from its config.json, whatever the command says.
-RESUMED_OPTIONS = (
-    "data_file", "data_dir", "train_size", "validation_size", "test_size", "max_length", "cell",
-    "units", "layers", "bidirectional", "embedding_dim", "dropout", "epochs", "batch_size",
-    "learning_rate", "seed", "quick")
 
 
-def add_arguments(parser):
-    """Adds the application's options to an `argparse` parser."""
-    g = parser.add_argument_group("data")
-    g.add_argument("--data-file", default=None,
-                   help="your own data: a JSONL file, one {\"text\": \"...\", \"spans\": "
-                        "[[start, end, \"TYPE\"], ...]} per line (character offsets, end "
-                        "exclusive, any type names); split 80/10/10 by --seed")
-    g.add_argument("--data-dir", default=None,
-                   help="a folder with train.jsonl, validation.jsonl and test.jsonl (the "
-                        "--data-file format). Default: the generated numbers-and-dates task")
-    g.add_argument("--train-size", type=positive_int("--train-size"), default=8000,
-                   help="generated training sentences (default 8000)")
-    g.add_argument("--validation-size", type=positive_int("--validation-size"), default=1000)
-    g.add_argument("--test-size", type=positive_int("--test-size"), default=2000)
-    g.add_argument("--max-length", type=positive_int("--max-length"), default=96,
-                   help="the longest text in characters (generated ones are shorter; longer "
-                        "texts of --data-file/--data-dir are cut, spans past the cut dropped)")
-    g = parser.add_argument_group("model")
-    g.add_argument("--cell", choices=("elman", "rnn", "gru", "lstm"), default="lstm",
-                   help="elman: the lecture's ElmanRNNCell; rnn: SimpleRNN; gru; lstm (default)")
-    g.add_argument("--units", type=positive_int("--units"), default=64,
-                   help="units per RNN layer and direction")
-    g.add_argument("--layers", type=positive_int("--layers"), default=2,
-                   help="stacked RNN layers (the lecture's deep RNN)")
-    g.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=True,
-                   help="run every layer in both directions (default on)")
-    g.add_argument("--embedding-dim", type=positive_int("--embedding-dim"), default=32)
-    g.add_argument("--dropout", type=float_in("--dropout", 0.0, 1.0), default=0.1,
-                   help="dropout on the embedding and between layers")
-    add_run_arguments(parser, default_epochs=3, default_batch_size=64,
-                      quick_help=f"smoke run: {QUICK['train_size']} training sentences, "
-                                 f"{QUICK['epochs']} epochs, {QUICK['units']} units")
-    parser.set_defaults(learning_rate=3e-3)
-    return parser
+@dataclasses.dataclass
+class TaggerConfig(AppConfig):
+    """The options of `keras-seq train tagger`."""
+
+    APP = "tagger"
+
+    data_file: str = option(None, "data", "your own data: a JSONL file, one {\"text\": "
+                            "\"...\", \"spans\": [[start, end, \"TYPE\"], ...]} per line "
+                            "(character offsets, end exclusive, any type names); split "
+                            "80/10/10 by --seed")
+    data_dir: str = option(None, "data", "a folder with train.jsonl, validation.jsonl and "
+                           "test.jsonl (the --data-file format). Default: the generated "
+                           "numbers-and-dates task")
+    train_size: int = option(8000, "data", "generated training sentences", type=positive_int,
+                             quick=1500)
+    validation_size: int = option(1000, "data", "generated validation sentences",
+                                  type=positive_int, quick=200)
+    test_size: int = option(2000, "data", "generated test sentences", type=positive_int,
+                            quick=300)
+    max_length: int = option(96, "data", "the longest text in characters (generated ones are "
+                             "shorter; longer texts of --data-file/--data-dir are cut, spans "
+                             "past the cut dropped)", type=positive_int)
+    cell: str = option("lstm", "model", "elman: the lecture's ElmanRNNCell; rnn: SimpleRNN; "
+                       "gru; lstm", choices=("elman", "rnn", "gru", "lstm"))
+    units: int = option(64, "model", "units per RNN layer and direction", type=positive_int,
+                        quick=32)
+    layers: int = option(2, "model", "stacked RNN layers (the lecture's deep RNN)",
+                         type=positive_int)
+    bidirectional: bool = option(True, "model", "run every layer in both directions "
+                                 "(default on; --no-bidirectional: left to right)")
+    embedding_dim: int = option(32, "model", "character vector size", type=positive_int)
+    dropout: float = option(0.1, "model", "dropout on the embedding and between layers",
+                            type=fraction)
+    epochs: int = option(3, "training", "passes over the training data", type=positive_int,
+                         quick=2)
+    learning_rate: float = option(3e-3, "training", "peak learning rate", type=positive_float)
+    time_budget_minutes: float = option(None, "training", "stop training once this much wall "
+                                        "time is spent", type=positive_float, resumed=False)
 
 
-def _resolve(args, log=print):
-    apply_quick(args, QUICK, log)  # options given on the command line win over --quick
-    if args.max_length < 40:
-        raise ValueError(f"--max-length must be at least 40 characters, got {args.max_length}.")
-    if args.data_file and args.data_dir:
-        raise ValueError("give either --data-file or --data-dir, got both "
-                         f"({args.data_file!r} and {args.data_dir!r}).")
-    return args
+class TaggerApplication(Application):
+    """Trains the `tagger` task, scores tokens and spans on the test split, exports it."""
+
+    config_class = TaggerConfig
+    description = "Train, evaluate and export a character BIO tagger."
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument("--no-bidirectional", dest="bidirectional", action="store_false",
+                            default=None, help="run every layer left to right only")
+        return parser
+
+    def resolve(self, config):
+        if config.max_length < 40:
+            raise ValueError(f"--max-length must be at least 40 characters, got "
+                             f"{config.max_length}.")
+        if config.data_file and config.data_dir:
+            raise ValueError("give either --data-file or --data-dir, got both "
+                             f"({config.data_file!r} and {config.data_dir!r}).")
+        return config
+
+    def load_data(self, config, log):
+        from keras_seq.data.span_tagging import load_splits, tag_names
+
+        splits, types, info = load_splits(
+            config.data_file, config.data_dir, (config.train_size, config.validation_size,
+                                                config.test_size), config.max_length,
+            config.seed, log)
+        self.types, self.log = types, log
+        info.update(tag_names=tag_names(types),
+                    description="the generated numbers-and-dates task (see --data-file for "
+                    "your own data)" if info["dataset"] == "generated" else
+                    f"{info['dataset']} {info['path']}")
+        return splits, info
+
+    def build_task(self, config, splits, run_dir, log):
+        from keras_seq.tasks import Tagger
+
+        train, val = splits["train"], splits["validation"]
+        task = Tagger.from_examples(
+            [ex["text"] for ex in train], [ex["spans"] for ex in train], types=self.types,
+            max_chars=max(2000, config.max_length), cell=config.cell, units=config.units,
+            num_layers=config.layers, bidirectional=config.bidirectional,
+            embedding_dim=config.embedding_dim, dropout=config.dropout)
+        train_ds, _ = task.dataset(*_columns(train), config.batch_size, shuffle=True,
+                                   seed=config.seed)
+        val_ds, _ = task.dataset(*_columns(val), config.batch_size)
+        direction = "bidirectional" if config.bidirectional else "left-to-right"
+        log(f"Model: {config.layers} x {direction} {config.cell}, {config.units} units; tags "
+            f"{task.preprocessor.tag_names}; {len(train):,} training / {len(val):,} "
+            f"validation / {len(splits['test']):,} test texts.")
+        return task, train_ds, val_ds, None
+
+    def compile_options(self, config):
+        return {"learning_rate": config.learning_rate}
+
+    def callbacks(self, task, config, splits, run_dir):
+        from keras_seq.callbacks.tagged_samples import TaggedSamples
+        from keras_seq.data.span_tagging import pad_batch
+
+        texts, spans = _columns(splits["validation"][:1000])
+        ids, tags = task.encode(texts, spans)
+        self.samples = TaggedSamples(run_dir.logs / "validation", texts, pad_batch(ids), tags,
+                                     task.preprocessor.tag_names,
+                                     log=self.log if str(config.verbose) != "0" else None)
+        return [self.samples]
+
+    def evaluate(self, task, config, splits, history, run_dir, log):
+        from keras_seq.metrics.tagging_metrics import tag_ids_to_spans, tagging_report
+
+        texts, spans = _columns(splits["test"])
+        names = task.preprocessor.tag_names
+        _, gold = task.encode(texts, spans)
+        self.predicted = task.predict_tag_ids(texts)
+        report = tagging_report(gold, self.predicted, names)
+        micro = report["spans"]["micro"]
+        samples = [{"text": text,
+                    "gold": [f"{k}:{text[a:b]}" for a, b, k in tag_ids_to_spans(g, names)],
+                    "predicted": [f"{k}:{text[a:b]}" for a, b, k in
+                                  tag_ids_to_spans(p, names, len(text))]}
+                   for text, g, p in list(zip(texts, gold, self.predicted))[:10]]
+        return {"cell": config.cell, "layers": config.layers,
+                "bidirectional": config.bidirectional, "units": config.units,
+                "test_texts": len(texts), "test_characters": int(sum(map(len, gold))),
+                "test_token_accuracy": report["token_accuracy"],
+                "test_span_precision": micro["precision"], "test_span_recall": micro["recall"],
+                "test_span_f1": micro["f1"], "test_spans": report["spans"], "tag_names": names,
+                "parameters": int(task.network.count_params()), "test_samples": samples,
+                "validation_span_history": self.samples.history}
+
+    def examples(self, config):
+        return EXAMPLES
+
+    def check_export(self, task, config, splits, serving):
+        """The export's tags against the network's own argmax (`predict_tags`, NumPy)."""
+        import tensorflow as tf
+
+        texts = [ex["text"] for ex in splits["test"][:64]]
+        exported = [t.decode("utf-8").split(" ") if t else [] for t in
+                    serving(text=tf.constant(texts))["tags"].numpy()]
+        names = task.preprocessor.tag_names
+        in_process = [[names[int(i)] for i in row[:len(text)]]
+                      for text, row in zip(texts, self.predicted[:64])]
+        return {"export_matches_keras": exported == in_process}
+
+    def summary(self, config, metrics, run_dir):
+        lines = [f"Test ({metrics['test_texts']} texts, {metrics['test_characters']:,} "
+                 f"characters): token accuracy {metrics['test_token_accuracy']:.4f}; span "
+                 f"P/R/F1 (exact match, micro) {metrics['test_span_precision']:.4f} / "
+                 f"{metrics['test_span_recall']:.4f} / {metrics['test_span_f1']:.4f}"]
+        lines += [f"  {t:<8} P {s['precision']:.4f}  R {s['recall']:.4f}  F1 {s['f1']:.4f}  "
+                  f"({s['support']} spans)" for t, s in metrics["test_spans"].items()
+                  if t != "micro"]
+        return lines + [f"Export agrees with the Keras model: "
+                        f"{metrics['export_matches_keras']}."]
 
 
-def _cut(examples, max_length):
-    """Texts cut to `max_length` characters; spans that do not fit are dropped."""
-    out, cut = [], 0
-    for ex in examples:
-        if len(ex["text"]) > max_length:
-            cut += 1
-            ex = {"text": ex["text"][:max_length],
-                  "spans": [s for s in ex["spans"] if s[1] <= max_length]}
-        out.append(ex)
-    return out, cut
+def _columns(examples):
+    return [ex["text"] for ex in examples], [ex["spans"] for ex in examples]
 
 
-def load_splits(args, log=print):
-    """`({"train", "validation", "test"}: examples, span types, data info)`."""
-    from keras_seq.data import span_tagging as st
-
-    if args.data_file:
-        examples, types = st.read_jsonl(args.data_file, "--data-file")
-        splits = st.split_examples(examples, seed=args.seed)
-        info = {"dataset": "file", "path": str(args.data_file)}
-    elif args.data_dir:
-        folder = pathlib.Path(args.data_dir)
-        if not (folder / "train.jsonl").is_file():
-            raise ValueError(f"--data-dir must hold train.jsonl (and validation.jsonl, "
-                             f"test.jsonl), got {str(folder)!r}.")
-        splits, types = {}, set()
-        for name in st.SPLIT_NAMES:
-            path = folder / f"{name}.jsonl"
-            if path.is_file():
-                splits[name], kinds = st.read_jsonl(path, "--data-dir")
-                types.update(kinds)
-        missing = [name for name in ("validation", "test") if name not in splits]
-        if missing:  # a missing split is taken out of train.jsonl (10% each)
-            rest = st.split_examples(splits["train"], seed=args.seed)
-            splits["train"] = rest["train"]
-            splits.update({name: rest[name] for name in missing})
-        types = sorted(types)
-        info = {"dataset": "dir", "path": str(folder)}
-    else:
-        splits = st.generated_splits(args.train_size, args.validation_size, args.test_size,
-                                     seed=args.seed, max_length=args.max_length)
-        types = list(st.DEFAULT_TYPES)
-        info = {"dataset": "generated", "source": "keras_seq.data.span_tagging (numbers and "
-                "dates, character BIO tags)"}
-    if not types:
-        raise ValueError("the data holds no spans at all; a tagger needs examples of at least "
-                         "one span type.")
-    cut = 0
-    for name in st.SPLIT_NAMES:
-        splits[name], n = _cut(splits[name], args.max_length)
-        cut += n
-    if cut:
-        log(f"{cut} texts were longer than --max-length {args.max_length} and were cut.")
-    info.update({f"{k}_examples": len(v) for k, v in splits.items()}, types=list(types),
-                texts_cut=cut)
-    return splits, list(types), info
-
-
-def run(args, extra_callbacks=(), log=print):
-    """Trains, evaluates (token accuracy, span P/R/F1) and exports; returns the metrics dict."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    from keras_seq.callbacks.tagged_samples import TaggedSamples
-    from keras_seq.data import span_tagging as st
-    from keras_seq.export.tagger_module import TaggerServingModule
-    from keras_seq.metrics.tagging_metrics import tag_ids_to_spans, tagging_report
-    from keras_seq.models.sequence_tagger import SequenceTagger
-
-    args = _resolve(restore_run_options(args, RESUMED_OPTIONS, log), log)
-    started = time.time()
-    keras.utils.set_random_seed(args.seed)
-    keras.config.set_dtype_policy("float32")
-    jit = resolve_jit(args.jit_compile, "train")
-
-    splits, types, data_info = load_splits(args, log)
-    names = st.tag_names(types)
-    encoded = {k: st.encode_examples(v, types) for k, v in splits.items()}
-    train_ds = st.tagging_dataset(*encoded["train"], args.batch_size, shuffle=True,
-                                  seed=args.seed)
-    val_ds = st.tagging_dataset(*encoded["validation"], args.batch_size)
-    # The run folder is made only once the data is there (bad input leaves nothing behind).
-    run_dir = open_run(APP_NAME, args, data_info, log, jit_compile_resolved=jit,
-                       tag_names=names)
-
-    with model_scope():  # the --strategy scope (a no-op without one)
-        model = SequenceTagger(st.VOCABULARY_SIZE, len(names), cell=args.cell, units=args.units,
-                               num_layers=args.layers, bidirectional=args.bidirectional,
-                               embedding_dim=args.embedding_dim, dropout=args.dropout)
-        steps = int(train_ds.cardinality()) * args.epochs
-        compile_token_classifier(model, args, steps, jit, max_warmup_steps=300)
-        model(np.ones((1, 4), "int32"))
-    direction = "bidirectional" if args.bidirectional else "left-to-right"
-    log(f"Model: {args.layers} x {direction} {args.cell}, {args.units} units, "
-        f"{model.count_params():,} parameters; tags {names}; "
-        f"{len(splits['train']):,} training / {len(splits['validation']):,} validation / "
-        f"{len(splits['test']):,} test texts; XLA train step: {jit}.")
-
-    val_texts = [ex["text"] for ex in splits["validation"]][:1000]
-    samples = TaggedSamples(run_dir.logs / "validation", val_texts,
-                            st.pad_batch(encoded["validation"][0][:1000]),
-                            encoded["validation"][1][:1000], names,
-                            log=log if args.verbose else None)
-    callbacks, budget = training_callbacks(run_dir, args, [samples], extra_callbacks, log)
-    fit_started = time.time()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
-                        callbacks=callbacks, verbose=args.verbose,
-                        shuffle=False)  # tf.data shuffles (seeded, every epoch)
-    fit_seconds = time.time() - fit_started
-    model.save_weights(str(run_dir.file("model.weights.h5")))
-
-    # ---- test: token accuracy and span scores ----------------------------------------------
-    test_texts = [ex["text"] for ex in splits["test"]]
-    predicted = model.predict_tags(st.pad_batch(encoded["test"][0]))
-    report = tagging_report(encoded["test"][1], predicted, names)
-
-    # ---- export, checked against the Keras model -----------------------------------------
-    TaggerServingModule(model, names, max_chars=max(2000, args.max_length)).save(run_dir.export)
-    serving = tf.saved_model.load(str(run_dir.export)).signatures["serving_default"]
-    check = test_texts[:64]
-    exported_tags = [t.decode("utf-8").split(" ") for t in
-                     serving(text=tf.constant(check))["tags"].numpy()]
-    keras_tags = [[names[int(i)] for i in row[:len(text)]]
-                  for text, row in zip(check, predicted[:64])]
-    export_agrees = exported_tags == keras_tags
-    outputs = serving(text=tf.constant(list(EXAMPLES)))
-    examples = [{"text": text, "spans": s.decode("utf-8"), "tags": t.decode("utf-8")}
-                for text, s, t in zip(EXAMPLES, outputs["spans"].numpy(),
-                                      outputs["tags"].numpy())]
-    samples_test = []
-    for text, gold, pred in list(zip(test_texts, encoded["test"][1], predicted))[:10]:
-        samples_test.append({
-            "text": text,
-            "gold": [f"{k}:{text[a:b]}" for a, b, k in tag_ids_to_spans(gold, names)],
-            "predicted": [f"{k}:{text[a:b]}" for a, b, k in
-                          tag_ids_to_spans(pred, names, len(text))]})
-
-    spans = report["spans"]
-    metrics = {
-        "dataset": data_info["dataset"], "cell": args.cell, "layers": args.layers,
-        "bidirectional": args.bidirectional, "units": args.units,
-        "test_texts": len(test_texts), "test_characters": int(sum(len(t) for t in test_texts)),
-        "test_token_accuracy": report["token_accuracy"],
-        "test_span_precision": spans["micro"]["precision"],
-        "test_span_recall": spans["micro"]["recall"], "test_span_f1": spans["micro"]["f1"],
-        "test_spans": spans,
-        "tag_names": names, "parameters": int(model.count_params()),
-        "epochs": args.epochs, "epochs_run": len(history.history.get("loss", [])),
-        "stopped_by_time_budget": budget.stopped_at if budget else None,
-        "fit_seconds": fit_seconds, "total_seconds": time.time() - started,
-        "export_matches_keras": export_agrees, "examples": examples,
-        "test_samples": samples_test, "validation_span_history": samples.history,
-        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
-    }
-    run_dir.write_json("metrics.json", metrics)
-
-    banner = "=" * 78
-    log(banner)
-    if data_info["dataset"] == "generated":
-        log("DATA: the generated numbers-and-dates task (see --data-file for your own data).")
-    else:
-        log(f"DATA: {data_info['dataset']} {data_info['path']}")
-    log(f"Test ({len(test_texts)} texts, {metrics['test_characters']:,} characters): token "
-        f"accuracy {metrics['test_token_accuracy']:.4f}; span P/R/F1 (exact match, micro) "
-        f"{metrics['test_span_precision']:.4f} / {metrics['test_span_recall']:.4f} / "
-        f"{metrics['test_span_f1']:.4f}")
-    for t in types:
-        s = spans[t]
-        log(f"  {t:<8} P {s['precision']:.4f}  R {s['recall']:.4f}  F1 {s['f1']:.4f}  "
-            f"({s['support']} spans)")
-    log(f"Fit {fit_seconds:.0f} s. Export (serving_default: text -> tags, spans): "
-        f"{run_dir.export}  (agrees with the Keras model: {export_agrees})")
-    for ex in examples:
-        log(f"  {ex['text']!r}\n      -> {ex['spans'] or '(no span)'}")
-    log(f"Predict: keras-seq predict {run_dir.export} \"{EXAMPLES[0]}\"")
-    log(f"TensorBoard: {run_dir.tensorboard_command()}")
-    log(banner)
-    return metrics
+APPLICATION = TaggerApplication()
+add_arguments = APPLICATION.add_arguments
+run = APPLICATION.run
 
 
 def build_parser(parser=None):
     """An `argparse` parser for running this app directly."""
-    parser = parser or argparse.ArgumentParser(
-        prog="tagger", description="Train, evaluate and export a character BIO tagger.")
-    return add_arguments(parser)
+    return add_arguments(parser) if parser else APPLICATION.build_parser()
 
 
 def main(argv=None):
     """Command-line entry point of `python applications/tagger.py`."""
+    from keras_seq.app_args import run_main
+
     return run_main(build_parser(), run, argv)
 
 

@@ -407,7 +407,7 @@ def _jsonable(value):
     value = value.numpy() if hasattr(value, "numpy") else value
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
-    return value.item() if hasattr(value, "item") else value
+    return value.tolist() if hasattr(value, "tolist") else value  # a row of H values too
 
 
 def _short(value):

@@ -6,6 +6,7 @@ text: a history "v1, v2, ...").
 """
 
 import argparse
+import dataclasses
 import errno
 import gzip
 import json
@@ -16,7 +17,7 @@ import sys
 import numpy as np
 import pytest
 
-from keras_seq import app_args, cli, runs
+from keras_seq import app_args, cli, lifecycle, runs
 from keras_seq.data import imdb
 from keras_seq.export.atomic import EXPORT_MARKER, check_replaceable, replace_dir_atomically
 from keras_seq.runs import RunDirectory
@@ -43,14 +44,14 @@ def _one_line(err):
 
 @pytest.fixture(scope="module")
 def forecaster_export(tmp_path_factory):
-    from keras_seq.export.forecaster_module import ForecasterServingModule
     from keras_seq.models.rnn_forecaster import RNNForecaster
+    from keras_seq.tasks import Forecaster, ForecasterPreprocessor
 
     model = RNNForecaster(horizon=2, units=3)
     model(np.zeros((1, 4), "float32"))
     path = tmp_path_factory.mktemp("bad_input") / "forecaster"
     scaler = {"transform": "log", "mean": 4.0, "std": 1.0}
-    ForecasterServingModule(model, scaler, window=4, horizon=2).save(path)
+    Forecaster(model, ForecasterPreprocessor(4, 2, **scaler)).export(path)
     return str(path)
 
 
@@ -222,7 +223,7 @@ def test_unexpected_errors_keep_their_traceback():
 
 QUICK_FUNCTIONS = {"char-lm": "_apply_quick", "gpt-lm": "_apply_quick",
                    "bert-mlm": "_apply_quick", "elmo-lm": "_apply_quick",
-                   "forecaster": "_apply_quick", "tagger": "_resolve", "captioner": "_resolve"}
+                   "captioner": "_resolve"}
 
 
 @pytest.mark.parametrize("app", sorted(QUICK_FUNCTIONS))
@@ -247,14 +248,11 @@ def test_explicit_options_win_over_quick_and_quick_says_what_it_changed(app):
 
 def test_quick_leaves_what_a_resumed_run_stored(tmp_path):
     module, parser = cli.app_parser("tagger")
-    (tmp_path / "config.json").write_text(json.dumps({"app": "tagger", "quick": True,
-                                                      "units": 64, "epochs": 2}))
-    argv = ["--run-dir", str(tmp_path)]
-    args = parser.parse_args(argv)
-    args.explicit_options = app_args.given_options(parser, argv, args)
-    args = app_args.restore_run_options(args, module.RESUMED_OPTIONS, log=lambda line: None)
-    module._resolve(args, log=lambda line: None)
-    assert args.quick and args.units == 64  # the stored --units, not --quick's 32
+    stored = dataclasses.asdict(module.TaggerConfig(quick=True, units=64, epochs=2))
+    (tmp_path / "config.json").write_text(json.dumps({**stored, "app": "tagger"}))
+    args = parser.parse_args(["--quick", "--run-dir", str(tmp_path)])
+    config = module.APPLICATION.config(args, log=lambda line: None)
+    assert config.quick and config.units == 64  # the stored --units, not --quick's 32
 
 
 def test_given_options_tells_an_explicit_default_from_an_absent_one():
@@ -343,8 +341,10 @@ def test_fit_verbosity_auto_follows_the_terminal(monkeypatch):
     monkeypatch.setattr(sys, "stdout", Terminal())
     assert app_args.fit_verbosity("auto") == 1
     monkeypatch.undo()
-    _, parser = cli.app_parser("tagger")
-    assert parser.parse_args([]).verbose == 2 and parser.parse_args(["--verbose", "0"]).verbose == 0
+    module, parser = cli.app_parser("tagger")
+    config = module.APPLICATION.config(parser.parse_args([]), log=lambda line: None)
+    assert lifecycle.fit_verbosity(config.verbose) == 2
+    assert lifecycle.fit_verbosity(parser.parse_args(["--verbose", "0"]).verbose) == 0
     with pytest.raises(SystemExit):
         parser.parse_args(["--verbose", "3"])
 

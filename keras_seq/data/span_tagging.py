@@ -313,6 +313,75 @@ def split_examples(examples, validation_fraction=0.1, test_fraction=0.1, seed=0)
             "train": picked[n_test + n_val:]}
 
 
+def cut_examples(examples, max_length):
+    """`(examples cut to max_length characters, how many were cut)`; spans past it dropped."""
+    out, cut = [], 0
+    for ex in examples:
+        if len(ex["text"]) > max_length:
+            cut += 1
+            ex = {"text": ex["text"][:max_length],
+                  "spans": [s for s in ex["spans"] if s[1] <= max_length]}
+        out.append(ex)
+    return out, cut
+
+
+def load_splits(data_file=None, data_dir=None, sizes=(8000, 1000, 2000), max_length=96,
+                seed=0, log=print):
+    """The tagger application's data: a JSONL file, a folder of them, or the generated task.
+
+    Args:
+        data_file: a JSONL file (`read_jsonl`), split 80/10/10 by `seed`.
+        data_dir: a folder with train.jsonl (validation.jsonl and test.jsonl, when missing,
+            are taken out of train.jsonl, 10% each).
+        sizes: the generated splits' sizes (train, validation, test), without either.
+        max_length: texts are cut to this many characters (spans past the cut dropped).
+        seed: the split and generation seed.
+        log: printer.
+
+    Returns:
+        `({"train", "validation", "test"}: example lists, span types, data info dict)`.
+
+    Raises:
+        ValueError: a missing file or folder, a malformed line, or no span at all.
+    """
+    if data_file:
+        examples, types = read_jsonl(data_file, "--data-file")
+        splits = split_examples(examples, seed=seed)
+        info = {"dataset": "file", "path": str(data_file)}
+    elif data_dir:
+        folder = pathlib.Path(data_dir)
+        if not (folder / "train.jsonl").is_file():
+            raise ValueError(f"--data-dir must hold train.jsonl (and validation.jsonl, "
+                             f"test.jsonl), got {str(folder)!r}.")
+        splits, types = {}, set()
+        for name in SPLIT_NAMES:
+            if (folder / f"{name}.jsonl").is_file():
+                splits[name], kinds = read_jsonl(folder / f"{name}.jsonl", "--data-dir")
+                types.update(kinds)
+        missing = [name for name in ("validation", "test") if name not in splits]
+        if missing:  # a missing split is taken out of train.jsonl (10% each)
+            rest = split_examples(splits["train"], seed=seed)
+            splits.update({name: rest[name] for name in ("train", *missing)})
+        types, info = sorted(types), {"dataset": "dir", "path": str(folder)}
+    else:
+        splits = generated_splits(*sizes, seed=seed, max_length=max_length)
+        types = list(DEFAULT_TYPES)
+        info = {"dataset": "generated", "source": "keras_seq.data.span_tagging (numbers and "
+                "dates, character BIO tags)"}
+    if not types:
+        raise ValueError("the data holds no spans at all; a tagger needs examples of at least "
+                         "one span type.")
+    cut = 0
+    for name in SPLIT_NAMES:
+        splits[name], n = cut_examples(splits[name], max_length)
+        cut += n
+    if cut:
+        log(f"{cut} texts were longer than --max-length {max_length} and were cut.")
+    info.update({f"{k}_examples": len(v) for k, v in splits.items()}, types=list(types),
+                texts_cut=cut)
+    return splits, list(types), info
+
+
 # ---- arrays and tf.data --------------------------------------------------------------------
 def encode_examples(examples, types=DEFAULT_TYPES):
     """Lists of char-id arrays and tag-id arrays, one pair per example."""

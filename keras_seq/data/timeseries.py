@@ -362,6 +362,45 @@ def make_windows(values, origins, window, horizon):
     return x, y
 
 
+def split_windows(values, window, horizon, test_periods, val_periods):
+    """The chronological train/validation/test windows of a raw series (original scale).
+
+    Train ends where validation begins, and validation where the final test period begins
+    (`chronological_split`); each part's windows are those whose targets t+1..t+H lie in it.
+
+    Args:
+        values: the series `[n]`.
+        window: W. horizon: H.
+        test_periods, val_periods: the lengths of the test and validation periods.
+
+    Returns:
+        `{"train_end", "val_end", "train", "validation", "test"}`; each part is a dict of
+        `origins [N]`, `x [N, W]` (the windows) and `truth [N, H]` (their next values),
+        float64.
+
+    Raises:
+        ValueError: a part holds no window (naming --window, --horizon and the periods).
+    """
+    values = np.asarray(values, "float64")
+    n, w, h = len(values), window, horizon
+    train_end, val_end = chronological_split(n, test_periods, val_periods)
+    out = {"train_end": train_end, "val_end": val_end}
+    for name, (start, end) in {"train": (w, train_end), "validation": (train_end, val_end),
+                               "test": (val_end, n)}.items():
+        origins = forecast_origins(start, end, h)
+        origins = origins[origins >= w - 1]
+        if len(origins) == 0:
+            raise ValueError(
+                f"the {name} part [{start}, {end}) of the series ({n} points) holds no window: "
+                f"--window {w} and --horizon {h} need at least {h} {name} points and {w} "
+                "values before them. Use a smaller --window/--horizon or longer periods "
+                "(--test-periods, --val-periods).")
+        out[name] = {"origins": origins,
+                     "x": values[origins[:, None] + np.arange(-w + 1, 1)[None, :]],
+                     "truth": values[origins[:, None] + np.arange(1, h + 1)[None, :]]}
+    return out
+
+
 def windows_dataset(x, y, batch_size, shuffle=False, seed=None):
     """A tf.data pipeline of `(x [B, W], y [B, H])` batches (shuffled for training)."""
     import tensorflow as tf

@@ -3,9 +3,12 @@
 `keras_seq.load(path)` reopens a saved task file or a finished run folder.
 """
 
+from keras_seq.tasks.forecaster import Forecaster, ForecasterPreprocessor
 from keras_seq.tasks.imdb import ImdbClassifier, ImdbPreprocessor
+from keras_seq.tasks.tagger import Tagger, TaggerPreprocessor
 from keras_seq.tasks.task import TASK_CLASSES, Task, load
 from keras_seq.tasks.translator import Translator, TranslatorPreprocessor
 
-__all__ = ["ImdbClassifier", "ImdbPreprocessor", "TASK_CLASSES", "Task", "Translator",
-           "TranslatorPreprocessor", "load"]
+__all__ = ["Forecaster", "ForecasterPreprocessor", "ImdbClassifier", "ImdbPreprocessor", "load",
+           "Tagger", "TaggerPreprocessor", "Task", "TASK_CLASSES", "Translator",
+           "TranslatorPreprocessor"]

@@ -43,7 +43,7 @@ def quick_run(tmp_path_factory):
 
 def test_quick_run_writes_the_run_folder_and_honest_metrics(quick_run):
     run_dir, y = quick_run
-    for name in ("config.json", "metrics.json", "scaler.json", "history.csv",
+    for name in ("config.json", "metrics.json", "task.kseq", "history.csv",
                  "forecast_vs_truth.png", "export/saved_model.pb"):
         assert (run_dir / name).is_file(), name
     assert (run_dir / "forecast_vs_truth.png").stat().st_size > 5000
@@ -64,7 +64,7 @@ def test_quick_run_writes_the_run_folder_and_honest_metrics(quick_run):
     assert test["mae_ratio_to_persistence"] < 1.5
     assert metrics["export_max_abs_diff"] < 1e-3
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["data"]["dataset"] == "csv" and config["settings"]["window"] == 12
+    assert config["data"]["dataset"] == "csv" and config["data"]["settings"]["window"] == 12
     assert config["units"] == 16  # --quick
     assert {"epoch_loss", "epoch_mae_original", "epoch_rmse_original", "learning_rate",
             "forecast_vs_truth/validation", "forecast_vs_truth/test"} <= _tags(run_dir / "logs")
@@ -85,6 +85,7 @@ def test_keras_seq_predict_on_the_export(quick_run, capsys):
     assert "at least 12 comma-separated values" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a second end-to-end run of the application (the default suite keeps one)
 def test_gaussian_multi_step_seasonal_delta_run(tmp_path):
     path, y = _csv(tmp_path)
     run_dir = tmp_path / "run"

@@ -1,4 +1,4 @@
-"""The SavedModel loads in plain TensorFlow (no keras_seq) and equals the Keras model."""
+"""The task's SavedModel loads in plain TensorFlow (no keras_seq) and equals the Keras model."""
 
 import json
 import os
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from keras_seq.data.timeseries import SeriesScaler
-from keras_seq.export.forecaster_module import ForecasterServingModule
 from keras_seq.models.rnn_forecaster import RNNForecaster
+from keras_seq.tasks import Forecaster, ForecasterPreprocessor
 
 W, H = 6, 3
 PLAIN_TF = textwrap.dedent("""
@@ -54,7 +54,7 @@ def exports(tmp_path_factory):
         model = RNNForecaster(horizon=H, units=5, head="gaussian" if gaussian else "mse")
         model(np.zeros((1, W), "float32"))
         path = root / ("gaussian" if gaussian else "mse")
-        ForecasterServingModule(model, scaler.get_config(), W, H, gaussian=gaussian).save(path)
+        Forecaster(model, ForecasterPreprocessor(W, H, **scaler.get_config())).export(path)
         models[gaussian] = (model, str(path))
         paths.append(str(path))
     windows = np.stack([history[i:i + W] for i in (0, 10, 30)]).astype("float32")
@@ -98,9 +98,11 @@ def test_export_equals_the_keras_model_in_plain_tensorflow(exported):
     assert f"at least {W} comma-separated values" in out["short"]
 
 
-def test_module_rejects_bad_settings():
+def test_task_rejects_bad_settings():
     model = RNNForecaster(horizon=1, units=2)
     with pytest.raises(ValueError, match="transform"):
-        ForecasterServingModule(model, {"transform": "sqrt", "mean": 0, "std": 1}, 3, 1)
+        ForecasterPreprocessor(3, 1, transform="sqrt")
     with pytest.raises(ValueError, match="window"):
-        ForecasterServingModule(model, {"transform": "none", "mean": 0, "std": 1}, 0, 1)
+        ForecasterPreprocessor(0, 1)
+    with pytest.raises(ValueError, match="forecasts 1 steps but the preprocessor's horizon is 2"):
+        Forecaster(model, ForecasterPreprocessor(3, 2))

@@ -18,7 +18,7 @@ def test_quick_run_end_to_end(tmp_path, capsys):
                      "--batch-size", "16", "--epochs", "2", "--learning-rate", "0.01",
                      "--run-dir", str(run_dir), "--verbose", "0"])
     assert code == 0
-    for name in ("config.json", "metrics.json", "history.csv", "model.weights.h5",
+    for name in ("config.json", "metrics.json", "history.csv", "task.kseq",
                  "export/saved_model.pb"):
         assert (run_dir / name).is_file(), name
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -37,7 +37,7 @@ def test_quick_run_end_to_end(tmp_path, capsys):
     assert set(metrics["test_spans"]) == {"NUM", "DATE", "micro"}
     assert metrics["test_spans"]["micro"]["support"] > 64
     assert config["cell"] == "gru" and config["bidirectional"] is True
-    assert config["tag_names"] == st.tag_names()
+    assert config["data"]["tag_names"] == metrics["tag_names"] == st.tag_names()
     tags = set()
     for path in (run_dir / "logs").rglob("events.*"):
         for event in tf.compat.v1.train.summary_iterator(str(path)):
@@ -51,6 +51,7 @@ def test_quick_run_end_to_end(tmp_path, capsys):
     assert len(line.split("\t")[-1]) > 0 and " O " in line
 
 
+@pytest.mark.slow  # a second end-to-end run: --data-file, other types, --no-bidirectional
 def test_own_jsonl_data_with_other_types(tmp_path):
     examples = []
     for i in range(60):
@@ -97,7 +98,10 @@ def test_data_dir_splits_and_cut_texts(tmp_path):
     st.write_jsonl(examples, tmp_path / "train.jsonl")
     st.write_jsonl(st.generate_examples(7, seed=3), tmp_path / "test.jsonl")
     args = tagger.build_parser().parse_args(["--data-dir", str(tmp_path), "--max-length", "70"])
-    splits, types, info = tagger.load_splits(tagger._resolve(args), log=lambda line: None)
+    config = tagger.APPLICATION.config(args, log=lambda line: None)
+    splits, types, info = st.load_splits(config.data_file, config.data_dir,
+                                         max_length=config.max_length, seed=config.seed,
+                                         log=lambda line: None)
     assert types == ["DATE", "NUM"] and info["dataset"] == "dir"
     assert len(splits["test"]) == 7  # given; validation is taken out of train.jsonl
     assert len(splits["validation"]) == 5 and len(splits["train"]) == 51 - 5 - 5
@@ -107,5 +111,4 @@ def test_data_dir_splits_and_cut_texts(tmp_path):
         for ex in split:  # every remaining span fits its (cut) text
             st.spans_to_tags(ex["text"], ex["spans"], types)
     with pytest.raises(ValueError, match="--data-dir"):
-        tagger.load_splits(tagger._resolve(tagger.build_parser().parse_args(
-            ["--data-dir", str(tmp_path / "nothing")])))
+        st.load_splits(data_dir=tmp_path / "nothing")

@@ -1,4 +1,4 @@
-"""The tagger's SavedModel runs in a process that imports only TensorFlow, like the model."""
+"""The tagger task's SavedModel runs in a process that imports only TensorFlow, like the model."""
 
 import json
 import os
@@ -14,6 +14,7 @@ from keras_seq.data import span_tagging as st
 from keras_seq.export.tagger_module import TaggerServingModule
 from keras_seq.metrics.tagging_metrics import tag_ids_to_spans
 from keras_seq.models.sequence_tagger import SequenceTagger
+from keras_seq.tasks import Tagger, TaggerPreprocessor
 
 TEXTS = ["We paid 12 on 12 March 1998.", "Price 1,200 on 2021-03-04, -7 kg.", "", "x",
          "Only 3/4 came on 04/03/2021 and March 4th, 2020."]
@@ -54,7 +55,7 @@ def exported(tmp_path_factory):
     model = _biased_tagger()
     names = st.tag_names()
     path = tmp_path_factory.mktemp("export") / "tagger"
-    TaggerServingModule(model, names).save(path)
+    TaggerServingModule(Tagger(model, TaggerPreprocessor())).save(path)
     env = dict(os.environ, PYTHONPATH="")  # a process that cannot import keras_seq
     proc = subprocess.run([sys.executable, "-c", PLAIN_TF, str(path), json.dumps(TEXTS)],
                           capture_output=True, text=True, timeout=300, env=env,
@@ -84,15 +85,15 @@ def test_predict_cli_on_the_export(tmp_path, exported):
 
     model, names, out = exported
     path = tmp_path / "e"
-    TaggerServingModule(model, names).save(path)
+    Tagger(model, TaggerPreprocessor()).export(path)
     rows = cli.predict(str(path), TEXTS[:2])
     assert [r["spans"] for r in rows] == out["spans"][:2]
     assert [r["tags"] for r in rows] == out["tags"][:2]
 
 
-def test_module_rejects_mismatched_tags():
+def test_task_rejects_mismatched_tags():
     model = _biased_tagger()
-    with pytest.raises(ValueError, match="tag_names"):
-        TaggerServingModule(model, ["O", "B-NUM", "I-NUM"])
-    with pytest.raises(ValueError, match="tag_names"):
-        TaggerServingModule(model, ["O", "I-NUM", "B-NUM", "B-DATE", "I-DATE"])
+    with pytest.raises(ValueError, match="predicts 5 tags but the preprocessor has 3"):
+        Tagger(model, TaggerPreprocessor(["NUM"]))
+    with pytest.raises(ValueError, match="`types` must be"):
+        TaggerPreprocessor(["NUM", "NUM"])
