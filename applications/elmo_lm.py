@@ -72,7 +72,7 @@ class ElmoLMConfig(AppConfig):
     batch_size: int = option(32, "training", "windows per batch", type=positive_int, quick=16)
     sequence_length: int = option(35, "training", "tokens per training window (both LMs "
                                   "start fresh in each window)", type=positive_int, quick=20)
-    learning_rate: float = option(2e-3, "training", "peak learning rate (cosine decay to 5%)",
+    learning_rate: float = option(2e-3, "training", "peak learning rate (cosine decay to 5%%)",
                                   type=positive_float, quick=1e-2)
     clip_norm: float = option(1.0, "training", "gradient clipping by global norm (0 = off)",
                               type=non_negative_float)
