@@ -218,7 +218,8 @@ class ElmoLM(Task):
             x: one str (a corpus: one stream of tokens cut into windows of
                 `sequence_length`, a random offset each training epoch), a list of str or a
                 `tf.data.Dataset` of strings (each text its own rows of at most
-                `sequence_length` tokens, right-padded).
+                `sequence_length` tokens, right-padded; a dataset is read twice, once to
+                count its windows).
             y: must be None (the targets are the neighbours of each token).
             batch_size: windows per batch.
             shuffle: shuffle the windows (training).
@@ -383,6 +384,10 @@ class ElmoLM(Task):
     def predict(self, x, batch_size=64):
         """The export's `serving_default` outputs for raw texts `x`, as NumPy / lists.
 
+        Args:
+            x: a list of str (or a rank-1 `tf.string` tensor).
+            batch_size: texts per call of the network.
+
         Returns:
             `{"sentence_embedding": float32 [B, 2H], "next_word": list of str,
             "next_word_probability": float32 [B], "previous_word": list of str,
@@ -404,6 +409,9 @@ class ElmoLM(Task):
 
     def embed(self, x):
         """The export's `embed` outputs for raw texts `x` (one batch, padded to the longest).
+
+        Args:
+            x: a list of str (or a rank-1 `tf.string` tensor).
 
         Returns:
             `{"embeddings": float32 [B, T, 2H], "mask": bool [B, T], "tokens": list of

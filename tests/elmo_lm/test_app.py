@@ -106,6 +106,9 @@ def test_predict_command_on_the_export_matches_the_task(quick_run):
 
 def test_bad_options_exit_with_status_2_and_leave_nothing(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
+        cli.main(["train", "elmo-lm", "--help"])
+    assert info.value.code == 0 and "--sentence" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
         cli.main(["train", "elmo-lm", "--vocab-size", "0", "--runs-root", str(tmp_path)])
     assert info.value.code == 2
     with pytest.raises(SystemExit) as info:
