@@ -87,15 +87,14 @@ def test_a_tiny_model_learns_that_backward_predicts_the_previous_token():
 
     Trained jointly, the backward head must put its mass on x_{t-1} (not on x_{t+1}).
     """
-    from keras_seq.cli import import_application
+    from keras_seq.tasks.elmo_lm import compile_network
 
-    elmo_lm = import_application("keras_seq.applications.elmo_lm")
     rng = np.random.default_rng(0)
     starts = rng.integers(0, 10, 256)
     ids = (2 + (starts[:, None] + np.arange(8)[None, :]) % 10).astype("int32")
     keras.utils.set_random_seed(0)
     model = _model(units=16, embedding_dim=16, num_layers=1)
-    elmo_lm.compile_bilm(model, 0.02)
+    compile_network(model, 0.02)
     targets, weights = BidirectionalLanguageModel.targets(ids)
     model.fit(ids, targets, sample_weight=weights, batch_size=64, epochs=12, verbose=0)
     pred = _np(model(ids)["backward"]).argmax(-1)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_seq.data.word_tokenizer import WordTokenizer
-from keras_seq.export.elmo_module import ElmoServingModule
+from keras_seq.export.elmo_lm_module import ElmoLMServingModule
 from keras_seq.models.bidirectional_language_model import BidirectionalLanguageModel
+from keras_seq.tasks import ElmoLM
 
 TEXT = "the time traveller said , the machine is ready .\nwe saw the time machine ."
 TEXTS = ["The time machine!", "we saw the traveller , and the machine is ready", ""]
@@ -40,12 +40,11 @@ PLAIN_TF = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    tokenizer = WordTokenizer(WordTokenizer.build_vocabulary(TEXT, 50))
-    model = BidirectionalLanguageModel(tokenizer.vocabulary_size, embedding_dim=6, units=8,
-                                       num_layers=2)
-    model.build((None, None))
+    task = ElmoLM.from_text(TEXT, vocabulary_size=52, max_sequence_length=6,
+                            embedding_dim=6, hidden_dim=8, num_layers=2)
+    model, tokenizer = task.network, task.preprocessor.tokenizer
     path = tmp_path_factory.mktemp("export") / "elmo"
-    ElmoServingModule(model, tokenizer, max_length=6).save(path)
+    ElmoLMServingModule(task).save(path)
     env = dict(os.environ, PYTHONPATH="")  # a process that cannot import keras_seq
     proc = subprocess.run([sys.executable, "-c", PLAIN_TF, str(path), json.dumps(TEXTS)],
                           capture_output=True, text=True, timeout=300, env=env,
@@ -82,7 +81,7 @@ def test_serving_default_sentence_embedding_and_neighbour_words(exported):
 
 
 def test_mismatched_tokenizer_is_refused():
-    tokenizer = WordTokenizer(["a", "b"])
+    task = ElmoLM.from_text("a b", embedding_dim=4, hidden_dim=4, num_layers=1)
     model = BidirectionalLanguageModel(10, embedding_dim=4, units=4, num_layers=1)
     with pytest.raises(ValueError, match="vocabulary_size"):
-        ElmoServingModule(model, tokenizer)
+        ElmoLM(model, task.preprocessor)

@@ -19,7 +19,7 @@ CLASSES = [
     ("keras_seq.models.elmo_embedding", "ElmoEmbedding", True),
     ("keras_seq.data.word_tokenizer", "WordTokenizer", True),
     ("keras_seq.callbacks.bidirectional_lm_logger", "BidirectionalLMLogger", True),
-    ("keras_seq.export.elmo_module", "ElmoServingModule", False),
+    ("keras_seq.export.elmo_lm_module", "ElmoLMServingModule", False),
 ]
 
 
@@ -33,6 +33,10 @@ def test_docstring_sections_and_example(module_name, name, runnable):
     assert tests, f"{name} has no example"
     if runnable:
         assert_examples_run(cls, module)
+
+
+def test_task_module_examples_run():
+    assert_examples_run(importlib.import_module("keras_seq.tasks.elmo_lm"), min_tests=2)
 
 
 @pytest.mark.slow  # repeats the application's own end-to-end test
