@@ -102,13 +102,14 @@ def seed_summary(seeds, per_seed):
     return summary
 
 
-def run_seeds(run_one, seeds, log=print):
+def run_seeds(run_one, seeds, log=print, show=None):
     """Runs one configuration once per seed; returns `seed_summary` of the results.
 
     Args:
         run_one: called as `run_one(seed)`, returns a dict of metrics.
         seeds: the seeds (distinct ints).
         log: called with one line per seed (and a warning for fewer than 2 seeds).
+        show: the metrics that line shows (default: every numeric one).
 
     Raises:
         ValueError: no seeds or a repeated seed.
@@ -127,7 +128,7 @@ def run_seeds(run_one, seeds, log=print):
     for seed in seeds:
         results.append(run_one(seed))
         log(f"seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in results[-1].items()
-                                         if _is_number(v)))
+                                         if _is_number(v) and (show is None or k in show)))
     return seed_summary(seeds, results)
 
 

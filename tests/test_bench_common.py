@@ -85,7 +85,9 @@ def test_run_seeds_runs_each_seed_once_in_order():
     assert s["mean"]["acc"] == pytest.approx(0.3)
     assert [r["acc"] for r in s["per_seed"]] == [0.2, 0.4]
     assert lines == ["seed 20: acc 0.2000", "seed 40: acc 0.4000"]
-    bench_common.run_seeds(run_one, [5], log=lines.append)
+    bench_common.run_seeds(lambda seed: {"a": 1.0, "b": 2.0}, [5], log=lines.append,
+                           show=("b",))
+    assert lines[-1] == "seed 5: b 2.0000"
     assert any("not a headline" in line for line in lines)
 
 
