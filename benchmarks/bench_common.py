@@ -1,7 +1,209 @@
-"""Shared by the benchmark scripts: a description of the machine a figure was measured on."""
+"""Shared by the benchmark scripts: the protocol of `benchmarks/RESULTS.md`, in code.
 
+- `choose_on_validation(rows, key, mode)`: the configuration with the best VALIDATION figure
+  (a key naming the test split is refused, so a choice cannot be made on test);
+- `run_seeds(run_one, seeds)` / `seed_summary(seeds, per_seed)`: one configuration run for
+  several seeds; mean, min and max per metric, each seed's figure kept;
+- `add_seeds_argument(parser)`: the `--seeds` option (default two seeds);
+- `format_spread(summary, metric)`: "mean (min–max, N seeds)" for the printed tables;
+- `validation_only(application)`: a lifecycle application (`keras_seq.lifecycle`) whose
+  evaluation scores the validation split in place of the test split (for the choosing runs);
+- `machine_info()`: the machine a figure was measured on.
+"""
+
+import math
 import os
 import platform
+import statistics
+
+DEFAULT_SEEDS = (1337, 7)
+
+
+def choose_on_validation(rows, key, mode="max"):
+    """The row whose validation figure `row[key]` is best; the first one on a tie.
+
+    Args:
+        rows: the configurations compared (dicts), in the order they were run.
+        key: the validation metric: a key present in every row whose name contains
+            "val" and does not name the test split (e.g. "validation_span_f1",
+            "best_val_accuracy", "validation_model_mae").
+        mode: "max" (accuracy, F1) or "min" (a loss, an error).
+
+    Returns:
+        The chosen row (the same object as in `rows`).
+
+    Raises:
+        ValueError: no rows, a key naming the test split or not a validation figure, a row
+            without the key, a bad `mode`, or a figure that is not a finite number.
+
+    Example:
+
+    >>> rows = [{"cell": "gru", "validation_f1": 0.91}, {"cell": "lstm", "validation_f1": 0.93}]
+    >>> choose_on_validation(rows, "validation_f1", "max")["cell"]
+    'lstm'
+    """
+    if mode not in ("max", "min"):
+        raise ValueError(f"`mode` must be 'max' or 'min', got mode={mode!r}.")
+    if not isinstance(key, str) or "test" in key.lower() or "val" not in key.lower():
+        raise ValueError(f"`key` must name a validation figure (contain 'val', not 'test'): "
+                         f"choices are made on validation, got key={key!r}.")
+    rows = list(rows)
+    if not rows:
+        raise ValueError("`rows` must hold at least one configuration, got none.")
+    figures = []
+    for i, row in enumerate(rows):
+        if key not in row:
+            raise ValueError(f"row {i} has no {key!r}; expected every row to carry its "
+                             f"validation figure, got keys {sorted(row)}.")
+        value = row[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
+                value):
+            raise ValueError(f"row {i}: {key}={value!r}; expected a finite number.")
+        figures.append(value)
+    best = (max if mode == "max" else min)(figures)
+    return rows[figures.index(best)]
+
+
+def seed_summary(seeds, per_seed):
+    """Mean, min and max over seeds of every numeric metric, each seed's figure kept.
+
+    Args:
+        seeds: the seeds, one per entry of `per_seed`.
+        per_seed: one dict of metrics per seed (the same keys; non-numeric values are kept in
+            `per_seed` and left out of the statistics).
+
+    Returns:
+        A JSON-ready dict: `seeds`, `per_seed` (the dicts, each with its "seed"), `mean`,
+        `min`, `max` (metric -> value, over the numeric metrics every seed has) and
+        `headline` (True when there are at least 2 seeds: a headline figure needs 2).
+
+    Raises:
+        ValueError: no seeds, or `seeds` and `per_seed` of different lengths.
+
+    Example:
+
+    >>> s = seed_summary([1, 2], [{"acc": 0.8}, {"acc": 0.9}])
+    >>> round(s["mean"]["acc"], 4), s["min"]["acc"], s["max"]["acc"], s["headline"]
+    (0.85, 0.8, 0.9, True)
+    """
+    seeds, per_seed = list(seeds), list(per_seed)
+    if not seeds or len(seeds) != len(per_seed):
+        raise ValueError(f"`seeds` and `per_seed` must be non-empty and of the same length, "
+                         f"got {len(seeds)} seeds and {len(per_seed)} results.")
+    numeric = [k for k, v in per_seed[0].items() if _is_number(v) and k != "seed"
+               and all(_is_number(r.get(k)) for r in per_seed)]
+    summary = {"seeds": seeds, "per_seed": [{"seed": s, **r} for s, r in zip(seeds, per_seed)],
+               "mean": {}, "min": {}, "max": {}, "headline": len(seeds) >= 2}
+    for k in numeric:
+        values = [float(r[k]) for r in per_seed]
+        summary["mean"][k] = statistics.fmean(values)
+        summary["min"][k] = min(values)
+        summary["max"][k] = max(values)
+    return summary
+
+
+def run_seeds(run_one, seeds, log=print, show=None):
+    """Runs one configuration once per seed; returns `seed_summary` of the results.
+
+    Args:
+        run_one: called as `run_one(seed)`, returns a dict of metrics.
+        seeds: the seeds (distinct ints).
+        log: called with one line per seed (and a warning for fewer than 2 seeds).
+        show: the metrics that line shows (default: every numeric one).
+
+    Raises:
+        ValueError: no seeds or a repeated seed.
+
+    Example:
+
+    >>> run_seeds(lambda seed: {"acc": seed / 10}, [1, 3], log=lambda line: None)["mean"]
+    {'acc': 0.2}
+    """
+    seeds = list(seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"`seeds` must be distinct and at least one, got seeds={seeds!r}.")
+    if len(seeds) < 2:
+        log(f"NOTE: {len(seeds)} seed: not a headline figure (the protocol needs >= 2 seeds).")
+    results = []
+    for seed in seeds:
+        results.append(run_one(seed))
+        log(f"seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in results[-1].items()
+                                         if _is_number(v) and (show is None or k in show)))
+    return seed_summary(seeds, results)
+
+
+def add_seeds_argument(parser, default=DEFAULT_SEEDS, help_text=None):
+    """Adds `--seeds S [S ...]` (distinct ints, default two seeds) to an argparse parser."""
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(default),
+                        help=help_text or "seeds of the reported configuration (its figures "
+                        "are the mean and min-max over them; default "
+                        f"{' '.join(map(str, default))})")
+    return parser
+
+
+def check_seeds(parser, seeds):
+    """`parser.error` (one line, exit 2) when `seeds` repeats a seed."""
+    if len(set(seeds)) != len(seeds):
+        parser.error(f"--seeds must be distinct, got {' '.join(map(str, seeds))}")
+
+
+def format_spread(summary, metric, digits=4):
+    """'mean (min–max, N seeds)' of `metric` in a `seed_summary`.
+
+    Example:
+
+    >>> format_spread(seed_summary([1, 2], [{"f1": 0.9}, {"f1": 0.8}]), "f1", 2)
+    '0.85 (0.80–0.90, 2 seeds)'
+    """
+    n = len(summary["seeds"])
+    return (f"{summary['mean'][metric]:.{digits}f} ({summary['min'][metric]:.{digits}f}–"
+            f"{summary['max'][metric]:.{digits}f}, {n} seed{'s' if n != 1 else ''})")
+
+
+def validation_only(application):
+    """A copy of a lifecycle application that scores the validation split in place of test.
+
+    The returned application's `load_data` hands the validation split to the application's
+    own evaluation (and export check) under the name "test", so the test split is never
+    scored, and its `evaluate` renames the metrics `test_*` to `validation_*` (metrics.json
+    of the run folder says `"scored_split": "validation"`). Used for the runs that a choice
+    is made on.
+
+    Args:
+        application: a `keras_seq.lifecycle.Application` instance (e.g.
+            `keras_seq.applications.imdb.APPLICATION`).
+
+    Returns:
+        A new application of a subclass of `type(application)`.
+    """
+    base = type(application)
+
+    class ValidationOnly(base):
+        def load_data(self, config, log):
+            splits, info = super().load_data(config, log)
+            splits = dict(splits, test=splits["validation"])
+            info = dict(info, scored_split="validation (the test split is not scored)")
+            return splits, info
+
+        def evaluate(self, task, config, splits, history, run_dir, log):
+            metrics = super().evaluate(task, config, splits, history, run_dir, log)
+            renamed = {("validation_" + k[5:] if k.startswith("test_") else k): v
+                       for k, v in metrics.items()}
+            return {**renamed, "scored_split": "validation"}
+
+        def summary(self, config, metrics, run_dir):
+            shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                              for k, v in metrics.items()
+                              if k.startswith("validation_") and _is_number(v))
+            return [f"Validation only (the test split is not scored): {shown}."]
+
+    ValidationOnly.__name__ = ValidationOnly.__qualname__ = f"ValidationOnly{base.__name__}"
+    return ValidationOnly()
+
+
+def _is_number(value):
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
 
 
 def machine_info():

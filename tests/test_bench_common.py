@@ -1,0 +1,140 @@
+"""The protocol helpers of benchmarks/bench_common.py: choices on validation, seed summaries."""
+
+import argparse
+import doctest
+import importlib.util
+import pathlib
+
+import pytest
+
+_PATH = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bench_common.py"
+_SPEC = importlib.util.spec_from_file_location("bench_common", _PATH)
+bench_common = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(bench_common)
+
+
+ROWS = [{"name": "a", "validation_f1": 0.90, "validation_loss": 0.30},
+        {"name": "b", "validation_f1": 0.95, "validation_loss": 0.35},
+        {"name": "c", "validation_f1": 0.95, "validation_loss": 0.25}]
+
+
+def test_choose_on_validation_max_min_and_first_on_tie():
+    assert bench_common.choose_on_validation(ROWS, "validation_f1", "max")["name"] == "b"
+    assert bench_common.choose_on_validation(ROWS, "validation_loss", "min")["name"] == "c"
+    assert bench_common.choose_on_validation(ROWS[:1], "validation_f1")["name"] == "a"
+    assert bench_common.choose_on_validation(iter(ROWS), "validation_f1") is ROWS[1]
+
+
+@pytest.mark.parametrize("key", ["test_f1", "validation_test_f1", "f1", "TEST_val"])
+def test_choose_on_validation_refuses_keys_not_naming_validation(key):
+    rows = [{key: 0.5}]
+    with pytest.raises(ValueError, match="validation"):
+        bench_common.choose_on_validation(rows, key)
+
+
+@pytest.mark.parametrize("rows, mode, match", [
+    ([], "max", "at least one"),
+    (ROWS, "best", "mode"),
+    ([{"validation_f1": 0.9}, {"other": 1.0}], "max", "row 1 has no"),
+    ([{"validation_f1": float("nan")}], "max", "finite"),
+    ([{"validation_f1": None}], "min", "finite"),
+    ([{"validation_f1": True}], "min", "finite"),
+])
+def test_choose_on_validation_bad_input(rows, mode, match):
+    with pytest.raises(ValueError, match=match):
+        bench_common.choose_on_validation(rows, "validation_f1", mode)
+
+
+def test_seed_summary_mean_min_max_and_each_seed_kept():
+    s = bench_common.seed_summary(
+        [1337, 7, 2026],
+        [{"acc": 0.8, "loss": 1.0, "split": "test"}, {"acc": 0.9, "loss": 2.0, "split": "test"},
+         {"acc": 0.7, "loss": 3.0, "split": "test"}])
+    assert s["seeds"] == [1337, 7, 2026]
+    assert s["mean"] == pytest.approx({"acc": 0.8, "loss": 2.0})
+    assert s["min"] == {"acc": 0.7, "loss": 1.0}
+    assert s["max"] == {"acc": 0.9, "loss": 3.0}
+    assert [r["seed"] for r in s["per_seed"]] == [1337, 7, 2026]
+    assert [r["acc"] for r in s["per_seed"]] == [0.8, 0.9, 0.7]
+    assert s["per_seed"][0]["split"] == "test" and "split" not in s["mean"]
+    assert s["headline"] is True
+
+
+def test_seed_summary_one_seed_is_no_headline_and_metric_missing_somewhere_is_skipped():
+    s = bench_common.seed_summary([1], [{"acc": 0.5}])
+    assert s["headline"] is False and s["mean"] == {"acc": 0.5}
+    s = bench_common.seed_summary([1, 2], [{"acc": 0.5, "f1": 0.1}, {"acc": 0.7}])
+    assert set(s["mean"]) == {"acc"}
+
+
+@pytest.mark.parametrize("seeds, per_seed", [([], []), ([1, 2], [{"acc": 1.0}])])
+def test_seed_summary_bad_input(seeds, per_seed):
+    with pytest.raises(ValueError, match="same length"):
+        bench_common.seed_summary(seeds, per_seed)
+
+
+def test_run_seeds_runs_each_seed_once_in_order():
+    calls, lines = [], []
+
+    def run_one(seed):
+        calls.append(seed)
+        return {"acc": seed / 100}
+
+    s = bench_common.run_seeds(run_one, [20, 40], log=lines.append)
+    assert calls == [20, 40]
+    assert s["mean"]["acc"] == pytest.approx(0.3)
+    assert [r["acc"] for r in s["per_seed"]] == [0.2, 0.4]
+    assert lines == ["seed 20: acc 0.2000", "seed 40: acc 0.4000"]
+    bench_common.run_seeds(lambda seed: {"a": 1.0, "b": 2.0}, [5], log=lines.append,
+                           show=("b",))
+    assert lines[-1] == "seed 5: b 2.0000"
+    assert any("not a headline" in line for line in lines)
+
+
+@pytest.mark.parametrize("seeds", [[], [1, 1]])
+def test_run_seeds_bad_seeds(seeds):
+    with pytest.raises(ValueError, match="distinct"):
+        bench_common.run_seeds(lambda seed: {}, seeds)
+
+
+def test_seeds_argument_defaults_to_two_seeds_and_refuses_repeats():
+    parser = bench_common.add_seeds_argument(argparse.ArgumentParser())
+    assert parser.parse_args([]).seeds == list(bench_common.DEFAULT_SEEDS)
+    assert len(bench_common.DEFAULT_SEEDS) >= 2
+    assert parser.parse_args(["--seeds", "3", "4", "5"]).seeds == [3, 4, 5]
+    with pytest.raises(SystemExit):
+        bench_common.check_seeds(parser, [3, 3])
+
+
+def test_format_spread():
+    s = bench_common.seed_summary([1, 2], [{"f1": 0.9}, {"f1": 0.8}])
+    assert bench_common.format_spread(s, "f1", 2) == "0.85 (0.80–0.90, 2 seeds)"
+    one = bench_common.seed_summary([1], [{"f1": 0.9}])
+    assert bench_common.format_spread(one, "f1", 1) == "0.9 (0.9–0.9, 1 seed)"
+
+
+def test_validation_only_scores_the_validation_split_under_validation_names():
+    class App:
+        def load_data(self, config, log):
+            return {"train": "TR", "validation": "VA", "test": "TE"}, {"dataset": "d"}
+
+        def evaluate(self, task, config, splits, history, run_dir, log):
+            return {"test_accuracy": {"VA": 0.7, "TE": 0.9}[splits["test"]],
+                    "test_size": 3, "epochs": 2}
+
+    app = bench_common.validation_only(App())
+    assert isinstance(app, App)
+    splits, info = app.load_data(None, print)
+    assert splits["test"] == "VA" and splits["validation"] == "VA"
+    assert "validation" in info["scored_split"]
+    metrics = app.evaluate(None, None, splits, None, None, print)
+    assert metrics == {"validation_accuracy": 0.7, "validation_size": 3, "epochs": 2,
+                       "scored_split": "validation"}
+    assert app.summary(None, metrics, None) == [
+        "Validation only (the test split is not scored): validation_accuracy 0.7000, "
+        "validation_size 3."]
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(bench_common, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 5 and result.failed == 0
