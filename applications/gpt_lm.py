@@ -81,7 +81,7 @@ class GptLMConfig(AppConfig):
     prompt: list = dataclasses.field(default=None)  # --prompt (repeatable): add_arguments
     sample_tokens: int = option(48, "generation", "tokens generated per sample (< "
                                 "--sequence-length); the export's serving_default default",
-                                type=positive_int, quick=30, resumed=False)
+                                type=positive_int, quick=30)
     sampler: str = option("top_p", "generation", "sampler of the sampled TensorBoard/summary "
                           "samples (greedy always too)",
                           choices=("greedy", "random", "top_k", "top_p"), resumed=False)
