@@ -10,6 +10,7 @@ with `serving_default` and `generate`; config.json; metrics.json with the valida
 perplexity per token and per character) and prints samples of the exported model.
 """
 
+import argparse
 import dataclasses
 import sys
 
@@ -20,9 +21,13 @@ PROMPTS = ("time traveller", "the machine")
 
 
 def top_p_value(text):
-    value = float(text)
-    if not 0.0 < value <= 1.0:
-        raise ValueError
+    """The argparse type of `--top-p`: a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"--top-p must be in (0, 1], got {text!r}")
     return value
 
 
