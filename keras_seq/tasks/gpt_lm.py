@@ -55,8 +55,8 @@ class GptLMPreprocessor:
             "tokenizer" entry of `get_config()`.
         sequence_length: tokens per training window (the model's context).
 
-    Call arguments (`prompt_ids`):
-        texts: `tf.string [B]`.
+    Call arguments:
+        texts: `tf.string [B]` (of `prompt_ids(texts, keep)`).
         keep: the most ids kept per prompt (its last ones).
 
     Returns:
@@ -223,16 +223,23 @@ class GptLM(Task):
         preprocessor: a `GptLMPreprocessor` (or its config).
         num_tokens: tokens generated per prompt by `predict` and `serving_default`.
 
+    Call arguments:
+        x: prompts, a list of str (`predict(x)`, `generate(x, max_length, sampler)`).
+
+    Returns:
+        `predict`: `{"generated": list of str, "text": list of str}` (the continuation, and
+        prompt + continuation decoded together); `generate`: the continuations.
+
     Example:
 
-    >>> text = "the time machine by h g wells " * 40
+    >>> text = "the time machine by h g wells " * 8
     >>> task = GptLM.from_text(text, sequence_length=16, num_layers=1, num_heads=2,
     ...                        embedding_dim=16, intermediate_dim=32, num_tokens=5)
     >>> _ = task.fit(text, epochs=1, batch_size=4, verbose=0)
     >>> out = task.predict(["the time"])
     >>> sorted(out), out["text"][0].startswith("the time")
     (['generated', 'text'], True)
-    >>> len(task.generate(["the time"], max_length=12)[0])  # 12 - 8 prompt characters
+    >>> len(task.generate(["the time"], max_length=12, jit_compile=False)[0])  # 12 - 8
     4
     """
 
