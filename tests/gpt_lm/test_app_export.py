@@ -57,11 +57,8 @@ def test_export_in_plain_tensorflow_matches_the_task(tmp_path):
     out = plain_tf(path)
     assert not out["imported_keras_seq"]
     assert out["signatures"] == ["generate", "serving_default"]
-    prompts = ["the time", "Machine", ""]
-    assert out["greedy"] == task.predict(prompts)["generated"]
-    for prompt, got in zip(prompts, out["greedy"]):  # the task's own (XLA) generation
-        n = len(task.preprocessor.prompt_ids([prompt], 20).to_list()[0])
-        assert got == task.generate([prompt], max_length=n + 12)[0]
+    # The same as predict (the CLI run compares it with the task's XLA `generate` too).
+    assert out["greedy"] == task.predict(["the time", "Machine", ""])["generated"]
     assert out["text"][0] == "the time" + out["greedy"][0]
     assert out["greedy_by_generate"][0] == out["greedy"][0]
     assert out["top_k_1"][0] == out["greedy"][0]  # top-1 sampling is greedy
