@@ -1,395 +1,320 @@
-"""GPT-style causal transformer LM: text -> char (or word-piece) ids -> decoder blocks -> export.
+"""GPT-style causal LM: the `gpt_lm` task (text → char or word-piece ids → decoder blocks).
 
 Run it as `keras-seq train gpt-lm [options]` or `python applications/gpt_lm.py [options]`.
 Without options it trains on The Time Machine when it is found (`--data-file`, `--data-dir`,
 $KERAS_SEQ_DATA_DIR, ../shared/datasets, the download cache or a verified download) and
 otherwise on a generated corpus (said loudly): the first 90% of the text (by position) trains,
 the last 10% validates. It writes a run folder `runs/gpt-lm/<time>/` (TensorBoard logs with
-loss, perplexity, learning rate and generated samples; backups; SavedModel export with
-`serving_default` and `generate`; config.json; metrics.json with the validation perplexity per
-token and per character) and prints samples of the exported model.
+loss, perplexity, learning rate and generated samples; backups; task.kseq; SavedModel export
+with `serving_default` and `generate`; config.json; metrics.json with the validation
+perplexity per token and per character) and prints samples of the exported model.
 """
 
 import argparse
-import os
-import pathlib
+import dataclasses
 import sys
-import time
 
+from keras_seq.lifecycle import (AppConfig, Application, fit_verbosity, fraction, option,
+                                 positive_float, positive_int)
 
-from keras_seq.app_args import (
-    add_run_arguments, add_text_corpus_arguments, apply_quick, float_in, model_scope, positive_int,
-    restore_run_options, run_main)
-
-APP_NAME = "gpt-lm"
 PROMPTS = ("time traveller", "the machine")
-SAMPLERS = ("greedy", "random", "top_k", "top_p")
-QUICK = {"max_chars": 60000, "epochs": 2, "layers": 2, "heads": 2, "embed_dim": 64,
-         "intermediate_dim": 128, "sequence_length": 64, "batch_size": 32, "sample_tokens": 30}
 
 
-def add_arguments(parser):
-    """Adds the application's options to an `argparse` parser."""
-    g = parser.add_argument_group("data")
-    add_text_corpus_arguments(g)
-    g.add_argument("--tokenizer", choices=("char", "word-piece"), default="char",
-                   help="char: characters (see --char-vocabulary); word-piece: a WordPiece "
-                        "vocabulary trained on the training part (see --vocab-size)")
-    g.add_argument("--char-vocabulary", choices=("d2l", "full"), default="d2l",
-                   help="d2l: lower-case a-z + space (+ unknown), as the char-lm baseline; "
-                        "full: every character of the training text")
-    g.add_argument("--vocab-size", type=positive_int("--vocab-size"), default=2000,
-                   help="word-piece vocabulary size (with the reserved tokens)")
-    g.add_argument("--max-chars", type=positive_int("--max-chars"), default=None,
-                   help="use only the first N characters of the text")
-    g.add_argument("--val-fraction", type=float_in("--val-fraction", 0, 1, low_open=True),
-                   default=0.1, help="last share of the text (by position) for validation")
-    g = parser.add_argument_group("model")
-    g.add_argument("--layers", type=positive_int("--layers"), default=3, help="decoder blocks")
-    g.add_argument("--heads", type=positive_int("--heads"), default=4)
-    g.add_argument("--embed-dim", type=positive_int("--embed-dim"), default=128)
-    g.add_argument("--intermediate-dim", type=positive_int("--intermediate-dim"), default=512)
-    g.add_argument("--sequence-length", type=positive_int("--sequence-length"), default=64,
-                   help="tokens per training window = the model's context (max positions)")
-    g.add_argument("--dropout", type=float_in("--dropout", 0, 1), default=0.1)
-    g.add_argument("--position", choices=("learned", "sinusoidal"), default="learned")
-    g.add_argument("--post-norm", action="store_true",
-                   help="post-norm blocks (Vaswani et al.) instead of pre-norm (GPT-2)")
-    g.add_argument("--tie-weights", dest="tie_weights", action="store_true", default=True,
-                   help="output logits through the token embedding matrix (default)")
-    g.add_argument("--no-tie-weights", dest="tie_weights", action="store_false",
-                   help="a separate output projection")
-    add_run_arguments(parser, default_epochs=12, default_batch_size=32,
-                      quick_help=f"smoke run: first {QUICK['max_chars']} characters, "
-                                 f"{QUICK['epochs']} epochs, {QUICK['layers']} blocks of "
-                                 f"{QUICK['embed_dim']}, windows of {QUICK['sequence_length']}")
-    parser.set_defaults(learning_rate=3e-3)
-    g = parser.add_argument_group("generation")
-    g.add_argument("--prompt", action="append", default=None,
-                   help=f"prompt for samples (repeatable; default {list(PROMPTS)})")
-    g.add_argument("--sample-tokens", type=positive_int("--sample-tokens"), default=48,
-                   help="tokens generated per sample (< --sequence-length)")
-    g.add_argument("--sampler", choices=SAMPLERS, default="top_p",
-                   help="sampler of the sampled TensorBoard/summary samples (greedy always too)")
-    g.add_argument("--temperature", type=float_in("--temperature", 0, 100, low_open=True),
-                   default=0.8)
-    g.add_argument("--top-k", type=positive_int("--top-k"), default=10)
-    g.add_argument("--top-p", type=float_in("--top-p", 0, 1, low_open=True, high_open=False),
-                   default=0.9)
-    return parser
+def top_p_value(text):
+    """The argparse type of `--top-p`: a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"--top-p must be in (0, 1], got {text!r}")
+    return value
 
 
-# Options that define the data, the tokenizer, the model or the optimizer: a resumed run
-# (--run-dir with a config.json) takes them from its config.json, whatever the command says.
-RESUMED_OPTIONS = (
-    "data_file", "data_dir", "dataset", "no_download", "tokenizer", "char_vocabulary",
-    "vocab_size", "max_chars", "val_fraction", "layers", "heads", "embed_dim",
-    "intermediate_dim", "sequence_length", "dropout", "position", "post_norm", "tie_weights",
-    "epochs", "batch_size", "learning_rate", "seed", "quick")
+@dataclasses.dataclass
+class GptLMConfig(AppConfig):
+    """The options of `keras-seq train gpt-lm`."""
+
+    APP = "gpt-lm"
+
+    data_file: str = option(None, "data", "any UTF-8 text file to train on (instead of The "
+                            "Time Machine)")
+    data_dir: str = option(None, "data", "folder holding timemachine.txt (or timemachine/"
+                           "timemachine.txt). Default: $KERAS_SEQ_DATA_DIR, "
+                           "../shared/datasets, the cache, or a download")
+    dataset: str = option("auto", "data", "auto: the book if found/downloadable, else the "
+                          "generated corpus; timemachine: the book or an error; generated: "
+                          "the generated corpus", choices=("auto", "timemachine", "generated"))
+    no_download: bool = option(False, "data", "never try to download")
+    tokenizer: str = option("char", "data", "char: characters (see --char-vocabulary); "
+                            "word-piece: a WordPiece vocabulary trained on the training part "
+                            "(see --vocab-size)", choices=("char", "word-piece"))
+    char_vocabulary: str = option("d2l", "data", "d2l: lower-case a-z + space (+ unknown), as "
+                                  "the char-lm baseline; full: every character of the "
+                                  "training text", choices=("d2l", "full"))
+    vocab_size: int = option(2000, "data", "word-piece vocabulary size (with the reserved "
+                             "tokens)", type=positive_int)
+    max_chars: int = option(None, "data", "use only the first N characters of the text",
+                            type=positive_int, quick=60000)
+    val_fraction: float = option(0.1, "data", "last share of the text (by position) for "
+                                 "validation", type=fraction)
+    layers: int = option(3, "model", "decoder blocks", type=positive_int, quick=2)
+    heads: int = option(4, "model", "attention heads", type=positive_int, quick=2)
+    embed_dim: int = option(128, "model", "model width", type=positive_int, quick=64)
+    intermediate_dim: int = option(512, "model", "feed-forward size", type=positive_int,
+                                   quick=128)
+    sequence_length: int = option(64, "model", "tokens per training window = the model's "
+                                  "context (max positions)", type=positive_int, quick=64)
+    dropout: float = option(0.1, "model", "dropout rate", type=fraction)
+    position: str = option("learned", "model", "position encoding",
+                           choices=("learned", "sinusoidal"))
+    post_norm: bool = option(False, "model", "post-norm blocks (Vaswani et al.) instead of "
+                             "pre-norm (GPT-2)")
+    tie_weights: bool = option(True, "model", "output logits through the token embedding "
+                               "matrix (default; --no-tie-weights: a separate output "
+                               "projection)")
+    epochs: int = option(12, "training", "passes over the training data", type=positive_int,
+                         quick=2)
+    batch_size: int = option(32, "training", "global batch size", type=positive_int,
+                             quick=32)
+    learning_rate: float = option(3e-3, "training", "peak learning rate",
+                                  type=positive_float)
+    time_budget_minutes: float = option(None, "training", "stop training once this much wall "
+                                        "time is spent (the epoch's validation, logs and "
+                                        "export still run)", type=positive_float,
+                                        resumed=False)
+    prompt: list = dataclasses.field(default=None)  # --prompt (repeatable): add_arguments
+    sample_tokens: int = option(48, "generation", "tokens generated per sample (< "
+                                "--sequence-length); the export's serving_default default",
+                                type=positive_int, quick=30)
+    sampler: str = option("top_p", "generation", "sampler of the sampled TensorBoard/summary "
+                          "samples (greedy always too)",
+                          choices=("greedy", "random", "top_k", "top_p"), resumed=False)
+    temperature: float = option(0.8, "generation", "sampling temperature",
+                                type=positive_float, resumed=False)
+    top_k: int = option(10, "generation", "k of --sampler top_k", type=positive_int,
+                        resumed=False)
+    top_p: float = option(0.9, "generation", "p of --sampler top_p, in (0, 1]",
+                          type=top_p_value, resumed=False)
 
 
-def _apply_quick(args, log=print):
-    apply_quick(args, QUICK, log)  # options given on the command line win over --quick
-    return args
+class GptLMApplication(Application):
+    """Trains the `gpt_lm` task, scores the validation text, exports it and compares."""
+
+    config_class = GptLMConfig
+    description = "Train, evaluate and export a GPT-style language model."
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument("--prompt", action="append", default=None,
+                            help=f"generation: prompt for samples (repeatable; default "
+                                 f"{list(PROMPTS)})")
+        parser.add_argument("--no-tie-weights", dest="tie_weights", action="store_false",
+                            default=None, help="model: a separate output projection")
+        return parser
+
+    def resolve(self, config):
+        if config.embed_dim % config.heads:
+            raise ValueError(f"`--embed-dim` must be a multiple of --heads, got --embed-dim "
+                             f"{config.embed_dim} and --heads {config.heads}.")
+        if config.sample_tokens >= config.sequence_length:
+            raise ValueError(f"`--sample-tokens` must be < --sequence-length "
+                             f"({config.sequence_length}, the model's context), got "
+                             f"{config.sample_tokens}.")
+        if config.tokenizer == "word-piece" and config.vocab_size < 16:
+            raise ValueError(f"`--vocab-size` must be >= 16 for word pieces, got "
+                             f"{config.vocab_size}.")
+        if config.val_fraction <= 0:
+            raise ValueError(f"`--val-fraction` must be in (0, 1), got {config.val_fraction}.")
+        return config
+
+    def load_data(self, config, log):
+        """The text split by position; the tokenizer (learned, or a resumed run's) and the
+        length checks come here, before the run folder exists."""
+        import pathlib
+
+        import tensorflow as tf
+
+        from keras_seq.data.timemachine import load_text
+        from keras_seq.tasks import GptLMPreprocessor
+
+        text, info = load_text(config.dataset, data_file=config.data_file,
+                               data_dir=config.data_dir, download=not config.no_download,
+                               log=log)
+        text = text[: config.max_chars] if config.max_chars else text
+        cut = int(round(len(text) * (1.0 - config.val_fraction)))
+        train, val = text[:cut], text[cut:]
+        stored = pathlib.Path(config.run_dir or "")  # a resumed run keeps its tokenizer
+        if config.run_dir and (stored / "tokenizer.json").is_file():
+            from keras_seq.data.char_tokenizer import CharTokenizer
+
+            tokenizer = CharTokenizer.load(stored / "tokenizer.json")
+        elif config.run_dir and (stored / "vocabulary.txt").is_file():
+            from keras_seq.data.word_piece_text_tokenizer import WordPieceTextTokenizer
+
+            tokenizer = WordPieceTextTokenizer.load(stored / "vocabulary.txt")
+        else:
+            tokenizer = GptLMPreprocessor.build_from_text(
+                train, config.tokenizer, config.char_vocabulary, config.vocab_size).tokenizer
+        self.preprocessor = GptLMPreprocessor(tokenizer, config.sequence_length)
+        train_ids, val_ids = self.preprocessor.token_ids(train), self.preprocessor.token_ids(val)
+        length, batch = config.sequence_length, config.batch_size
+        need = batch * length + length + 1
+        if len(train_ids) < need:
+            raise ValueError(
+                f"the training text has {len(train_ids)} tokens; --batch-size {batch} x "
+                f"--sequence-length {length} needs at least {need}. Use more text "
+                "(--max-chars, --data-file) or smaller batches/windows.")
+        if len(val_ids) < length + 1:
+            raise ValueError(f"the validation text has {len(val_ids)} tokens; "
+                             f"--sequence-length {length} needs at least {length + 1}.")
+        # Characters of the validation text as the tokenizer sees it (d2l: letters + spaces).
+        val_chars = int(tf.strings.length(self.preprocessor.standardize(tf.constant([val])),
+                                          unit="UTF8_CHAR").numpy()[0])
+        self.info = info
+        info.update(tokenization=self.preprocessor.describe(),
+                    vocabulary_size=self.preprocessor.vocabulary_size,
+                    used_characters=len(text), train_tokens=len(train_ids),
+                    validation_tokens=len(val_ids), validation_characters=val_chars,
+                    description="the GENERATED corpus (not The Time Machine) - see "
+                    "--data-file/--data-dir" if info["dataset"] == "generated" else
+                    f"{info['dataset']} from {info.get('path')}")
+        return {"train": train, "validation": val}, info
+
+    def build_task(self, config, splits, run_dir, log):
+        from keras_seq.tasks import GptLM
+        from keras_seq.tasks.gpt_lm import build_network
+
+        tokenizer = self.preprocessor.tokenizer
+        if tokenizer.mode == "word-piece":
+            tokenizer.save_vocabulary(run_dir.file("vocabulary.txt"))
+        else:
+            tokenizer.save(run_dir.file("tokenizer.json"))
+        network = build_network(
+            self.preprocessor.vocabulary_size, config.sequence_length, config.layers,
+            config.heads, config.embed_dim, config.intermediate_dim, config.dropout,
+            config.position, config.post_norm, config.tie_weights)
+        task = GptLM(network, self.preprocessor, num_tokens=config.sample_tokens)
+        train_ds, _ = task.dataset(splits["train"], batch_size=config.batch_size,
+                                   shuffle=True, seed=config.seed)
+        self.val_ds, _ = task.dataset(splits["validation"], batch_size=config.batch_size)
+        self.run_dir = run_dir
+        log(f"Model: GPT {config.layers} blocks x {config.heads} heads, d={config.embed_dim}, "
+            f"ffn {config.intermediate_dim}, context {config.sequence_length}, "
+            f"{'tied' if config.tie_weights else 'separate'} output, "
+            f"{'post' if config.post_norm else 'pre'}-norm, {config.position} positions. "
+            f"Tokens: {self.preprocessor.describe()}; {int(train_ds.cardinality())} batches "
+            "per epoch.")
+        return task, train_ds, self.val_ds, None
+
+    def _samplers(self, config):
+        """The `--sampler` settings as a keras_hub sampler (greedy: its name)."""
+        from keras_seq.generation import get_sampler
+
+        common = {"temperature": float(config.temperature), "seed": config.seed}
+        extra = {"top_k": {"k": config.top_k}, "top_p": {"p": config.top_p}}
+        return (get_sampler(config.sampler, **common, **extra.get(config.sampler, {}))
+                if config.sampler != "greedy" else "greedy")
+
+    def callbacks(self, task, config, splits, run_dir):
+        from keras_seq.callbacks.generated_text_samples import GeneratedTextSamples
+        from keras_seq.callbacks.perplexity_logger import PerplexityLogger
+
+        log = print if fit_verbosity(config.verbose) else None
+        sampler = self._samplers(config)
+
+        class Samples(GeneratedTextSamples):
+            """Greedy and `--sampler` continuations of the prompts, through the task."""
+
+            def generate(self, model):
+                out = {}
+                for t, chosen in ((0.0, "greedy"), (config.temperature, sampler)):
+                    texts = task.predict(self.prompts, self.num_chars, chosen)["generated"]
+                    out.update({(p, t): text for p, text in zip(self.prompts, texts)})
+                return out
+
+        self.perplexity = PerplexityLogger(log=log)  # before TensorBoard/CSVLogger
+        return [self.perplexity,
+                Samples(run_dir.logs / "samples", None, self.examples(config),
+                        num_chars=config.sample_tokens, seed=config.seed, log=log)]
+
+    def evaluate(self, task, config, splits, history, run_dir, log):
+        from keras_seq.callbacks.perplexity_logger import PerplexityLogger
+
+        info = self.info
+        val_loss = float(task.trainer.evaluate(self.val_ds, verbose=0,
+                                               return_dict=True)["loss"])
+        # Per character: the same total of nats spread over the characters the tokens cover.
+        scored = (info["validation_tokens"] - 1) // config.sequence_length * \
+            config.sequence_length
+        chars = info["validation_characters"] * scored / max(1, info["validation_tokens"])
+        nats_per_char = val_loss * scored / max(1.0, chars)
+        return {
+            "tokenization": info["tokenization"],
+            "validation_loss_per_token": val_loss,
+            "validation_perplexity_per_token": PerplexityLogger.perplexity(val_loss),
+            "validation_perplexity_per_char": PerplexityLogger.perplexity(nats_per_char),
+            "validation_bits_per_char": PerplexityLogger.bits_per_char(nats_per_char),
+            "validation_protocol": (f"last {config.val_fraction:g} of the text by position, "
+                                    f"{scored:,} tokens scored in non-overlapping windows of "
+                                    f"{config.sequence_length} (each window starts without "
+                                    "context)"),
+            "parameters": int(task.network.count_params()),
+            "perplexity_history": self.perplexity.history}
+
+    def examples(self, config):
+        return list(config.prompt or PROMPTS)
+
+    def check_export(self, task, config, splits, serving):
+        import tensorflow as tf
+
+        prompts, n = self.examples(config), config.sample_tokens
+        greedy = [s.decode("utf-8") for s in
+                  serving(text=tf.constant(prompts))["generated"].numpy()]
+        # The task's own (XLA) generation, each prompt filled to its length + n tokens.
+        keep = task.context - n
+        lengths = task.preprocessor.prompt_ids(prompts, keep).row_lengths().numpy()
+        by_task = [task.generate([p], max_length=int(m) + n)[0]
+                   for p, m in zip(prompts, lengths)]
+        sampled = tf.saved_model.load(str(self.run_dir.export)).signatures["generate"](
+            prompt=tf.constant(prompts), num_tokens=tf.constant(n),
+            temperature=tf.constant(float(config.temperature)),
+            top_k=tf.constant(config.top_k if config.sampler == "top_k" else 0),
+            top_p=tf.constant(float(config.top_p) if config.sampler == "top_p" else 1.0))
+        return {"export_greedy_matches_keras": greedy == by_task,
+                "samples_greedy": dict(zip(prompts, greedy)),
+                "samples_sampled": {
+                    "sampler": config.sampler, "temperature": config.temperature,
+                    "top_k": config.top_k, "top_p": config.top_p,
+                    "texts": [s.decode("utf-8") for s in sampled["text"].numpy()]}}
+
+    def summary(self, config, metrics, run_dir):
+        sampled = metrics["samples_sampled"]
+        return [
+            f"Tokens: {metrics['tokenization']}",
+            f"Validation perplexity {metrics['validation_perplexity_per_token']:.3f} per "
+            f"token, {metrics['validation_perplexity_per_char']:.3f} per character "
+            f"({metrics['validation_bits_per_char']:.3f} bits/char); "
+            f"{metrics['parameters']:,} parameters.",
+            f"Export greedy continuation == the task's generate: "
+            f"{metrics['export_greedy_matches_keras']}",
+            *(f"  {config.sampler} T={config.temperature} {s!r}" for s in sampled["texts"])]
 
 
-def _check_args(args):
-    if args.embed_dim % args.heads:
-        raise ValueError(f"`--embed-dim` must be a multiple of --heads, got --embed-dim "
-                         f"{args.embed_dim} and --heads {args.heads}.")
-    if args.sample_tokens >= args.sequence_length:
-        raise ValueError(f"`--sample-tokens` must be < --sequence-length ({args.sequence_length}"
-                         f", the model's context), got {args.sample_tokens}.")
-    if args.tokenizer == "word-piece" and args.vocab_size < 16:
-        raise ValueError(f"`--vocab-size` must be >= 16 for word pieces, got {args.vocab_size}.")
-
-
-def split_text(text, val_fraction):
-    """(train, validation) text: the last `val_fraction` of the characters validates."""
-    cut = int(round(len(text) * (1.0 - val_fraction)))
-    return text[:cut], text[cut:]
-
-
-def make_tokenizer(args, train_text, run_path=None):
-    """The tokenizer: a `CharTokenizer`, or the word-piece wrapper (trained on `train_text`).
-
-    A resumed run (a `tokenizer.json` / `vocabulary.txt` in `run_path`) keeps its own.
-    """
-    if args.tokenizer == "word-piece":
-        from keras_seq.data.word_piece_text_tokenizer import WordPieceTextTokenizer
-
-        stored = pathlib.Path(run_path) / "vocabulary.txt" if run_path else None
-        if stored is not None and stored.is_file():
-            return WordPieceTextTokenizer.load(stored)
-        return WordPieceTextTokenizer.train(train_text, args.vocab_size)
-    from keras_seq.data.char_tokenizer import CharTokenizer
-
-    stored = pathlib.Path(run_path) / "tokenizer.json" if run_path else None
-    if stored is not None and stored.is_file():
-        return CharTokenizer.load(stored)
-    if args.char_vocabulary == "full":
-        return CharTokenizer("full", CharTokenizer.build_vocabulary(train_text))
-    return CharTokenizer("d2l")
-
-
-def save_tokenizer(tokenizer, run_dir):
-    """Writes the tokenizer next to the run (tokenizer.json or vocabulary.txt)."""
-    if hasattr(tokenizer, "save_vocabulary"):
-        return tokenizer.save_vocabulary(run_dir.file("vocabulary.txt"))
-    return tokenizer.save(run_dir.file("tokenizer.json"))
-
-
-def encode(tokenizer, text):
-    """1-D int32 numpy ids of one str."""
-    return tokenizer.encode_text(text)
-
-
-def evaluation_windows(ids, sequence_length):
-    """Non-overlapping (x, y) windows `[n, sequence_length]` over the whole stream (offset 0)."""
-    n = (len(ids) - 1) // sequence_length
-    if n < 1:
-        raise ValueError(f"the validation text has {len(ids)} tokens; --sequence-length "
-                         f"{sequence_length} needs at least {sequence_length + 1}.")
-    x = ids[: n * sequence_length].reshape(n, sequence_length)
-    y = ids[1: n * sequence_length + 1].reshape(n, sequence_length)
-    return x.astype("int32"), y.astype("int32")
-
-
-def make_datasets(train_ids, val_ids, args):
-    """(train, validation) tf.data datasets of (x, y) `[batch, sequence_length]`."""
-    import tensorflow as tf
-
-    from keras_seq.data.sequence_batches import random_sampling_dataset
-
-    need = args.batch_size * args.sequence_length + args.sequence_length + 1
-    if len(train_ids) < need:
-        raise ValueError(
-            f"the training text has {len(train_ids)} tokens; --batch-size {args.batch_size} x "
-            f"--sequence-length {args.sequence_length} needs at least {need}. Use more text "
-            "(--max-chars, --data-file) or smaller batches/windows.")
-    train = random_sampling_dataset(train_ids, args.batch_size, args.sequence_length,
-                                    seed=args.seed)
-    x, y = evaluation_windows(val_ids, args.sequence_length)
-    val = tf.data.Dataset.from_tensor_slices((x, y)).batch(args.batch_size)
-    return train, val, int(x.size)
-
-
-def make_sample_callback(log_dir, tokenizer, prompts, args, log=None):
-    """Greedy + `--sampler` continuations of `prompts` each epoch, as a TensorBoard text table."""
-    from keras_seq.callbacks.generated_text_samples import GeneratedTextSamples
-
-    class GPTSamples(GeneratedTextSamples):
-        """`GeneratedTextSamples` over `GPTLanguageModel.generate`'s sampler settings."""
-
-        def generate(self, model):
-            ids = prompt_ids(tokenizer, self.prompts, args.sequence_length - self.num_chars)
-            out = {}
-            for t in self.temperatures:
-                sampler = args.sampler if t else "greedy"
-                gen = model.generate(ids, self.num_chars, sampler=sampler,
-                                     temperature=t or 1.0, top_k=args.top_k, top_p=args.top_p,
-                                     seed=self.seed)
-                texts = tokenizer.decode(gen[:, ids.shape[1]:]).numpy()
-                for prompt, text in zip(self.prompts, texts):
-                    out[(prompt, t)] = text.decode("utf-8", errors="replace")
-            return out
-
-    return GPTSamples(log_dir, tokenizer, prompts, num_chars=args.sample_tokens,
-                      temperatures=(0.0, args.temperature), seed=args.seed, log=log)
-
-
-def prompt_ids(tokenizer, prompts, keep=None):
-    """Right-padded ids `[n, width]` of the prompts, each cut to its last `keep` ids (as the
-    export does, so prompt + continuation fit the context); an empty one becomes the id of
-    " " (the export's filler) or 1 (unknown)."""
-    import numpy as np
-    import tensorflow as tf
-
-    filler = (tokenizer.encode(tf.constant([" "])).flat_values.numpy().tolist() or [1])[:1]
-    rows = [(r or filler)[-keep:] if keep else (r or filler)
-            for r in tokenizer.encode(tf.constant(list(prompts))).to_list()]
-    ids = np.zeros((len(rows), max(len(r) for r in rows)), "int32")
-    for i, row in enumerate(rows):
-        ids[i, :len(row)] = row
-    return ids
-
-
-def run(args, extra_callbacks=(), log=print):
-    """Trains, evaluates and exports; returns the metrics dict (also in RUN/metrics.json).
-
-    Args:
-        args: `argparse.Namespace` from a parser filled by `add_arguments`.
-        extra_callbacks: more Keras callbacks for `fit` (tests use this to interrupt).
-        log: function called with the printed lines.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    from keras_seq.app_args import compile_token_classifier, resolve_jit, training_callbacks
-    from keras_seq.callbacks.perplexity_logger import PerplexityLogger
-    from keras_seq.data.timemachine import load_text
-    from keras_seq.export.gpt_lm_module import GPTLMServingModule
-    from keras_seq.models.gpt_language_model import GPTLanguageModel
-    from keras_seq.runs import RunDirectory
-
-    args = _apply_quick(restore_run_options(args, RESUMED_OPTIONS, log), log)
-    _check_args(args)
-    started = time.time()
-    keras.utils.set_random_seed(args.seed)
-    jit = resolve_jit(args.jit_compile, "train")
-
-    # ---- data ---------------------------------------------------------------------------
-    text, data_info = load_text(args.dataset, data_file=args.data_file, data_dir=args.data_dir,
-                                download=not args.no_download, log=log)
-    if args.max_chars:
-        text = text[: args.max_chars]
-    train_text, val_text = split_text(text, args.val_fraction)
-    tokenizer = make_tokenizer(args, train_text, args.run_dir)
-    train_ids, val_ids = encode(tokenizer, train_text), encode(tokenizer, val_text)
-    train_ds, val_ds, val_tokens_scored = make_datasets(train_ids, val_ids, args)
-    # Characters of the validation text as the tokenizer sees it (d2l: letters + spaces).
-    val_chars = int(tf.strings.length(tokenizer.standardize(tf.constant([val_text])),
-                                      unit="UTF8_CHAR").numpy()[0])
-    if args.tokenizer == "word-piece":
-        tokenization = (f"word pieces (WordPiece, {tokenizer.vocabulary_size} ids, lower-case, "
-                        "trained on the training part)")
-    else:
-        tokenization = (f"characters ({tokenizer.mode}: "
-                        + ("lower-case a-z + space, other runs -> one space"
-                           if tokenizer.mode == "d2l" else "every character kept")
-                        + f", {tokenizer.vocabulary_size} ids)")
-    # The run folder is made only once the data is there (bad input leaves nothing behind).
-    run_dir = RunDirectory(APP_NAME, root=args.runs_root, run_dir=args.run_dir,
-                           logdir=args.logdir, export_dir=args.export_dir)
-    for line in run_dir.describe():
-        log(line)
-    save_tokenizer(tokenizer, run_dir)
-    data_info.update(tokenization=tokenization, vocabulary_size=tokenizer.vocabulary_size,
-                     used_characters=len(text), train_tokens=int(len(train_ids)),
-                     validation_tokens=int(len(val_ids)), validation_characters=val_chars)
-    config = {k: v for k, v in vars(args).items() if k != "func"}
-    config.update(app=APP_NAME, data=data_info, jit_compile_resolved=jit,
-                  run_dir=str(run_dir.path), logdir=str(run_dir.logs),
-                  export_dir=str(run_dir.export), keras=keras.__version__,
-                  tensorflow=tf.__version__)
-    if run_dir.read_json("config.json") is not None:
-        log(f"Resuming run {run_dir.path} (config.json and backup found).")
-        config["resumed_from_previous_config"] = True
-    run_dir.write_json("config.json", config)
-
-    # ---- model --------------------------------------------------------------------------
-    with model_scope():  # the --strategy scope (a no-op without one)
-        model = GPTLanguageModel(
-            tokenizer.vocabulary_size, max_length=args.sequence_length, num_layers=args.layers,
-            num_heads=args.heads, embed_dim=args.embed_dim, intermediate_dim=args.intermediate_dim,
-            dropout=args.dropout, position=args.position, norm_first=not args.post_norm,
-            tie_weights=args.tie_weights)
-        steps_per_epoch = int(train_ds.cardinality().numpy())
-        compile_token_classifier(model, args, steps=max(1, steps_per_epoch * args.epochs), jit=jit)
-        model(np.ones((1, args.sequence_length), "int32"))
-    log(f"Model: GPT {args.layers} blocks x {args.heads} heads, d={args.embed_dim}, ffn "
-        f"{args.intermediate_dim}, context {args.sequence_length}, "
-        f"{'tied' if args.tie_weights else 'separate'} output, "
-        f"{'post' if args.post_norm else 'pre'}-norm, {args.position} positions; "
-        f"{model.count_params():,} parameters. Tokens: {tokenization}; {len(train_ids):,} "
-        f"training / {len(val_ids):,} validation tokens; {steps_per_epoch} batches per epoch; "
-        f"XLA train step: {jit}.")
-
-    prompts = args.prompt or list(PROMPTS)
-    perplexity = PerplexityLogger(log=log if args.verbose else None)
-    samples = make_sample_callback(run_dir.logs / "samples", tokenizer, prompts, args,
-                                   log=log if args.verbose else None)
-    callbacks, budget = training_callbacks(run_dir, args, app_callbacks=(samples,),
-                                           extra_callbacks=extra_callbacks, log=log)
-    callbacks.insert(0, perplexity)  # before TensorBoard/CSVLogger: they log its keys
-    fit_started = time.time()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
-                        callbacks=callbacks, verbose=args.verbose, shuffle=False)
-    fit_seconds = time.time() - fit_started
-    epochs_run = len(history.history.get("loss", []))
-
-    # ---- evaluate -----------------------------------------------------------------------
-    val_loss = float(model.evaluate(val_ds, verbose=0, return_dict=True)["loss"])
-    # Per character: the same total of nats spread over the characters the tokens cover.
-    chars_scored = val_chars * val_tokens_scored / max(1, len(val_ids))
-    nats_per_char = val_loss * val_tokens_scored / max(1.0, chars_scored)
-
-    # ---- export and check it against the Keras model ------------------------------------
-    GPTLMServingModule(model, tokenizer, default_num_tokens=args.sample_tokens).save(
-        run_dir.export)
-    loaded = tf.saved_model.load(str(run_dir.export))
-    exported = loaded.signatures["serving_default"](text=tf.constant(prompts))
-    exported_greedy = [c.decode("utf-8") for c in exported["generated"].numpy()]
-    ids = prompt_ids(tokenizer, prompts, args.sequence_length - args.sample_tokens)
-    keras_greedy = [t.decode("utf-8") for t in tokenizer.decode(
-        model.generate(ids, args.sample_tokens)[:, ids.shape[1]:]).numpy()]
-    sampled = loaded.signatures["generate"](
-        prompt=tf.constant(prompts), num_tokens=tf.constant(args.sample_tokens),
-        temperature=tf.constant(float(args.temperature)),
-        top_k=tf.constant(args.top_k if args.sampler == "top_k" else 0),
-        top_p=tf.constant(float(args.top_p) if args.sampler == "top_p" else 1.0))["text"]
-
-    metrics = {
-        "dataset": data_info["dataset"],
-        "tokenization": tokenization,
-        "validation_loss_per_token": val_loss,
-        "validation_perplexity_per_token": PerplexityLogger.perplexity(val_loss),
-        "validation_perplexity_per_char": PerplexityLogger.perplexity(nats_per_char),
-        "validation_bits_per_char": PerplexityLogger.bits_per_char(nats_per_char),
-        "validation_protocol": (f"last {args.val_fraction:g} of the text by position, "
-                                f"{val_tokens_scored:,} tokens scored in non-overlapping "
-                                f"windows of {args.sequence_length} (each window starts "
-                                "without context)"),
-        "epochs": args.epochs, "epochs_run_this_call": epochs_run,
-        "stopped_by_time_budget": bool(budget is not None and budget.stopped_at),
-        "fit_seconds": fit_seconds, "total_seconds": time.time() - started,
-        "parameters": int(model.count_params()),
-        "export_greedy_matches_keras": exported_greedy == keras_greedy,
-        "samples_greedy": dict(zip(prompts, exported_greedy)),
-        "samples_sampled": {
-            "sampler": args.sampler, "temperature": args.temperature,
-            "top_k": args.top_k, "top_p": args.top_p,
-            "texts": [s.decode("utf-8") for s in sampled.numpy()]},
-        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
-        "perplexity_history": perplexity.history,
-    }
-    run_dir.write_json("metrics.json", metrics)
-
-    banner = "=" * 78
-    log(banner)
-    if data_info["dataset"] == "generated":
-        log("DATA: the GENERATED corpus (not The Time Machine) - see --data-file/--data-dir.")
-    else:
-        log(f"DATA: {data_info['dataset']} from {data_info['path']}")
-    log(f"Tokens: {tokenization}")
-    log(f"Validation perplexity {metrics['validation_perplexity_per_token']:.3f} per token, "
-        f"{metrics['validation_perplexity_per_char']:.3f} per character "
-        f"({metrics['validation_bits_per_char']:.3f} bits/char); epochs {epochs_run} run now, "
-        f"fit {fit_seconds:.0f} s.")
-    log(f"Export (SavedModel; signatures serving_default, generate): {run_dir.export}")
-    log(f"Export greedy continuation == Keras model.generate: "
-        f"{metrics['export_greedy_matches_keras']}")
-    for p, c in zip(prompts, exported_greedy):
-        log(f"  greedy  {p!r} -> {c!r}")
-    for s in metrics["samples_sampled"]["texts"]:
-        log(f"  {args.sampler} T={args.temperature} {s!r}")
-    log(f"Predict: keras-seq predict {run_dir.export} \"time traveller\"")
-    log(f"TensorBoard: {run_dir.tensorboard_command()}")
-    log(banner)
-    return metrics
+APPLICATION = GptLMApplication()
+add_arguments = APPLICATION.add_arguments
+run = APPLICATION.run
 
 
 def build_parser(parser=None):
     """An `argparse` parser for running this app directly."""
-    parser = parser or argparse.ArgumentParser(
-        prog="gpt_lm", description="Train, evaluate and export a GPT-style language model.")
-    return add_arguments(parser)
+    return add_arguments(parser) if parser else APPLICATION.build_parser()
 
 
 def main(argv=None):
     """Command-line entry point of `python applications/gpt_lm.py`."""
+    from keras_seq.app_args import run_main
+
     return run_main(build_parser(), run, argv)
 
 

@@ -74,6 +74,7 @@ def part_quality(args, app_argv):
     started = time.time()
     metrics = gpt_lm.run(app_args, extra_callbacks=(Keep(),))
     wall = time.time() - started
+    app_args = gpt_lm.APPLICATION.config(app_args, log=lambda s: None)  # resolved options
     # Sliding-window perplexity on the same validation characters.
     from keras_seq.data.timemachine import load_text
 
@@ -81,10 +82,8 @@ def part_quality(args, app_argv):
                         data_dir=app_args.data_dir, download=False, log=lambda s: None)
     if app_args.max_chars:
         text = text[: app_args.max_chars]
-    _, val_text = gpt_lm.split_text(text, app_args.val_fraction)
-    tokenizer = gpt_lm.make_tokenizer(app_args, gpt_lm.split_text(text,
-                                                                  app_args.val_fraction)[0])
-    val_ids = gpt_lm.encode(tokenizer, val_text)
+    val_text = text[int(round(len(text) * (1.0 - app_args.val_fraction))):]
+    val_ids = gpt_lm.APPLICATION.preprocessor.token_ids(val_text)
     sliding, scored = sliding_perplexity(holder["model"], val_ids, app_args.sequence_length)
     result = {
         "part": "quality", "command": "python benchmarks/bench_gpt_lm.py " + " ".join(

@@ -5,11 +5,12 @@
 
 from keras_seq.tasks.elmo_lm import ElmoLM, ElmoLMPreprocessor
 from keras_seq.tasks.forecaster import Forecaster, ForecasterPreprocessor
+from keras_seq.tasks.gpt_lm import GptLM, GptLMPreprocessor
 from keras_seq.tasks.imdb import ImdbClassifier, ImdbPreprocessor
 from keras_seq.tasks.tagger import Tagger, TaggerPreprocessor
 from keras_seq.tasks.task import TASK_CLASSES, Task, load
 from keras_seq.tasks.translator import Translator, TranslatorPreprocessor
 
-__all__ = ["ElmoLM", "ElmoLMPreprocessor", "Forecaster", "ForecasterPreprocessor", "ImdbClassifier",
-           "ImdbPreprocessor", "load", "Tagger", "TaggerPreprocessor", "Task", "TASK_CLASSES",
-           "Translator", "TranslatorPreprocessor"]
+__all__ = ["ElmoLM", "ElmoLMPreprocessor", "Forecaster", "ForecasterPreprocessor", "GptLM",
+           "GptLMPreprocessor", "ImdbClassifier", "ImdbPreprocessor", "load", "Tagger",
+           "TaggerPreprocessor", "Task", "TASK_CLASSES", "Translator", "TranslatorPreprocessor"]

@@ -1,4 +1,4 @@
-"""gpt-lm application end to end (--quick on a tiny text) and its SavedModel in plain TF."""
+"""gpt-lm application end to end (--quick on a tiny text) and the task's SavedModel in plain TF."""
 
 import collections
 import json
@@ -12,8 +12,8 @@ import pytest
 
 from keras_seq import cli
 from keras_seq.data.char_tokenizer import CharTokenizer
-from keras_seq.export.gpt_lm_module import GPTLMServingModule
-from keras_seq.models.gpt_language_model import GPTLanguageModel
+from keras_seq.export.gpt_lm_module import GptLMServingModule
+from keras_seq.tasks import GptLM, GptLMPreprocessor
 from tests.char_lm.helpers import TINY_TEXT
 
 PLAIN_TF = textwrap.dedent("""
@@ -48,32 +48,25 @@ def plain_tf(path):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def keras_greedy(model, tokenizer, prompt, n):
-    ids = tokenizer.encode_text(prompt) if prompt else tokenizer.encode_text(" ")
-    out = model.generate(ids[None].astype("int32"), n, jit_compile=False)
-    return tokenizer.decode(out[:, len(ids):]).numpy()[0].decode()
-
-
-def test_export_in_plain_tensorflow_matches_the_keras_model(tmp_path):
-    tokenizer = CharTokenizer("full", CharTokenizer.build_vocabulary(TINY_TEXT))
-    model = GPTLanguageModel(tokenizer.vocabulary_size, max_length=32, num_layers=1,
-                             num_heads=2, embed_dim=16, intermediate_dim=32)
-    model(np.ones((1, 2), "int32"))
+def test_export_in_plain_tensorflow_matches_the_task(tmp_path):
+    task = GptLM.from_text(TINY_TEXT, char_vocabulary="full", sequence_length=32,
+                           num_layers=1, num_heads=2, embedding_dim=16, intermediate_dim=32,
+                           num_tokens=12)
     path = tmp_path / "gpt_lm"
-    GPTLMServingModule(model, tokenizer, default_num_tokens=12).save(path)
+    task.export(path)
     out = plain_tf(path)
     assert not out["imported_keras_seq"]
     assert out["signatures"] == ["generate", "serving_default"]
-    for prompt, got in zip(["the time", "Machine", ""], out["greedy"]):
-        assert got == keras_greedy(model, tokenizer, prompt, 12)
+    # The same as predict (the CLI run compares it with the task's XLA `generate` too).
+    assert out["greedy"] == task.predict(["the time", "Machine", ""])["generated"]
     assert out["text"][0] == "the time" + out["greedy"][0]
     assert out["greedy_by_generate"][0] == out["greedy"][0]
     assert out["top_k_1"][0] == out["greedy"][0]  # top-1 sampling is greedy
     assert len(out["top_p"][0]) >= 1
     with pytest.raises(ValueError, match="tokenizer"):
-        GPTLMServingModule(model, CharTokenizer("d2l"), default_num_tokens=5)
+        GptLM(task.network, GptLMPreprocessor(CharTokenizer("d2l"), 32))
     with pytest.raises(ValueError, match="default_num_tokens"):
-        GPTLMServingModule(model, tokenizer, default_num_tokens=32)
+        GptLMServingModule(task, default_num_tokens=32)
 
 
 def test_cli_quick_run_end_to_end_and_predict(tmp_path, capsys):

@@ -16,7 +16,9 @@ from tests.docstring_checks import assert_examples_run, assert_sections
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CLASSES = [
     ("keras_seq.models.gpt_language_model", "GPTLanguageModel"),
-    ("keras_seq.export.gpt_lm_module", "GPTLMServingModule"),
+    ("keras_seq.export.gpt_lm_module", "GptLMServingModule"),
+    ("keras_seq.tasks.gpt_lm", "GptLM"),
+    ("keras_seq.tasks.gpt_lm", "GptLMPreprocessor"),
     ("keras_seq.data.word_piece_text_tokenizer", "WordPieceTextTokenizer"),
 ]
 
