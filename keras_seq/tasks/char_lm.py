@@ -13,7 +13,6 @@ from keras_seq.data.char_tokenizer import CharTokenizer
 from keras_seq.models.char_language_model import CharLanguageModel
 from keras_seq.tasks.task import Task, text_tensor
 
-CELLS = ("elman", "rnn", "gru", "lstm")
 SAMPLINGS = ("random", "sequential")
 _BUCKET = 64  # XLA generation: prompt widths and lengths rounded up to multiples of this
 
