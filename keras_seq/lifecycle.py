@@ -374,7 +374,8 @@ class Application(abc.ABC):
             epochs=config.epochs, epochs_run_this_call=len(history.history.get("loss", [])),
             stopped_by_time_budget=budget.stopped_at if budget else None,
             fit_seconds=fit_seconds, total_seconds=time.time() - started,
-            examples=[{"text": text, **{k: _jsonable(v[i]) for k, v in exported.items()}}
+            # "input": the example as given (an output may itself be named "text").
+            examples=[{"input": text, **{k: _jsonable(v[i]) for k, v in exported.items()}}
                       for i, text in enumerate(examples)],
             history={k: [float(x) for x in v] for k, v in history.history.items()})
         run_dir.write_json("metrics.json", metrics)
@@ -390,8 +391,8 @@ class Application(abc.ABC):
         log(f"Export (SavedModel, serving_default: text -> {', '.join(exported)}): "
             f"{run_dir.export}")
         for row in metrics["examples"]:
-            shown = ", ".join(f"{k}={_short(v)}" for k, v in row.items() if k != "text")
-            log(f"  {row['text']!r:36} -> {shown}")
+            shown = ", ".join(f"{k}={_short(v)}" for k, v in row.items() if k != "input")
+            log(f"  {row['input']!r:36} -> {shown}")
         if examples:
             log(f"Predict: keras-seq predict {run_dir.export} \"{examples[0]}\"")
         log(f"TensorBoard: {run_dir.tensorboard_command()}")

@@ -133,7 +133,7 @@ def test_app_trains_exports_and_writes_run_folder(tmp_path):
     # words, blind to negation, reaches about 0.62 on this corpus.
     assert saved["test_accuracy"] > 0.68 and saved["test_size"] == 400
     assert saved["export_max_abs_diff_vs_keras"] < 1e-5
-    assert [e["text"] for e in saved["examples"]] == list(imdb_app.EXAMPLES)
+    assert [e["input"] for e in saved["examples"]] == list(imdb_app.EXAMPLES)
     assert all(e["label"] in ("positive", "negative") for e in saved["examples"])
     assert (run / "export" / "saved_model.pb").is_file()
     assert list((run / "logs").glob("train/events.out.tfevents.*"))

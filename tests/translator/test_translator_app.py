@@ -53,7 +53,7 @@ def test_end_to_end_export_loads_in_plain_tensorflow(tmp_path, model):
         "out = f(text=tf.constant(json.loads(sys.argv[2])))['translation'].numpy()\n"
         "assert 'keras_seq' not in sys.modules\n"
         "print(json.dumps([t.decode() for t in out]))\n")
-    sources = [e["text"] for e in metrics["examples"]] + ["", "   ", "x" * 5000]
+    sources = [e["input"] for e in metrics["examples"]] + ["", "   ", "x" * 5000]
     proc = subprocess.run([sys.executable, "-c", script, str(run / "export"), json.dumps(sources)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -143,7 +143,7 @@ def test_word_pieces_train_export_and_serve_with_tensorflow_text(tmp_path):
         "out = f(text=tf.constant(json.loads(sys.argv[2])))['translation'].numpy()\n"
         "assert 'keras_seq' not in sys.modules\n"
         "print(json.dumps([t.decode() for t in out]))\n")
-    sources = [e["text"] for e in metrics["examples"]] + ["We draw zebras.", ""]
+    sources = [e["input"] for e in metrics["examples"]] + ["We draw zebras.", ""]
     proc = subprocess.run([sys.executable, "-c", script, str(run / "export"), json.dumps(sources)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
