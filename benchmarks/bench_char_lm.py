@@ -438,12 +438,12 @@ def part_generation(args):
     n = args.num_chars
 
     t0 = time.perf_counter()
-    ours = model.generate(prefix, n)
+    ours = model.generate(prefix, prefix.shape[1] + n)
     compile_s = time.perf_counter() - t0
     times = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
-        ours = model.generate(prefix, n)
+        ours = model.generate(prefix, prefix.shape[1] + n)
         times.append(time.perf_counter() - t0)
     ours_s = float(np.median(times))
 

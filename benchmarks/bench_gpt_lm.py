@@ -155,7 +155,8 @@ def part_decode(args):
     n = args.decode_num_tokens
     # Cached path (the model's own generate: bucketed buffer, prefill + while_loop, XLA).
     t = time.time()
-    cached = model.generate(prompt, n)
+    p0 = args.decode_prompt_length
+    cached = model.generate(prompt, p0 + n)
     cached_first = time.time() - t
     # Uncached: same loop and buffer shape, full forward per step, XLA.
     width = int(-(-args.decode_prompt_length // 16) * 16)
@@ -173,13 +174,12 @@ def part_decode(args):
     # The cached tokens must be the greedy choice of the one-shot (teacher-forced) model at
     # every step; the two loops above may still part at a near tie of an untrained model.
     one_shot = np.asarray(model(np.asarray(cached)))  # (B, L, V)
-    p0 = args.decode_prompt_length
     cached_is_one_shot_greedy = bool(np.array_equal(
         one_shot[:, p0 - 1:p0 - 1 + n].argmax(-1), np.asarray(cached)[:, p0:p0 + n]))
     cached_times, full_times = [], []
     for _ in range(args.decode_repeats):  # interleaved
         t = time.time()
-        model.generate(prompt, n)
+        model.generate(prompt, p0 + n)
         cached_times.append(time.time() - t)
         t = time.time()
         runner.predict_on_batch([padded, slots])

@@ -23,7 +23,7 @@ asserts at the end that no TensorFlow module was loaded).
         `TransformerDecoder` caches (its cross-attention cache is filled by one decoder call on
         the start token before the loop);
       - ours, same loop: the same `GreedySampler` calling our model's `call_with_cache`;
-      - ours, default: `model.generate` (our decode loop, which also reshapes the attention
+      - ours, default: `model.generate_step` (our decode loop, which also reshapes the attention
         kernels once before the loop).
     The figure is ms per token of the whole decode at the longer length N2, t(N2) / N2 (the
     encoder and cache set-up included, as `bench_decoding.py`'s "ms per step"); the JSON
@@ -321,7 +321,9 @@ def greedy_with_keras_hub_sampler(model, source, max_length):
                               ops.zeros((batch, max_length - 1), "int32")], axis=1)
 
     def next_fn(tokens, cache, index):
-        previous = ops.slice(tokens, [0, index - 1], [batch, 1])
+        if not isinstance(model, HubTranslator):  # ours reads the buffer at index - 1 itself
+            return model.call_with_cache(tokens, cache, index)
+        previous = ops.slice(tokens, [0, index - 1], [batch, 1])  # keras-hub's convention
         return model.call_with_cache(previous, cache, index - 1)
 
     return keras_hub.samplers.GreedySampler()(next_fn, prompt, cache=cache, index=1,
@@ -349,7 +351,8 @@ def translation_decoding(s, policy):
             for n in (n1, n2):
                 length = n + 1
                 fns[("ours, default", n)] = jit_with_variables(
-                    ours, lambda src, length=length: ours.generate(src, length, end_id=None))
+                    ours, lambda src, length=length: ours.generate_step(
+                        src, ops.zeros((src.shape[0], length), "int32"), end_id=None))
                 fns[("ours, keras-hub loop", n)] = jit_with_variables(
                     ours, lambda src, length=length: greedy_with_keras_hub_sampler(
                         ours, src, length))

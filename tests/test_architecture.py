@@ -79,11 +79,11 @@ JAX_SCRIPT = textwrap.dedent(
                            intermediate_dim=32, dropout=0.0, position="learned")
     dense_ids = np.array([[3, 4, 5, 6, 7], [1, 2, 3, 4, 5]])
     full = np.asarray(gpt(dense_ids))
-    _, cache = gpt.prefill(dense_ids[:, :2], max_length=5)
+    cache = gpt.build_cache(dense_ids[:, :2], 5)
     for t in range(2, 5):
         lg, _, cache = gpt.call_with_cache(dense_ids, cache, t + 1)
         np.testing.assert_allclose(np.asarray(lg), full[:, t], atol=1e-5)
-    assert gpt.generate(np.array([[3, 4, 5], [6, 0, 0]]), 4).shape == (2, 7)
+    assert gpt.generate(np.array([[3, 4, 5], [6, 0, 0]]), 7).shape == (2, 7)
     from keras_seq.models import BidirectionalLanguageModel, ElmoEmbedding
     lm = BidirectionalLanguageModel(20, embedding_dim=6, units=8, num_layers=2)
     short = np.array([[5, 6, 7, 0], [8, 9, 0, 0]], "int32")

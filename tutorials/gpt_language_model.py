@@ -100,7 +100,7 @@ def step2_model():
     diff = np.abs(np.asarray(model(changed)) - base)
     print(f"Causality: changing tokens 6..11 moves the logits of positions 0..5 by "
           f"{diff[0, :6].max():.1e} and of 6..11 by {diff[0, 6:].max():.2f}.")
-    _, cache = model.prefill(x[:, :4], max_length=12)
+    cache = model.build_cache(x[:, :4], 12)  # the prefill: 4 ids read in one call
     worst = 0.0
     for t in range(4, 12):
         logits, _, cache = model.call_with_cache(x, cache, t + 1)
@@ -213,7 +213,12 @@ def step5_sampling(args, model):
     jit = not args.quick
 
     def run(sampler, **kw):
-        out = model.generate(batch, s["tokens"], sampler=sampler, seed=7, jit_compile=jit, **kw)
+        from keras_seq.generation import get_sampler
+
+        if sampler != "greedy":  # seeded: the same text again on every run
+            sampler = get_sampler(sampler, seed=7, **kw)
+        out = model.generate(batch, len(prompt) + s["tokens"], sampler=sampler,
+                             jit_compile=jit)
         texts = [t.decode() for t in tokenizer.decode(out[:, len(prompt):]).numpy()]
         return texts, _log_prob_per_char(model, out)
 
@@ -226,7 +231,7 @@ def step5_sampling(args, model):
         print(f"  T={t:<4}        : distinct 4-grams {_distinct(texts):.2f}, log p/char "
               f"{lp:.2f}  {texts[0]!r}")
     for p in s["top_ps"]:
-        texts, lp = run("top_p", temperature=1.0, top_p=p)
+        texts, lp = run("top_p", temperature=1.0, p=p)
         rows["top_p"].append((p, _distinct(texts), lp))
         print(f"  top-p p={p:<4}  : distinct 4-grams {_distinct(texts):.2f}, log p/char "
               f"{lp:.2f}  {texts[0]!r}")

@@ -9,8 +9,8 @@ class GeneratedTextSamples(keras.callbacks.Callback):
     """After each epoch, continues a few prompts and writes them to TensorBoard's Text tab.
 
     For every prompt it runs `model.generate` (prefill once, then the compiled state-carrying
-    loop) greedily and at each sampling temperature, decodes the ids with the tokenizer and
-    writes a Markdown table (tag `samples`).
+    loop) greedily and at each sampling temperature (a seeded `keras_seq.generation` sampler),
+    decodes the ids with the tokenizer and writes a Markdown table (tag `samples`).
 
     Args:
         log_dir: folder of the summary writer (e.g. `RUN/logs/samples`).
@@ -57,17 +57,23 @@ class GeneratedTextSamples(keras.callbacks.Callback):
 
     def generate(self, model):
         """{(prompt, temperature): generated continuation} for the current weights."""
+        from keras_seq.generation import get_sampler
+
         ragged = self.tokenizer.encode(tf.constant(self.prompts))
         lengths = ragged.row_lengths().numpy()
-        width = int(lengths.max())
-        ids = np.zeros((len(self.prompts), width), "int32")
-        for i, row in enumerate(ragged.to_list()):
-            ids[i, width - len(row):] = row  # left-padded
+        ids = ragged.to_tensor().numpy().astype("int32")  # right-padded with 0
         out = {}
         for t in self.temperatures:
-            gen = model.generate(ids, self.num_chars, temperature=t or None,
-                                 top_k=self.top_k if t else None, seed=self.seed)
-            texts = self.tokenizer.decode(gen[:, width:]).numpy()
+            if not t:
+                sampler = "greedy"
+            elif self.top_k:
+                sampler = get_sampler("top_k", k=self.top_k, temperature=t, seed=self.seed)
+            else:
+                sampler = get_sampler("random", temperature=t, seed=self.seed)
+            gen = model.generate(ids, int(lengths.max()) + self.num_chars, sampler=sampler)
+            # Each row: its prompt, then its continuation (num_chars ids or more).
+            rows = [gen[i, n:n + self.num_chars] for i, n in enumerate(lengths)]
+            texts = self.tokenizer.decode(np.stack(rows)).numpy()
             for prompt, text in zip(self.prompts, texts):
                 out[(prompt, t)] = text.decode("utf-8", errors="replace")
         return out

@@ -32,8 +32,9 @@ class TranslatorServingModule(tf.Module):
         self.target_tokenizer = task.preprocessor.target_tokenizer
         length = task.preprocessor.max_target_length + 1
 
-        def generate(ids):
-            return self.model.generate(ids, length)
+        def generate(ids):  # the network's traceable decode (`generate` runs it compiled)
+            return self.model.generate_step(ids, tf.zeros([tf.shape(ids)[0], length],
+                                                          tf.int32))
 
         self._decode = tf.function(generate, jit_compile=jit_compile)
 

@@ -185,13 +185,19 @@ class BahdanauEncoderDecoder(Seq2SeqModel):
     def attention_weights(self, source, target_in):
         return self._teacher_forced(source, target_in, training=False)[1]
 
-    def build_cache(self, source, max_length):
-        values, final, source_mask = self.encode(source)
+    def build_cache(self, inputs, max_length):
+        """`(s_0, encoder states, their projected keys, source mask)` (max_length unused)."""
+        values, final, source_mask = self.encode(ops.cast(inputs, "int32"))
         return (final, values, self.attention.project_key(values), source_mask)
 
     def call_with_cache(self, token_ids, cache, cache_update_index):
+        """Reads `token_ids[:, cache_update_index - 1]`, attends, advances the state.
+
+        Returns:
+            `(logits (B, V), features [s_t; c_t] (B, 2H), cache)`.
+        """
         state, values, projected_keys, source_mask = cache
-        y = self.target_embedding(token_ids)[:, 0]  # (B, E)
+        y = self.target_embedding(self.previous_token(token_ids, cache_update_index))[:, 0]
         features, new_state, _ = self._step(y, state, values, projected_keys, source_mask)
         return (self._logits(features, y), features,
                 (new_state, values, projected_keys, source_mask))

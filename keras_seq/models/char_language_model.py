@@ -4,21 +4,14 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_seq.generation import decode, get_sampler
-from keras_seq.generation.generate_runner import GenerateRunner
+from keras_seq.generation import GenerativeLanguageModel
 from keras_seq.layers.elman_rnn_cell import ElmanRNNCell
-from keras_seq.runtime import default_jit_compile
 
 CELLS = ("elman", "rnn", "gru", "lstm")
-_BUCKET = 64
-
-
-def _round_up(n, multiple=_BUCKET):
-    return int(-(-n // multiple) * multiple)
 
 
 @keras.saving.register_keras_serializable(package="keras_seq")
-class CharLanguageModel(keras.Model):
+class CharLanguageModel(GenerativeLanguageModel, keras.Model):
     """Stacked-RNN language model over character ids: embedding -> RNN x L -> dense logits.
 
     For input ids x_1..x_T it computes, per layer l (h^0_t = e(x_t), the embedding or one-hot)
@@ -31,12 +24,14 @@ class CharLanguageModel(keras.Model):
     (`keras.layers.SimpleRNN`), "gru" or "lstm". Dropout is applied to the embedding and
     between layers (not on the recurrent connections).
 
-    Generation follows the keras_seq contract: the cache is the RNN state (a flat tuple of
-    `[batch, units]` tensors, two per LSTM layer, one otherwise); `call_with_cache` reads the
-    token at `cache_update_index - 1`, advances the state one step and returns the logits of
-    the next token. `generate` runs the prompt through the RNN once (prefill) and then carries
-    the state inside one `ops.while_loop` (`keras_seq.generation.decode`), compiled once per
-    (batch, prompt bucket, length bucket) with XLA by default.
+    Generation follows the contract of `keras_seq.generation`: the cache is the RNN state (a
+    flat tuple of `[batch, units]` tensors, two per LSTM layer, one otherwise);
+    `build_cache(prompt_ids, max_length)` runs the prompts through the RNN once (the
+    prefill, up to the shortest prompt's last id); `call_with_cache` reads the token at
+    `cache_update_index - 1`, advances the state one step and returns the logits of the
+    next token. `generate` runs the prefill and then carries the state inside one
+    `ops.while_loop` (`keras_seq.generation.decode`) in one `GenerateRunner`, compiled once
+    per (batch, prompt bucket, length bucket) with XLA by default.
 
     Args:
         vocabulary_size: number of ids (padding id 0 and unknown id 1 included).
@@ -70,8 +65,7 @@ class CharLanguageModel(keras.Model):
     >>> model = CharLanguageModel(vocabulary_size=29, cell="gru", units=16, embedding_dim=8)
     >>> tuple(model(np.array([[3, 4, 5]])).shape)
     (1, 3, 29)
-    >>> out = model.generate(np.array([[3, 4, 5]]), num_chars=4)  # greedy
-    >>> out.shape
+    >>> model.generate(np.array([[3, 4, 5]]), max_length=7, jit_compile=False).shape
     (1, 7)
     """
 
@@ -114,8 +108,8 @@ class CharLanguageModel(keras.Model):
         self.head = keras.layers.Dense(self.vocabulary_size, dtype=self._head_dtype(),
                                        name="logits")
         self.states_per_layer = 2 if cell == "lstm" else 1
-        # Plain holder (not tracked by Keras): compiled generate runners and the twin.
-        self._runtime = _Untracked(generators={}, twin=None)
+        # Plain holder (not tracked by Keras): the stateless twin that generates.
+        self._runtime = _Untracked(twin=None)
 
     def _head_dtype(self):
         policy = keras.dtype_policies.get(self.dtype_policy)
@@ -178,7 +172,7 @@ class CharLanguageModel(keras.Model):
             return logits, tuple(final)
         return logits
 
-    def init_cache(self, batch_size):
+    def _zero_state(self, batch_size):
         """The zero state (an empty cache) for `batch_size` sequences."""
         return tuple(ops.zeros((batch_size, self.units), dtype=self.compute_dtype)
                      for _ in range(self.states_per_layer * self.num_layers))
@@ -202,12 +196,33 @@ class CharLanguageModel(keras.Model):
         hidden, cache = self.step(self.embed(token), cache)
         return self.head(hidden), hidden, cache
 
-    def prefill(self, token_ids, padding_mask=None):
-        """The cache after reading all of `token_ids` once (padded steps leave it unchanged)."""
-        if padding_mask is None:
-            padding_mask = ops.not_equal(token_ids, 0)
-        _, cache = self(token_ids, training=False, padding_mask=padding_mask, return_state=True)
-        return cache
+    def build_cache(self, inputs, max_length):
+        """The state after reading the prompts up to the shortest prompt's last id (prefill).
+
+        The decode loop then reads that id at `index` = the shortest prompt's length, and the
+        longer rows' remaining prompt ids one step at a time (they are given tokens).
+
+        Args:
+            inputs: int `[batch, W]` prompt ids, right-padded with 0.
+            max_length: length of the token buffer (unused: an RNN's cache is its state).
+
+        Returns:
+            The cache: a flat tuple of `[batch, units]` states (zeros when the shortest
+            prompt has one id).
+        """
+        prompt = ops.cast(inputs, "int32")
+        real = ops.not_equal(prompt, 0)
+        index = ops.min(ops.sum(ops.cast(real, "int32"), axis=1))
+        read = ops.logical_and(real, ops.arange(ops.shape(prompt)[1])[None, :] < index - 1)
+
+        def prefill():
+            _, cache = self(prompt, training=False, padding_mask=read, return_state=True)
+            return tuple(ops.cast(c, self.compute_dtype) for c in cache)
+
+        def empty():  # nothing to read before the loop (and no all-padding RNN call)
+            return self._zero_state(ops.shape(prompt)[0])
+
+        return ops.cond(index > 1, prefill, empty)
 
     def unroll(self, token_ids, initial_state=None):
         """Runs step by step (Python loop); returns (logits [B,T,V], list of top hidden [B,units]).
@@ -216,7 +231,7 @@ class CharLanguageModel(keras.Model):
         derivatives with respect to it (gradient flow through time).
         """
         batch = ops.shape(token_ids)[0]
-        cache = self.init_cache(batch) if initial_state is None else initial_state
+        cache = self._zero_state(batch) if initial_state is None else initial_state
         inputs = self.embed(token_ids)
         hidden, logits = [], []
         for t in range(token_ids.shape[1]):
@@ -241,76 +256,17 @@ class CharLanguageModel(keras.Model):
         twin.set_weights(self.get_weights())
         return twin
 
-    def _sampler(self, temperature, top_k, seed):
-        if temperature is None or temperature == 0:
-            if top_k is not None:
-                raise ValueError("`top_k` needs a temperature > 0 (sampling); got "
-                                 f"temperature={temperature!r}, top_k={top_k!r}.")
-            return get_sampler("greedy")
-        if temperature < 0:
-            raise ValueError(f"`temperature` must be >= 0 (0 or None = greedy), got "
-                             f"temperature={temperature!r}.")
-        if top_k is not None:
-            if not isinstance(top_k, (int, np.integer)) or not 0 < top_k <= self.vocabulary_size:
-                raise ValueError(f"`top_k` must be an int in [1, {self.vocabulary_size}], got "
-                                 f"top_k={top_k!r}.")
-            return get_sampler("top_k", k=int(top_k), temperature=float(temperature), seed=seed)
-        return get_sampler("random", temperature=float(temperature), seed=seed)
-
-    def generate(self, prefix, num_chars, temperature=None, top_k=None, seed=None,
-                 jit_compile=None):
-        """Continues `prefix` by `num_chars` ids: prefill once, then one compiled while_loop.
-
-        Args:
-            prefix: int ids `[batch, P]` (P >= 1); rows may be left-padded with 0.
-            num_chars: number of ids to generate.
-            temperature: None or 0 = greedy; > 0 = sample from softmax(logits / temperature).
-            top_k: sample among the k most likely ids only (needs temperature > 0).
-            seed: seed of the sampler (same seed, same text).
-            jit_compile: XLA for the loop (default `runtime.default_jit_compile("inference")`).
-
-        Returns:
-            numpy int32 `[batch, P + num_chars]`: the prefix followed by the generated ids.
-        """
-        prefix = np.asarray(prefix)
-        if prefix.ndim != 2 or prefix.shape[1] < 1 or not np.issubdtype(prefix.dtype, np.integer):
-            raise ValueError("`prefix` must be int ids of shape [batch, length >= 1], got "
-                             f"shape {prefix.shape} and dtype {prefix.dtype}.")
-        if not np.all(prefix[:, -1] > 0):
-            raise ValueError("`prefix` rows must end with a real (non-padding) id; left-pad "
-                             "shorter rows with 0. Got last ids "
-                             f"{prefix[:, -1].tolist()}.")
-        if not isinstance(num_chars, (int, np.integer)) or num_chars <= 0:
-            raise ValueError(f"`num_chars` must be a positive int, got num_chars={num_chars!r}.")
-        model = self
-        if self.stateful:
-            if self._runtime.twin is None:
-                self._runtime.twin = self.stateless_copy()
-            else:
-                self._runtime.twin.set_weights(self.get_weights())
-            model = self._runtime.twin
-        jit = default_jit_compile("inference") if jit_compile is None else bool(jit_compile)
-        key = (temperature, top_k, seed, jit)
-        runner = self._runtime.generators.get(key)
-        if runner is None:
-            runner = _GenerateRunner(model, self._sampler(temperature, top_k, seed))
-            runner.compile(jit_compile=jit)
-            self._runtime.generators[key] = runner
-        seed_generator = getattr(runner.sampler, "seed_generator", None)
-        if seed is not None and seed_generator is not None:
-            seed_generator.state.assign(runner.initial_seed_state)  # same seed, same text
-        batch, length = prefix.shape
-        padded = _round_up(length)
-        prompt = np.zeros((batch, padded), "int32")
-        prompt[:, padded - length:] = prefix
-        slots = np.zeros((batch, _round_up(num_chars)), "int32")
-        out = np.asarray(runner.predict_on_batch([prompt, slots]))
-        return out[:, padded - length: padded + num_chars].astype("int32")
-
-    @property
-    def generate_traces(self):
-        """How many times a generate loop was traced (compiled), over all sampler settings."""
-        return sum(r.traces for r in self._runtime.generators.values())
+    def _generation_network(self):
+        """Self, or a stateless twin with this model's weights when it is stateful."""
+        if not self.built:
+            self(np.ones((1, 1), "int32"))
+        if not self.stateful:
+            return self
+        if self._runtime.twin is None:
+            self._runtime.twin = self.stateless_copy()
+        else:
+            self._runtime.twin.set_weights(self.get_weights())
+        return self._runtime.twin
 
     def get_config(self):
         config = super().get_config()
@@ -327,25 +283,3 @@ class _Untracked:
     def __init__(self, **kwargs):
         self.__dict__.update(kwargs)
 
-
-class _GenerateRunner(GenerateRunner):
-    """Runs prefill + decode as `call`, so Keras' predict compiles it (XLA when asked) per shape.
-
-    Keras' predict function gives a backend-neutral compiled call without importing a
-    backend here (models/ stays on keras + keras.ops).
-    """
-
-    def __init__(self, lm, sampler):
-        super().__init__(lm, sampler, name="generate_runner")
-
-    def call(self, inputs):
-        prompt, slots = inputs
-        self.traces += 1  # a Python side effect: runs once per trace
-        prompt = ops.cast(prompt, "int32")
-        index = prompt.shape[1]
-        # The state after reading prompt[:, :index - 1]; the loop reads prompt[:, index - 1].
-        cache = self.lm.prefill(prompt[:, :index - 1]) if index > 1 else \
-            self.lm.init_cache(ops.shape(prompt)[0])
-        buffer = ops.concatenate([prompt, ops.cast(slots, "int32")], axis=1)
-        return decode(self.lm.call_with_cache, buffer, cache=cache, index=index,
-                      sampler=self.sampler, model=self.lm)

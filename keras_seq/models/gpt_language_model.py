@@ -4,17 +4,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_seq.generation import decode, get_sampler
-from keras_seq.generation.generate_runner import GenerateRunner
+from keras_seq.generation import GenerativeLanguageModel
 from keras_seq.layers.positional_embedding import PositionalEmbedding
 from keras_seq.layers.transformer_decoder_block import TransformerDecoderBlock
-from keras_seq.runtime import default_jit_compile
-
-SAMPLER_NAMES = ("greedy", "random", "top_k", "top_p")
-
-
-def _round_up(n, multiple):
-    return int(-(-n // multiple) * multiple)
 
 
 def _positive_int(name, value):
@@ -24,7 +16,7 @@ def _positive_int(name, value):
 
 
 @keras.saving.register_keras_serializable(package="keras_seq")
-class GPTLanguageModel(keras.Model):
+class GPTLanguageModel(GenerativeLanguageModel, keras.Model):
     """Decoder-only (GPT-style) causal transformer language model over token ids.
 
     For ids x_1..x_T (T <= `max_length`) it computes
@@ -40,17 +32,19 @@ class GPTLanguageModel(keras.Model):
     `norm_first=False` (then the final LayerNorm is still applied). Trained with the
     cross-entropy of the next token (perplexity = exp of its mean).
 
-    Generation follows the keras_seq contract: the cache is one tensor
+    Generation follows the contract of `keras_seq.generation`: the cache is one tensor
     `(B, N, 2, L, heads, head_dim)` of preallocated keys/values per block;
-    `call_with_cache` reads the token at `cache_update_index - 1`, writes its K/V at that
-    slot (`ops.slice_update`) and returns the logits of the token at `cache_update_index`.
-    `generate` prefills the whole (bucketed) prompt buffer in one call, then runs
-    `keras_seq.generation.decode` (one `ops.while_loop`, a keras_hub sampler), compiled
-    once per (batch, prompt bucket, buffer length) and sampler setting, XLA by default
-    (`runtime.default_jit_compile("inference")`). Prompts of different lengths share one
-    batch: each row keeps its prompt (the sampler's mask) and generation starts at the
-    shortest one; slots written by the prefill past a row's prompt are overwritten
-    before any query can see them (causal mask), so the result equals one row at a time.
+    `build_cache(prompt_ids, max_length)` fills it with the whole (bucketed) prompt block
+    in one call (the prefill); `call_with_cache` reads the token at
+    `cache_update_index - 1`, writes its K/V at that slot (`ops.slice_update`) and returns
+    the logits of the token at `cache_update_index`. `generate` runs the prefill and
+    `keras_seq.generation.decode` (one `ops.while_loop`, a keras_hub sampler) in one
+    `GenerateRunner`, compiled once per (batch, prompt bucket, buffer bucket) and sampler
+    setting, XLA by default (`runtime.default_jit_compile("inference")`). Prompts of
+    different lengths share one batch: each row keeps its prompt (the sampler's mask) and
+    generation starts at the shortest one; slots written by the prefill past a row's prompt
+    are overwritten before any query can see them (causal mask), so the result equals one
+    row at a time.
 
     Args:
         vocabulary_size: number of ids (id 0 = padding).
@@ -83,7 +77,7 @@ class GPTLanguageModel(keras.Model):
     ...                          num_heads=2, embed_dim=16)
     >>> tuple(model(np.array([[3, 4, 5]])).shape)
     (1, 3, 30)
-    >>> model.generate(np.array([[3, 4, 5]]), num_tokens=4).shape  # greedy
+    >>> model.generate(np.array([[3, 4, 5]]), max_length=7, jit_compile=False).shape
     (1, 7)
     """
 
@@ -141,7 +135,6 @@ class GPTLanguageModel(keras.Model):
         # Logits in float32 (stable softmax/loss under mixed precision).
         self.output_projection = None if self.tie_weights else keras.layers.Dense(
             self.vocabulary_size, dtype="float32", name="output_projection")
-        self._runtime = _Untracked(generators={})
 
     def build(self, input_shape=None):
         d = self.embed_dim
@@ -196,15 +189,31 @@ class GPTLanguageModel(keras.Model):
         """Self-attention weights of every block: a list of `(B, heads, T, T)` arrays."""
         return self(token_ids, return_attention_scores=True)[1]
 
-    # ---- cache ---------------------------------------------------------------------------
-    def build_cache(self, batch_size, max_length=None):
-        """Empty K/V cache `(B, N, 2, max_length, heads, head_dim)` (default `self.max_length`)."""
-        if not self.built:
-            self.build()
-        max_length = self.max_length if max_length is None else max_length
-        self._check_length(max_length)
+    # ---- cache ----------------------------------------------------------------------------
+    def _empty_cache(self, batch_size, max_length):
         return ops.stack([b.init_self_attention_cache(batch_size, max_length)
                           for b in self.blocks], axis=1)  # (B, N, 2, L, h, dh)
+
+    def build_cache(self, inputs, max_length):
+        """The K/V cache of `max_length` slots after reading the prompts (the prefill).
+
+        Args:
+            inputs: int `(B, W)` prompt ids, right-padded with 0 (W <= max_length).
+            max_length: slots L of the cache (the token buffer's length, <= the model's
+                `max_length`).
+
+        Returns:
+            `(B, N, 2, L, heads, head_dim)`: slots 0..W-1 hold the keys/values of `inputs`
+            (read in one call), the rest zeros. Slots past a row's last id are overwritten
+            by the decode loop before any query can see them.
+        """
+        if not self.built:
+            self.build()
+        self._check_length(max_length)
+        prompt = ops.cast(inputs, "int32")
+        cache = self._empty_cache(ops.shape(prompt)[0], max_length)
+        _, cache = self._run_cached(prompt, cache, 0)
+        return cache
 
     def _run_cached(self, token_ids, cache, start):
         x = self.embedding(token_ids, start_index=start)  # (B, t, d)
@@ -215,20 +224,6 @@ class GPTLanguageModel(keras.Model):
                                       use_causal_mask=True)
             updated.append(layer_cache)
         return x, ops.stack(updated, axis=1)  # (B, t, d), (B, N, 2, L, h, dh)
-
-    def prefill(self, token_ids, max_length=None, cache=None):
-        """Reads all of `token_ids (B, t)` in one call, from position 0.
-
-        Returns:
-            `(logits (B, t, V), cache)`: the next-token logits at every position and a cache
-            of `max_length` slots (default `self.max_length`) whose first t slots hold the
-            keys/values of `token_ids`.
-        """
-        token_ids = ops.cast(token_ids, "int32")
-        if cache is None:
-            cache = self.build_cache(ops.shape(token_ids)[0], max_length)
-        hidden, cache = self._run_cached(token_ids, cache, 0)
-        return self._logits(hidden), cache
 
     def call_with_cache(self, token_ids, cache, cache_update_index):
         """Reads `token_ids[:, cache_update_index - 1]`, writes its K/V, predicts the next token.
@@ -243,95 +238,9 @@ class GPTLanguageModel(keras.Model):
         hidden, cache = self._run_cached(token, cache, position)
         return self._logits(hidden)[:, 0], hidden[:, 0], cache
 
-    # ---- generation ----------------------------------------------------------------------
-    def make_sampler(self, sampler="greedy", temperature=1.0, top_k=None, top_p=None, seed=None):
-        """A keras_hub sampler from the CLI-style settings (checked; see `generate`)."""
-        if sampler not in SAMPLER_NAMES:
-            raise ValueError(f"`sampler` must be one of {SAMPLER_NAMES}, got sampler={sampler!r}.")
-        if sampler == "greedy":
-            return get_sampler("greedy")
-        if temperature is None or not float(temperature) > 0:
-            raise ValueError(f"`temperature` must be > 0 for sampler={sampler!r}, got "
-                             f"temperature={temperature!r}.")
-        common = dict(temperature=float(temperature), seed=seed)
-        if sampler == "top_k":
-            if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or \
-                    not 0 < top_k <= self.vocabulary_size:
-                raise ValueError(f"`top_k` must be an int in [1, {self.vocabulary_size}] for "
-                                 f"sampler='top_k', got top_k={top_k!r}.")
-            return get_sampler("top_k", k=int(top_k), **common)
-        if sampler == "top_p":
-            if top_p is None or not 0.0 < float(top_p) <= 1.0:
-                raise ValueError(f"`top_p` must be in (0, 1] for sampler='top_p', got "
-                                 f"top_p={top_p!r}.")
-            return get_sampler("top_p", p=float(top_p), **common)
-        return get_sampler("random", **common)
-
-    def generate(self, prompt_ids, num_tokens, sampler="greedy", temperature=1.0, top_k=None,
-                 top_p=None, seed=None, jit_compile=None):
-        """Continues each prompt by `num_tokens` ids: one prefill, then one compiled loop.
-
-        Args:
-            prompt_ids: int ids `(B, P)`; 0 = padding, allowed before and/or after a row's
-                tokens (left- or right-padded rows); every row needs >= 1 token.
-            num_tokens: ids generated per row (longest prompt + num_tokens <= max_length).
-            sampler: "greedy", "random" (temperature), "top_k" or "top_p".
-            temperature: softmax temperature of the sampling samplers (> 0).
-            top_k: k of "top_k". top_p: p of "top_p".
-            seed: sampler seed (same seed, same text).
-            jit_compile: XLA for the loop (default `runtime.default_jit_compile("inference")`).
-
-        Returns:
-            numpy int32 `(B, P + num_tokens)`: each row of `prompt_ids` as given, followed by
-            its `num_tokens` generated ids.
-        """
-        prompt_ids = np.asarray(prompt_ids)
-        if prompt_ids.ndim != 2 or prompt_ids.shape[1] < 1 or \
-                not np.issubdtype(prompt_ids.dtype, np.integer):
-            raise ValueError("`prompt_ids` must be int ids of shape (batch, length >= 1), got "
-                             f"shape {prompt_ids.shape} and dtype {prompt_ids.dtype}.")
-        num_tokens = _positive_int("num_tokens", num_tokens)
-        rows = [row[row != 0] for row in prompt_ids]
-        lengths = np.array([len(r) for r in rows])
-        if lengths.min() == 0:
-            raise ValueError("every row of `prompt_ids` needs at least one non-padding id; rows "
-                             f"{np.flatnonzero(lengths == 0).tolist()} are all padding.")
-        if np.any((prompt_ids < 0) | (prompt_ids >= self.vocabulary_size)):
-            raise ValueError(f"`prompt_ids` must be in [0, {self.vocabulary_size}), got "
-                             f"values in [{prompt_ids.min()}, {prompt_ids.max()}].")
-        longest = int(lengths.max())
-        if longest + num_tokens > self.max_length:
-            raise ValueError(f"the longest prompt ({longest} ids) + num_tokens={num_tokens} "
-                             f"exceeds max_length={self.max_length} of this model.")
-        chosen = self.make_sampler(sampler, temperature, top_k, top_p, seed)
-        jit = default_jit_compile("inference") if jit_compile is None else bool(jit_compile)
-        key = (sampler, None if sampler == "greedy" else float(temperature),
-               top_k if sampler == "top_k" else None, top_p if sampler == "top_p" else None,
-               seed, jit)
-        runner = self._runtime.generators.get(key)
-        if runner is None:
-            runner = _GenerateRunner(self, chosen)
-            runner.compile(jit_compile=jit)
-            self._runtime.generators[key] = runner
-        seed_generator = getattr(runner.sampler, "seed_generator", None)
-        if seed is not None and seed_generator is not None:
-            seed_generator.state.assign(runner.initial_seed_state)  # same seed, same text
-        # Buckets: prompt width to 16, buffer to 64 (capped at max_length), so a few shapes
-        # cover every call and each compiles once.
-        width = min(_round_up(longest, 16), self.max_length - num_tokens)
-        total = min(_round_up(width + num_tokens, 64), self.max_length)
-        prompt = np.zeros((len(rows), width), "int32")
-        for i, row in enumerate(rows):
-            prompt[i, :len(row)] = row  # left-aligned (right-padded)
-        slots = np.zeros((len(rows), total - width), "int32")
-        out = np.asarray(runner.predict_on_batch([prompt, slots]))
-        generated = np.stack([out[i, n:n + num_tokens] for i, n in enumerate(lengths)])
-        return np.concatenate([prompt_ids.astype("int32"), generated.astype("int32")], axis=1)
-
-    @property
-    def generate_traces(self):
-        """How many times a generate loop was traced (compiled), over all sampler settings."""
-        return sum(r.traces for r in self._runtime.generators.values())
+    # ---- generation (keras_seq.generation.GenerativeLanguageModel) -----------------------
+    def _model_max_length(self):
+        return self.max_length
 
     def get_config(self):
         config = super().get_config()
@@ -343,28 +252,3 @@ class GPTLanguageModel(keras.Model):
             activation=self.activation, layer_norm_epsilon=self.layer_norm_epsilon)
         return config
 
-
-class _Untracked:
-    """A plain attribute holder that Keras' layer tracking leaves alone."""
-
-    def __init__(self, **kwargs):
-        self.__dict__.update(kwargs)
-
-
-class _GenerateRunner(GenerateRunner):
-    """Prefill + decode as a `call`, so Keras' predict compiles it (XLA when asked) per shape."""
-
-    def __init__(self, lm, sampler):
-        super().__init__(lm, sampler, name="gpt_generate_runner")
-
-    def call(self, inputs):
-        prompt, slots = inputs
-        self.traces += 1  # a Python side effect: runs once per trace
-        prompt = ops.cast(prompt, "int32")  # (B, W), right-padded
-        buffer = ops.concatenate([prompt, ops.cast(slots, "int32")], axis=1)  # (B, L)
-        given = ops.not_equal(buffer, 0)  # prompt tokens are kept (the sampler's mask)
-        # Generation starts after the shortest prompt; longer rows keep their own tokens.
-        index = ops.min(ops.sum(ops.cast(ops.not_equal(prompt, 0), "int32"), axis=1))
-        _, cache = self.lm.prefill(prompt, max_length=buffer.shape[1])
-        return decode(self.lm.call_with_cache, buffer, cache=cache, index=index, mask=given,
-                      sampler=self.sampler, model=self.lm)

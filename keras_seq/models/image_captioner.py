@@ -74,7 +74,7 @@ class ImageCaptioner(Seq2SeqModel):
     (2, 3, 12)
     >>> tuple(model.attention_weights(images, caption_in).shape)  # 8x8 regions
     (2, 3, 64)
-    >>> tuple(model.generate(images, max_length=5).shape)
+    >>> model.generate(images, max_length=5, jit_compile=False).shape
     (2, 5)
     """
 
@@ -168,8 +168,7 @@ class ImageCaptioner(Seq2SeqModel):
         return self.image_encoder.grid_shape
 
     # -- encoder and one decoder step -------------------------------------------------------
-    def prepare_source(self, source):
-        return ops.convert_to_tensor(source, "float32")
+    source_dtype = "float32"  # `generate` and `build_cache` read images
 
     def encode(self, images, training=False):
         """Region grid `(B, N, C)`, global embedding `(B, E)` and the initial state(s)."""
@@ -249,8 +248,12 @@ class ImageCaptioner(Seq2SeqModel):
                                     ops.convert_to_tensor(caption_in, "int32"), False)[1]
 
     # -- generation -------------------------------------------------------------------------
-    def build_cache(self, source, max_length):
-        grid, vector, (h, c) = self.encode(source)
+    def build_cache(self, inputs, max_length):
+        """`(h_0, c_0, x̄, region grid, projected keys)` for images `inputs` (max_length unused).
+
+        Without attention the grid and keys are `(B, 1)` placeholders (one cache structure).
+        """
+        grid, vector, (h, c) = self.encode(ops.cast(inputs, "float32"))
         if self.use_attention:
             keys = self.attention.project_key(grid)  # (B, N, U): once per image, not per step
         else:  # keep one cache structure; a (B, 1) placeholder costs nothing
@@ -258,8 +261,13 @@ class ImageCaptioner(Seq2SeqModel):
         return (h, c, vector, grid, keys)
 
     def call_with_cache(self, token_ids, cache, cache_update_index):
+        """Reads `token_ids[:, cache_update_index - 1]`, advances the decoder one step.
+
+        Returns:
+            `(logits (B, V), features (B, H [+ C]), cache)`.
+        """
         h, c, vector, grid, keys = cache
-        y = self.word_embedding(token_ids)[:, 0]  # (B, E)
+        y = self.word_embedding(self.previous_token(token_ids, cache_update_index))[:, 0]
         features, (h, c), _ = self._step(y, (h, c), vector, grid,
                                          keys if self.use_attention else None)
         return self.output_projection(features), features, (h, c, vector, grid, keys)

@@ -37,7 +37,7 @@ class RNNEncoderDecoder(Seq2SeqModel):
     >>> src, tgt = np.array([[5, 6, 7, 0]]), np.array([[2, 4, 9]])
     >>> tuple(model({"source": src, "target_in": tgt}).shape)
     (1, 3, 15)
-    >>> tuple(model.generate(src, max_length=6).shape)
+    >>> model.generate(src, max_length=6, jit_compile=False).shape
     (1, 6)
     """
 
@@ -83,13 +83,19 @@ class RNNEncoderDecoder(Seq2SeqModel):
                               initial_state=[context], training=training)  # (B, T, H)
         return self.output_projection(self.dropout(states, training=training))
 
-    def build_cache(self, source, max_length):
-        context = self.encode(source)
+    def build_cache(self, inputs, max_length):
+        """`(decoder state, context)`, both the context c `(B, H)` (max_length is unused)."""
+        context = self.encode(ops.cast(inputs, "int32"))
         return (context, context)  # (decoder state, context)
 
     def call_with_cache(self, token_ids, cache, cache_update_index):
+        """Reads `token_ids[:, cache_update_index - 1]`, advances the decoder state one step.
+
+        Returns:
+            `(logits (B, V), hidden (B, H), cache)`.
+        """
         state, context = cache
-        y = self.target_embedding(token_ids)[:, 0]  # (B, E)
+        y = self.target_embedding(self.previous_token(token_ids, cache_update_index))[:, 0]
         x = ops.concatenate([y, ops.cast(context, y.dtype)], -1)
         output, new_state = self.decoder.cell(x, [state])
         new_state = new_state[0] if isinstance(new_state, (list, tuple)) else new_state

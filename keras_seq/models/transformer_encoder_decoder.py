@@ -42,7 +42,7 @@ class TransformerEncoderDecoder(Seq2SeqModel):
     >>> src, tgt = np.array([[5, 6, 7, 0]]), np.array([[2, 4, 9]])
     >>> tuple(model({"source": src, "target_in": tgt}).shape)
     (1, 3, 15)
-    >>> tuple(model.generate(src, max_length=8).shape)
+    >>> model.generate(src, max_length=8, jit_compile=False).shape
     (1, 8)
     """
 
@@ -116,9 +116,19 @@ class TransformerEncoderDecoder(Seq2SeqModel):
         encoded, source_mask = self.encode(source)
         return self._decode(target_in, encoded, source_mask, scores=True)[1]
 
-    def build_cache(self, source, max_length):
-        encoded, source_mask = self.encode(source)
-        batch = ops.shape(source)[0]
+    def build_cache(self, inputs, max_length):
+        """Encoder K/V for cross-attention, source mask and an empty self-attention cache.
+
+        Args:
+            inputs: int `(B, S)` source ids.
+            max_length: slots L of the decoder's self-attention cache (the buffer length).
+
+        Returns:
+            `(self_caches (B, N, 2, L, heads, d), cross_caches (B, N, 2, S, heads, d),
+            source_mask (B, S))`.
+        """
+        encoded, source_mask = self.encode(ops.cast(inputs, "int32"))
+        batch = ops.shape(encoded)[0]
         self_caches = ops.stack(
             [b.init_self_attention_cache(batch, max_length) for b in self.decoder_blocks],
             axis=1)  # (B, N, 2, L, heads, d)
@@ -128,13 +138,21 @@ class TransformerEncoderDecoder(Seq2SeqModel):
         return (self_caches, cross_caches, source_mask)
 
     def call_with_cache(self, token_ids, cache, cache_update_index):
+        """Reads `token_ids[:, cache_update_index - 1]`, writes its K/V at that slot.
+
+        Returns:
+            `(logits (B, V), hidden (B, d), cache)`: the logits of the token at
+            `cache_update_index`.
+        """
         self_caches, cross_caches, source_mask = cache
-        y = self.target_embedding(token_ids, start_index=cache_update_index)  # (B, 1, d)
+        position = ops.cast(cache_update_index, "int32") - 1
+        token = self.previous_token(token_ids, cache_update_index)  # (B, 1)
+        y = self.target_embedding(token, start_index=position)  # (B, 1, d)
         updated = []
         for i, block in enumerate(self.decoder_blocks):
             y, self_cache, _ = block(
                 y, self_attention_cache=self_caches[:, i],
-                self_attention_cache_update_index=cache_update_index,
+                self_attention_cache_update_index=position,
                 cross_attention_cache=cross_caches[:, i], encoder_padding_mask=source_mask)
             updated.append(self_cache)
         logits = self.output_projection(y)[:, 0]  # (B, V)

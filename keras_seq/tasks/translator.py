@@ -146,7 +146,6 @@ class Translator(Task):
             preprocessor = TranslatorPreprocessor(**preprocessor)
         super().__init__(network, preprocessor)
         self.bucket = bool(bucket)
-        self._decoders = {}
 
     @classmethod
     def from_pairs(cls, pairs, *, model="attention", vocabulary_size=None, tokens="word",
@@ -234,40 +233,45 @@ class Translator(Task):
                                                 jit_compile, max_warmup_steps=1000)
         return self.trainer
 
-    def generate(self, texts, sampler="greedy", batch_size=256, jit_compile="auto"):
+    def generate(self, texts, max_length=None, sampler="greedy", batch_size=256,
+                 jit_compile="auto"):
         """Translates `texts` with one compiled decode loop per sampler; a list of str.
 
         Args:
             texts: source strings.
-            sampler: "greedy", or a `keras_seq.generation.get_sampler` sampler (e.g.
-                `get_sampler("beam", num_beams=4, length_penalty=0.6)`).
+            max_length: target tokens per translation, [START] and [END] included
+                (default and maximum: `max_target_length + 1`).
+            sampler: a name ("greedy", "beam", "random", "top_k", "top_p") or a
+                `keras_hub.samplers.Sampler` (e.g. `keras_seq.generation.get_sampler(
+                "beam", num_beams=4, length_penalty=0.6)`).
             batch_size: sentences per decode call.
             jit_compile: XLA for the decode loop ("auto": the inference default).
         """
         return self.decode_ids(self.preprocessor.source_ids(texts).numpy(), sampler,
-                               batch_size, jit_compile)
+                               batch_size, jit_compile, max_length=max_length)
 
-    def decode_ids(self, source_ids, sampler="greedy", batch_size=256, jit_compile="auto"):
+    def decode_ids(self, source_ids, sampler="greedy", batch_size=256, jit_compile="auto",
+                   max_length=None):
         """As `generate`, from source ids `[B, max_source_length]`."""
-        from keras_seq import runtime
-
-        if jit_compile == "auto":
-            jit_compile = runtime.default_jit_compile("inference")
-        key = (id(sampler) if not isinstance(sampler, str) else sampler, bool(jit_compile))
-        if key not in self._decoders:
-            length = self.preprocessor.max_target_length + 1
-
-            def decode(ids):
-                return self.network.generate(ids, length, sampler=sampler)
-
-            # The loop is an ops.while_loop already: AutoGraph has nothing to convert.
-            self._decoders[key] = tf.function(decode, jit_compile=jit_compile,
-                                              autograph=False)
+        length = self._generate_length(max_length)
+        jit = None if jit_compile == "auto" else bool(jit_compile)
         out = []
         for i in range(0, len(source_ids), batch_size):
-            tokens = self._decoders[key](tf.constant(source_ids[i:i + batch_size]))
+            # The network's generate: one compiled GenerateRunner per sampler config.
+            tokens = self.network.generate(source_ids[i:i + batch_size], length,
+                                           sampler=sampler, jit_compile=jit)
             out += [t.decode("utf-8") for t in self.preprocessor.detokenize(tokens).numpy()]
         return out
+
+    def _generate_length(self, max_length):
+        limit = self.preprocessor.max_target_length + 1
+        if max_length is None:
+            return limit
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or \
+                not 2 <= max_length <= limit:
+            raise ValueError(f"`max_length` must be an int in [2, {limit}] (max_target_length "
+                             f"+ 1), got max_length={max_length!r}.")
+        return max_length
 
     def predict(self, x, sampler="greedy", batch_size=256):
         """`{"translation": list of str}` for the source strings `x`."""

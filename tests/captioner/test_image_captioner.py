@@ -108,7 +108,7 @@ def test_step_logits_equal_teacher_forced_logits(kwargs):
     cache = model.build_cache(IMAGES, CAPTION_IN.shape[1])
     steps = []
     for t in range(CAPTION_IN.shape[1]):
-        logits, _, cache = model.call_with_cache(CAPTION_IN[:, t:t + 1], cache, t)
+        logits, _, cache = model.call_with_cache(CAPTION_IN, cache, t + 1)  # reads t
         steps.append(np.array(logits))
     np.testing.assert_allclose(np.stack(steps, 1), full, atol=1e-4)
 
@@ -139,17 +139,22 @@ def _greedy_by_rerunning(model, images, max_length):
 def test_cached_greedy_equals_rerunning_the_model_eager_and_xla(kwargs):
     model = _model(**kwargs)
     expected = _greedy_by_rerunning(model, IMAGES, 7)
-    np.testing.assert_array_equal(np.array(model.generate(IMAGES, max_length=7)), expected)
-    compiled = tf.function(lambda x: model.generate(x, max_length=7), jit_compile=True)
-    np.testing.assert_array_equal(np.array(compiled(tf.constant(IMAGES))), expected)
+    eager = model.generate_step(IMAGES, np.zeros((len(IMAGES), 7), "int32"))
+    np.testing.assert_array_equal(np.array(eager), expected)
+    compiled = model.generate(IMAGES, max_length=7, jit_compile=True)  # the XLA runner
+    assert compiled.dtype == np.int32
+    np.testing.assert_array_equal(compiled, expected)
 
 
 def test_beam_search_runs_and_starts_with_start():
     from keras_seq.generation import get_sampler
 
     model = _model(**VARIANTS[0])
-    out = np.array(model.generate(IMAGES, 6, sampler=get_sampler("beam", num_beams=3)))
+    out = model.generate(IMAGES, 6, sampler=get_sampler("beam", num_beams=3),
+                         jit_compile=False)
     assert out.shape == (2, 6) and (out[:, 0] == 2).all()
+    with pytest.raises(ValueError, match="rank 4"):
+        model.generate(IMAGES[0], 6, jit_compile=False)  # one image without its batch axis
 
 
 def test_attention_weights_are_distributions_over_regions():

@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_seq.generation import get_sampler
 from keras_seq.models.char_language_model import CELLS, CharLanguageModel
 
 RNG = np.random.default_rng(0)
@@ -29,44 +30,52 @@ def test_cached_generation_equals_rerunning_the_model_on_the_growing_prefix(cell
     prefixes = [np.array([3, 4, 5, 6, 7]), np.array([9, 2])]
     batch = np.zeros((2, 5), "int32")
     batch[0], batch[1, 3:] = prefixes[0], prefixes[1]  # second row left-padded
-    out = model.generate(batch, num_chars=15)
-    assert out.shape == (2, 20)
-    for row, prefix in enumerate(prefixes):
-        expected = _rerun_greedy(model, prefix, 15)
-        np.testing.assert_array_equal(out[row, -15:], expected[-15:])
-    np.testing.assert_array_equal(out[:, :5], batch)
+    out = model.generate(batch, 20, jit_compile=False)
+    assert out.shape == (2, 20) and out.dtype == np.int32  # max_length: the whole buffer
+    for row, prefix in enumerate(prefixes):  # each prompt moved to the left, then continued
+        n = len(prefix)
+        np.testing.assert_array_equal(out[row], _rerun_greedy(model, prefix, 20 - n))
 
 
 def test_generate_is_traced_once_for_prompts_and_lengths_in_one_bucket():
     model = _model("lstm")
-    model.generate(np.array([[3, 4, 5]]), num_chars=20)
+    model.generate(np.array([[3, 4, 5]]), 23)
     traces = model.generate_traces
     assert traces >= 1
-    model.generate(np.array([[7, 8, 9, 10, 11]]), num_chars=30)  # same buckets (64, 64)
-    model.generate(np.array([[2]]), num_chars=64)
+    model.generate(np.array([[7, 8, 9, 10, 11]]), 35)  # same buckets (16, 64)
+    model.generate(np.array([[2]]), 64)
     assert model.generate_traces == traces
-    runner = next(iter(model._runtime.generators.values()))
+    runner = next(iter(model._generate_runners().values()))
     assert runner.jit_compile is True  # XLA for the inference loop on CPU
 
 
-def test_prefill_ignores_left_padding():
+def test_build_cache_reads_up_to_the_shortest_prompt():
     model = _model("gru")
-    ids = np.array([[5, 6, 7]])
-    padded = np.array([[0, 0, 5, 6, 7]])
-    for a, b in zip(model.prefill(ids), model.prefill(padded)):
+    prompts = np.array([[5, 6, 7], [8, 9, 0]])  # right-padded; the shortest has 2 ids
+    cache = model.build_cache(prompts, 8)
+    _, expected = model(prompts[:, :1], return_state=True)  # everything before its last id
+    for a, b in zip(cache, expected):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+    # The loop goes on at index 2, reading id 1 of each row: the full forward's logits.
+    full = np.asarray(model(prompts[:1]))
+    logits, _, cache = model.call_with_cache(prompts, cache, 2)
+    np.testing.assert_allclose(np.asarray(logits)[0], full[0, 1], atol=1e-5)
+    # A one-id prompt: nothing to read before the loop, the zero state.
+    for state in model.build_cache(np.array([[5, 0], [6, 7]]), 8):
+        np.testing.assert_array_equal(np.asarray(state), 0.0)
 
 
 def test_sampling_is_seeded_and_top_k_one_is_greedy():
     model = _model("lstm")
     prefix = np.array([[3, 4, 5]])
-    a = model.generate(prefix, 30, temperature=1.0, seed=7)
-    b = model.generate(prefix, 30, temperature=1.0, seed=7)
+    a = model.generate(prefix, 33, sampler=get_sampler("random", temperature=1.0, seed=7))
+    b = model.generate(prefix, 33, sampler=get_sampler("random", temperature=1.0, seed=7))
     np.testing.assert_array_equal(a, b)
-    greedy = model.generate(prefix, 30)
-    np.testing.assert_array_equal(model.generate(prefix, 30, temperature=1.0, top_k=1, seed=1),
-                                  greedy)
-    hot = model.generate(prefix, 200, temperature=5.0, seed=3)
+    greedy = model.generate(prefix, 33)
+    np.testing.assert_array_equal(
+        model.generate(prefix, 33, sampler=get_sampler("top_k", k=1, temperature=1.0,
+                                                       seed=1)), greedy)
+    hot = model.generate(prefix, 203, sampler=get_sampler("random", temperature=5.0, seed=3))
     assert len(set(hot[0, 3:].tolist())) > len(set(greedy[0, 3:].tolist()))
 
 
@@ -83,7 +92,7 @@ def test_stateful_model_carries_the_state_across_batches_and_resets():
     np.testing.assert_allclose(np.concatenate([first, second], 1), whole, atol=1e-5)
     model.reset_rnn_states()
     np.testing.assert_allclose(np.asarray(model(ids[:, :6])), whole[:, :6], atol=1e-5)
-    out = model.generate(ids[:1, :4], 5)  # through a stateless twin
+    out = model.generate(ids[:1, :4], 9, jit_compile=False)  # through a stateless twin
     assert out.shape == (1, 9)
 
 
@@ -110,32 +119,33 @@ def test_bad_constructor_arguments(kwargs, match):
 
 def test_bad_generate_arguments():
     model = _model("gru")
-    with pytest.raises(ValueError, match="prefix"):
+    with pytest.raises(ValueError, match="inputs"):
         model.generate(np.array([3, 4]), 5)
-    with pytest.raises(ValueError, match="prefix"):
-        model.generate(np.array([[3, 0]]), 5)
-    with pytest.raises(ValueError, match="num_chars"):
-        model.generate(np.array([[3]]), 0)
-    with pytest.raises(ValueError, match="top_k"):
-        model.generate(np.array([[3]]), 5, temperature=1.0, top_k=99)
+    with pytest.raises(ValueError, match="non-padding"):
+        model.generate(np.array([[3, 0], [0, 0]]), 5)
+    with pytest.raises(ValueError, match="max_length"):
+        model.generate(np.array([[3, 4]]), 2)
+    with pytest.raises(ValueError, match="`k`"):
+        model.generate(np.array([[3]]), 5, sampler=get_sampler("top_k", k=99))
     with pytest.raises(ValueError, match="temperature"):
-        model.generate(np.array([[3]]), 5, temperature=-1.0)
+        model.generate(np.array([[3]]), 5, sampler=get_sampler("random", temperature=-1.0))
 
 
 JAX_SCRIPT = """
 import numpy as np
 import keras
 assert keras.backend.backend() == "jax"
+from keras_seq.generation import get_sampler
 from keras_seq.models.char_language_model import CharLanguageModel
 m = CharLanguageModel(20, cell="lstm", units=8, embedding_dim=4)
 p = np.array([[3, 4, 5]])
-out = m.generate(p, 10)
+out = m.generate(p, 13)
 seq = p
 for _ in range(10):
     seq = np.concatenate([seq, [[int(np.argmax(np.asarray(m(seq))[0, -1]))]]], 1)
 assert (out == seq).all(), (out, seq)
-a = m.generate(p, 10, temperature=1.0, seed=3)
-b = m.generate(p, 10, temperature=1.0, seed=3)
+a = m.generate(p, 13, sampler=get_sampler("random", temperature=1.0, seed=3))
+b = m.generate(p, 13, sampler=get_sampler("random", temperature=1.0, seed=3))
 assert (a == b).all()
 print("JAX OK")
 """

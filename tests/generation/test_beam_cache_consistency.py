@@ -26,7 +26,7 @@ import pytest
 import tensorflow as tf
 from keras import ops
 
-from keras_seq.generation import BeamSearchSampler, decode
+from keras_seq.generation import BeamSearchSampler
 from keras_seq.models import (
     BahdanauEncoderDecoder,
     GPTLanguageModel,
@@ -120,8 +120,10 @@ def _seq2seq(kind):
 
 
 def _seq2seq_search(model, source, sampler):
-    """The library's search the way `Seq2SeqModel.generate` runs it: (tokens, search)."""
-    tokens = ops.convert_to_numpy(model.generate(source, MAX_LENGTH, sampler=sampler))
+    """The library's search as `Seq2SeqModel.generate`'s runner calls it (`generate_step`,
+    here eager so the search's tensors can be read): (tokens, search)."""
+    buffer = np.zeros((len(source), MAX_LENGTH), "int32")
+    tokens = ops.convert_to_numpy(model.generate_step(source, buffer, sampler=sampler))
     return tokens, [ops.convert_to_numpy(x) for x in sampler.result]
 
 
@@ -185,18 +187,26 @@ def test_encoder_decoder_comparison_fails_without_reordering(kind):
 
 @pytest.mark.parametrize("kind", ["transformer", "bahdanau_bidirectional_deep"])
 def test_xla_compiled_beam_search_as_the_translator_runs_it(kind):
-    # applications/translator.py `translate`: tf.function(model.generate, jit_compile=True)
-    # with `get_sampler("beam", ...)`; the models behind the two beam BLEU figures.
+    # The translator task decodes with `network.generate(ids, L, sampler=get_sampler("beam",
+    # ...), jit_compile=True)`: the compiled `GenerateRunner` around `generate_step`. The
+    # models behind the two beam BLEU figures. The search's own tensors are read from an
+    # XLA-compiled `generate_step` (the runner's call), the tokens from `generate` itself.
     model, source, _ = _seq2seq(kind)
+    reference = _seq2seq_reference(kind, 4)
     sampler = RecordingBeamSearch(num_beams=4)
 
-    def generate(ids):
-        tokens = model.generate(ids, MAX_LENGTH, sampler=sampler)
+    def generate_step(ids):
+        tokens = model.generate_step(ids, tf.zeros((len(source), MAX_LENGTH), tf.int32),
+                                     sampler=sampler)
         return tokens, sampler.result  # the search's tensors of this same trace
 
-    run = tf.function(generate, jit_compile=True, autograph=False)
+    run = tf.function(generate_step, jit_compile=True, autograph=False)
     tokens, search = run(tf.constant(source))
-    _assert_same(tokens.numpy(), [x.numpy() for x in search], _seq2seq_reference(kind, 4))
+    _assert_same(tokens.numpy(), [x.numpy() for x in search], reference)
+    generated = model.generate(source, MAX_LENGTH, sampler=BeamSearchSampler(num_beams=4),
+                               jit_compile=True)
+    assert generated.dtype == np.int32
+    np.testing.assert_array_equal(generated, reference["best"])
 
 
 # ---- GPT: prompts of different lengths in one batch, given tokens copied into every beam ---
@@ -236,12 +246,11 @@ def _gpt_reference(num_beams):
 
 
 def _gpt_search(sampler):
-    """As `GPTLanguageModel.generate`'s runner: prefill the prompt block, decode the rest."""
+    """As `GPTLanguageModel.generate`'s runner (`generate_step`: `build_cache` prefills the
+    prompt block, one loop decodes the rest), eager so the search's tensors can be read."""
     model = _gpt()
-    buffer, index, given = _gpt_buffer()
-    _, cache = model.prefill(PROMPTS, max_length=buffer.shape[1])
-    tokens = decode(model.call_with_cache, buffer, cache=cache, index=index, mask=given,
-                    sampler=sampler, model=model)
+    buffer, _, _ = _gpt_buffer()
+    tokens = model.generate_step(PROMPTS, np.zeros_like(buffer), sampler=sampler)
     return ops.convert_to_numpy(tokens), [ops.convert_to_numpy(x) for x in sampler.result]
 
 
@@ -256,6 +265,13 @@ def test_gpt_cached_beam_search_matches_whole_prefix_reference():
     np.testing.assert_array_equal(given, np.repeat(PROMPTS[PROMPTS != 0][:, None], 4, 1))
     for row in ref4["beams"]:
         assert len({tuple(beam) for beam in row}) == 4
+
+
+def test_gpt_generate_runs_the_same_search_compiled():
+    # `generate`: the prompts laid out (and bucketed) by the model, the compiled runner.
+    tokens = _gpt().generate(PROMPTS, PROMPTS.shape[1] + NEW_TOKENS,
+                             sampler=BeamSearchSampler(num_beams=4), jit_compile=False)
+    np.testing.assert_array_equal(tokens, _gpt_reference(4)["best"])
 
 
 def test_gpt_comparison_fails_without_reordering():

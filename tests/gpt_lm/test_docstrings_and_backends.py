@@ -59,11 +59,11 @@ JAX_SCRIPT = textwrap.dedent("""
                          intermediate_dim=32, dropout=0.0, position="sinusoidal")
     x = np.random.default_rng(0).integers(1, 20, (2, 9)).astype("int32")
     full = np.asarray(m(x))
-    _, cache = m.prefill(x[:, :3], max_length=9)
+    cache = m.build_cache(x[:, :3], 9)
     for t in range(3, 9):
         logits, _, cache = m.call_with_cache(x, cache, t + 1)
         np.testing.assert_allclose(np.asarray(logits), full[:, t], atol=1e-5)
-    out = m.generate(np.array([[3, 4, 5], [6, 0, 0]]), 5)
+    out = m.generate(np.array([[3, 4, 5], [6, 0, 0]]), 8)
     assert out.shape == (2, 8)
     m.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     assert np.isfinite(m.fit(x, x, epochs=1, verbose=0).history["loss"][-1])

@@ -5,6 +5,7 @@ import pytest
 
 import keras
 
+from keras_seq.generation import get_sampler
 from keras_seq.models.gpt_language_model import GPTLanguageModel
 from tests.layer_harness import assert_causal, assert_padding_invariant
 
@@ -30,21 +31,21 @@ def test_cached_decoding_equals_the_full_forward(options):
     model = tiny(**options)
     x = ids()
     full = np.asarray(model(x))
-    # Prefill the first 5 ids in one call, then one id per step through the KV cache.
-    logits, cache = model.prefill(x[:, :5], max_length=16)
-    np.testing.assert_allclose(np.asarray(logits), full[:, :5], atol=1e-5)
+    # build_cache prefills the first 5 ids in one call; then one id per step through the
+    # KV cache, the first step reading id 4 again (it rewrites the same slot).
+    cache = model.build_cache(x[:, :5], 16)
     assert tuple(cache.shape) == (2, 2, 2, 16, 2, 8)  # (B, N, 2, L, heads, head_dim)
-    for t in range(5, 12):
+    for t in range(4, 12):
         step_logits, hidden, cache = model.call_with_cache(x, cache, t + 1)
         assert tuple(hidden.shape) == (2, 16)
         np.testing.assert_allclose(np.asarray(step_logits), full[:, t], atol=1e-5)
 
 
-def test_token_by_token_from_an_empty_cache_equals_the_full_forward():
+def test_token_by_token_from_a_one_id_prompt_equals_the_full_forward():
     model = tiny()
     x = ids(batch=3, length=8, seed=1)
     full = np.asarray(model(x))
-    cache = model.build_cache(3, 8)
+    cache = model.build_cache(x[:, :1], 8)
     for t in range(8):
         step_logits, _, cache = model.call_with_cache(x, cache, t + 1)
         np.testing.assert_allclose(np.asarray(step_logits), full[:, t], atol=1e-5)
@@ -107,65 +108,74 @@ def greedy_by_full_forward(model, row, n):
 def test_generate_greedy_equals_argmax_of_the_full_forward_with_mixed_lengths():
     model = tiny()
     prompts = np.array([[3, 4, 5, 6, 7, 8], [0, 0, 0, 9, 10, 11], [12, 13, 0, 0, 0, 0]])
-    out = model.generate(prompts, 7, jit_compile=False)
-    assert out.shape == (3, 13)
-    np.testing.assert_array_equal(out[:, :6], prompts)  # rows come back as given
-    for row, got in zip(prompts, out[:, 6:]):
-        assert got.tolist() == greedy_by_full_forward(model, row[row != 0], 7)
+    out = model.generate(prompts, 13, jit_compile=False)
+    assert out.shape == (3, 13) and out.dtype == np.int32  # max_length: the whole buffer
+    for row, got in zip(prompts, out):
+        prompt = row[row != 0].tolist()  # each row's ids, moved to the left
+        assert got[:len(prompt)].tolist() == prompt
+        assert got[len(prompt):].tolist() == greedy_by_full_forward(model, prompt,
+                                                                    13 - len(prompt))
 
 
-def test_generate_compiles_once_per_shape_with_xla():
+def test_generate_compiles_once_per_bucket_with_xla():
     model = tiny()
-    first = model.generate(np.array([[3, 4, 5]]), 6)
-    model.generate(np.array([[7, 8]]), 6)  # same buckets: no new trace
+    first = model.generate(np.array([[3, 4, 5]]), 9)
+    model.generate(np.array([[7, 8]]), 9)  # same buckets: no new trace
+    model.generate(np.array([[7, 8]]), 30)  # a longer buffer in the same bucket (40)
     assert model.generate_traces == 1
+    assert next(iter(model._generate_runners().values())).jit_compile is True
     assert first[0, 3:].tolist() == greedy_by_full_forward(model, [3, 4, 5], 6)
 
 
 @pytest.mark.parametrize("sampler,options", [
-    ("random", {}), ("top_k", {"top_k": 3}), ("top_p", {"top_p": 0.8})])
+    ("random", {}), ("top_k", {"k": 3}), ("top_p", {"p": 0.8})])
 def test_sampling_samplers_are_seeded_and_keep_prompts(sampler, options):
     model = tiny()
     prompts = np.array([[3, 4, 5], [6, 0, 0]])
-    a = model.generate(prompts, 10, sampler=sampler, temperature=1.5, seed=7,
-                       jit_compile=False, **options)
-    b = model.generate(prompts, 10, sampler=sampler, temperature=1.5, seed=7,
-                       jit_compile=False, **options)
+    a = model.generate(prompts, 13, jit_compile=False,
+                       sampler=get_sampler(sampler, temperature=1.5, seed=7, **options))
+    b = model.generate(prompts, 13, jit_compile=False,
+                       sampler=get_sampler(sampler, temperature=1.5, seed=7, **options))
     np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(a[:, :3], prompts)
+    assert a[0, :3].tolist() == [3, 4, 5] and a[1, 0] == 6
     assert a.min() >= 0 and a.max() < VOCAB
     if sampler == "top_k":  # every sampled id is among the 3 most likely at its step
         row = [6]
-        for tok in a[1, 3:]:
+        for tok in a[1, 1:]:
             logits = np.asarray(model(np.array([row])))[0, -1]
             assert tok in np.argsort(logits)[-3:]
             row.append(int(tok))
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"sampler": "beam"}, "sampler"),
-    ({"sampler": "top_k", "top_k": 0}, "top_k"),
-    ({"sampler": "top_k", "top_k": VOCAB + 1}, "top_k"),
-    ({"sampler": "top_p", "top_p": 1.5}, "top_p"),
-    ({"sampler": "random", "temperature": 0.0}, "temperature"),
-    ({"num_tokens": 0}, "num_tokens"),
-    ({"num_tokens": 40}, "max_length"),
+@pytest.mark.parametrize("sampler,match", [
+    ({"k": 0}, "`k`"),
+    ({"k": VOCAB + 1}, "`k`"),
+    ({"p": 1.5}, "`p`"),
+    ({"temperature": 0.0}, "temperature"),
+    ({"name": "nucleus"}, "sampler"),
 ])
-def test_generate_rejects_bad_arguments(kwargs, match):
+def test_generate_rejects_bad_samplers(sampler, match):
     model = tiny()
-    args = {"num_tokens": 5, **kwargs}
+    name = sampler.pop("name", "top_p" if "p" in sampler else "top_k" if "k" in sampler
+                       else "random")
     with pytest.raises(ValueError, match=match):
-        model.generate(np.array([[3, 4]]), **args)
+        model.generate(np.array([[3, 4]]), 8, sampler=get_sampler(name, **sampler))
+
+
+@pytest.mark.parametrize("max_length", [2, 41, 8.0])
+def test_generate_rejects_bad_lengths(max_length):
+    with pytest.raises(ValueError, match="max_length"):
+        tiny().generate(np.array([[3, 4]]), max_length)
 
 
 def test_bad_prompts_and_constructor_arguments():
     model = tiny()
     with pytest.raises(ValueError, match="non-padding"):
-        model.generate(np.array([[3, 4], [0, 0]]), 3)
-    with pytest.raises(ValueError, match="prompt_ids"):
-        model.generate(np.array([3, 4]), 3)
-    with pytest.raises(ValueError, match="prompt_ids"):
-        model.generate(np.array([[3, VOCAB]]), 3)
+        model.generate(np.array([[3, 4], [0, 0]]), 5)
+    with pytest.raises(ValueError, match="inputs"):
+        model.generate(np.array([3, 4]), 5)
+    with pytest.raises(ValueError, match="inputs"):
+        model.generate(np.array([[3, VOCAB]]), 5)
     with pytest.raises(ValueError, match="max_length"):
         model(np.ones((1, 41), "int32"))
     with pytest.raises(ValueError, match="multiple of `num_heads`"):

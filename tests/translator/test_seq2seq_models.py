@@ -4,7 +4,6 @@ import tempfile
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from keras_seq.models import BahdanauEncoderDecoder, RNNEncoderDecoder, TransformerEncoderDecoder
 
@@ -29,7 +28,7 @@ def _logits(model, source, target_in):
     return np.array(model({"source": source, "target_in": target_in}, training=False))
 
 
-def _greedy_by_rerunning(model, source, max_length):
+def _greedy_by_rerunning(model, source, max_length, stop=True):
     """The tutorial way: run the whole model on the growing prefix for every new token."""
     tokens = np.full((len(source), 1), 2, "int32")
     done = np.zeros(len(source), bool)
@@ -37,7 +36,7 @@ def _greedy_by_rerunning(model, source, max_length):
         nxt = _logits(model, source, tokens)[:, -1].argmax(-1)
         nxt = np.where(done, 0, nxt)
         tokens = np.concatenate([tokens, nxt[:, None].astype("int32")], 1)
-        done |= nxt == 3
+        done |= (nxt == 3) & stop
     return tokens
 
 
@@ -45,20 +44,22 @@ def _greedy_by_rerunning(model, source, max_length):
 def test_cached_greedy_equals_rerunning_the_model(kind):
     model = FACTORIES[kind]()
     expected = _greedy_by_rerunning(model, SOURCE, MAX_LEN)
-    eager = np.array(model.generate(SOURCE, max_length=MAX_LEN))
+    eager = np.array(model.generate_step(SOURCE, np.zeros((2, MAX_LEN), "int32")))
     np.testing.assert_array_equal(eager, expected)
-    compiled = tf.function(lambda s: model.generate(s, max_length=MAX_LEN), jit_compile=True)
-    np.testing.assert_array_equal(np.array(compiled(tf.constant(SOURCE))), expected)
+    compiled = model.generate(SOURCE, max_length=MAX_LEN, jit_compile=True)  # XLA runner
+    assert compiled.dtype == np.int32 and compiled.shape == (2, MAX_LEN)
+    np.testing.assert_array_equal(compiled, expected)
 
 
 @pytest.mark.parametrize("kind", sorted(FACTORIES))
 def test_step_logits_equal_teacher_forced_logits(kind):
+    # call_with_cache reads the whole (B, L) buffer at cache_update_index - 1.
     model = FACTORIES[kind]()
     full = _logits(model, SOURCE[1:], TARGET_IN[1:])
     cache = model.build_cache(SOURCE[1:], TARGET_IN.shape[1])
     steps = []
     for t in range(TARGET_IN.shape[1]):
-        logits, _, cache = model.call_with_cache(TARGET_IN[1:, t : t + 1], cache, t)
+        logits, _, cache = model.call_with_cache(TARGET_IN[1:], cache, t + 1)
         steps.append(np.array(logits))
     np.testing.assert_allclose(np.stack(steps, 1), full, atol=1e-4)
 
@@ -97,8 +98,8 @@ def test_keras_save_load_and_xla_fit(kind):
         model.save(path)
         loaded = keras.saving.load_model(path)
     np.testing.assert_allclose(_logits(loaded, SOURCE, TARGET_IN), before, atol=1e-5)
-    np.testing.assert_array_equal(np.array(loaded.generate(SOURCE, 7)),
-                                  np.array(model.generate(SOURCE, 7)))
+    np.testing.assert_array_equal(loaded.generate(SOURCE, 7, jit_compile=False),
+                                  model.generate(SOURCE, 7, jit_compile=False))
 
 
 def test_attention_weights_shapes_and_padding():
@@ -112,16 +113,61 @@ def test_attention_weights_shapes_and_padding():
     assert w.shape == (2, 2, 7, 6) and np.all(w[0, :, :, 4:] == 0.0)
 
 
-@pytest.mark.parametrize("sampler", ["beam", "top_k", "top_p"])
+@pytest.mark.parametrize("sampler", ["beam", "top_k", "top_p", "random"])
 def test_other_samplers_run_through_the_same_api(sampler):
     from keras_seq.generation import get_sampler
 
     model = FACTORIES["transformer"]()
     kwargs = {"beam": {"num_beams": 3}, "top_k": {"k": 3, "seed": 1},
-              "top_p": {"p": 0.9, "seed": 1}}[sampler]
-    out = np.array(model.generate(SOURCE, MAX_LEN, sampler=get_sampler(sampler, **kwargs)))
+              "top_p": {"p": 0.9, "seed": 1}, "random": {"temperature": 2.0, "seed": 5}}
+    out = model.generate(SOURCE, MAX_LEN, sampler=get_sampler(sampler, **kwargs[sampler]),
+                         jit_compile=False)
     assert out.shape == (2, MAX_LEN) and np.all(out[:, 0] == 2)
     assert np.all((out >= 0) & (out < TGT_VOCAB))
+    # A seeded sampler gives the same ids again (a new instance of the same config too).
+    again = model.generate(SOURCE, MAX_LEN, sampler=get_sampler(sampler, **kwargs[sampler]),
+                           jit_compile=False)
+    np.testing.assert_array_equal(again, out)
+
+
+def test_one_runner_per_sampler_config_and_one_trace_per_shape():
+    from keras_seq.generation import get_sampler
+
+    model = FACTORIES["seq2seq"]()
+    model.generate(SOURCE, MAX_LEN, jit_compile=False)
+    model.generate(SOURCE[::-1], MAX_LEN, sampler="greedy", jit_compile=False)
+    assert model.generate_traces == 1  # same shapes, same sampler config: no new trace
+    model.generate(SOURCE, MAX_LEN, sampler=get_sampler("top_k", k=2, seed=3),
+                   jit_compile=False)
+    model.generate(SOURCE, MAX_LEN, sampler=get_sampler("top_k", k=2, seed=3),
+                   jit_compile=False)
+    assert model.generate_traces == 2
+    # end_id=None never stops: nothing after an [END] is replaced by padding.
+    out = model.generate(SOURCE, MAX_LEN, jit_compile=False, end_id=None)
+    assert model.generate_traces == 3
+    np.testing.assert_array_equal(out, _greedy_by_rerunning(model, SOURCE, MAX_LEN, False))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(max_length=1), "max_length"),
+    (dict(max_length=17), "max_target_length"),
+    (dict(max_length=7.0), "max_length"),
+    (dict(max_length=7, sampler="nucleus"), "sampler"),
+    (dict(max_length=7, sampler={"name": "top_k", "k": TGT_VOCAB + 1}), "`k`"),
+    (dict(max_length=7, sampler={"name": "top_p", "p": 1.5}), "`p`"),
+    (dict(max_length=7, sampler={"name": "random", "temperature": 0.0}), "temperature"),
+    (dict(max_length=7, inputs=SOURCE[0]), "inputs"),
+])
+def test_generate_rejects_bad_arguments(kwargs, match):
+    from keras_seq.generation import get_sampler
+
+    model = FACTORIES["transformer"]()
+    kwargs = {"inputs": SOURCE, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        sampler = kwargs.pop("sampler", "greedy")
+        if isinstance(sampler, dict):
+            sampler = get_sampler(sampler.pop("name"), **sampler)
+        model.generate(sampler=sampler, jit_compile=False, **kwargs)
 
 
 @pytest.mark.parametrize("kind", sorted(FACTORIES))
