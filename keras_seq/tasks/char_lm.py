@@ -174,9 +174,9 @@ class CharLM(Task):
         if isinstance(preprocessor, dict):
             preprocessor = CharLMPreprocessor(**preprocessor)
         super().__init__(network, preprocessor)
-        for name in ("prefill", "call_with_cache", "reset_rnn_states"):
+        for name in ("generate_step", "call_with_cache", "reset_rnn_states"):
             if not hasattr(network, name):
-                raise ValueError("`network` must be a CharLanguageModel (prefill, "
+                raise ValueError("`network` must be a CharLanguageModel (generate_step, "
                                  f"call_with_cache), got {type(network).__name__}.")
         if network.vocabulary_size != preprocessor.vocabulary_size:
             raise ValueError(
@@ -354,24 +354,27 @@ class CharLM(Task):
         return self._twin
 
     def _generate_ids(self, network, ids, num_new, sampler):
-        """The ONE call of the network's generation: prefill once, then the decode loop.
+        """The ONE call of the network's generation (`generate_step`: cache, then one loop).
 
         Args:
             network: `generation_network()`.
-            ids: int32 `[B, W]` from `prompt_ids` (column 0 is padding).
+            ids: int32 `[B, W]` from `prompt_ids` (left-padded; column 0 is padding).
             num_new: characters to generate (int or int32 scalar tensor).
             sampler: a `keras_hub.samplers.Sampler`.
 
         Returns:
-            int32 `[B, W + num_new]`: the prompts, then the generated ids.
+            int32 `[B, W + num_new]`: the prompts as given, then the generated ids.
         """
-        from keras_seq.generation import decode
-
+        # The generative contract takes right-padded prompts: move each row's ids left.
+        real = tf.ragged.boolean_mask(ids, tf.not_equal(ids, 0))
         width = tf.shape(ids)[1]
-        cache = network.prefill(ids[:, :-1])  # the loop reads the last prompt character
-        buffer = tf.concat([ids, tf.zeros([tf.shape(ids)[0], num_new], tf.int32)], axis=1)
-        return decode(network.call_with_cache, buffer, cache=cache, index=width,
-                      sampler=sampler, model=network)
+        prompt = real.to_tensor(default_value=0, shape=[None, ids.shape[1]])
+        buffer = tf.zeros([tf.shape(ids)[0], width + num_new], tf.int32)
+        tokens = network.generate_step(prompt, buffer, sampler=sampler)
+        lengths = tf.cast(real.row_lengths(), tf.int32)
+        positions = lengths[:, None] + tf.range(num_new)[None, :]  # [B, num_new]
+        generated = tf.gather(tf.cast(tokens, tf.int32), positions, batch_dims=1)
+        return tf.concat([ids, generated], axis=1)
 
     def _continue(self, network, texts, num_new, sampler):
         """`{"continuation", "text"}` string tensors: the graph of `serving_default`."""

@@ -249,9 +249,9 @@ class GptLM(Task):
         if isinstance(preprocessor, dict):
             preprocessor = GptLMPreprocessor(**preprocessor)
         super().__init__(network, preprocessor)
-        for name in ("prefill", "call_with_cache", "max_length", "vocabulary_size"):
+        for name in ("generate_step", "call_with_cache", "max_length", "vocabulary_size"):
             if not hasattr(network, name):
-                raise ValueError("`network` must be a GPTLanguageModel (prefill, "
+                raise ValueError("`network` must be a GPTLanguageModel (generate_step, "
                                  f"call_with_cache, max_length), got {type(network).__name__}.")
         if network.vocabulary_size != preprocessor.vocabulary_size:
             raise ValueError(
@@ -375,7 +375,7 @@ class GptLM(Task):
     # ---- generation ---------------------------------------------------------------------
     def _decode(self, prompt, slots, sampler):
         """Fills `[prompt | slots]` after each row's prompt: the one call of the network's
-        generation (prefill, then `call_with_cache` in one `decode` loop).
+        generation (`generate_step`: `build_cache`, then `call_with_cache` in one loop).
 
         Args:
             prompt: int32 `[B, W]` right-padded prompt ids (each row >= 1 id).
@@ -385,16 +385,10 @@ class GptLM(Task):
         Returns:
             int32 `[B, W + S]`: each row's prompt, then generated ids.
         """
-        from keras_seq.generation import decode
-
         prompt = tf.cast(prompt, tf.int32)
         buffer = tf.concat([prompt, tf.cast(slots, tf.int32)], axis=1)
-        total = buffer.shape[1] if buffer.shape[1] is not None else tf.shape(buffer)[1]
         # Generation starts after the shortest prompt; longer rows keep their own tokens.
-        index = tf.reduce_min(tf.reduce_sum(tf.cast(prompt != 0, tf.int32), axis=1))
-        _, cache = self.network.prefill(prompt, max_length=total)
-        return decode(self.network.call_with_cache, buffer, cache=cache, index=index,
-                      mask=tf.not_equal(buffer, 0), sampler=sampler, model=self.network)
+        return self.network.generate_step(prompt, buffer, sampler=sampler)
 
     def continue_texts(self, texts, num_tokens, sampler):
         """`num_tokens` tokens after each prompt, in TF ops (predict and the SavedModel).
