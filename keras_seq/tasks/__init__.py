@@ -3,9 +3,10 @@
 `keras_seq.load(path)` reopens a saved task file or a finished run folder.
 """
 
+from keras_seq.tasks.bert_mlm import BertMLM, BertMLMPreprocessor
 from keras_seq.tasks.imdb_classifier import ImdbClassifier, ImdbPreprocessor
 from keras_seq.tasks.task import TASK_CLASSES, Task, load
 from keras_seq.tasks.translator import Translator, TranslatorPreprocessor
 
-__all__ = ["ImdbClassifier", "ImdbPreprocessor", "TASK_CLASSES", "Task", "Translator",
-           "TranslatorPreprocessor", "load"]
+__all__ = ["BertMLM", "BertMLMPreprocessor", "ImdbClassifier", "ImdbPreprocessor",
+           "TASK_CLASSES", "Task", "Translator", "TranslatorPreprocessor", "load"]
