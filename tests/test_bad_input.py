@@ -221,7 +221,7 @@ def test_unexpected_errors_keep_their_traceback():
 # ---- silently wrong ------------------------------------------------------------------
 
 QUICK_FUNCTIONS = {"char-lm": "_apply_quick", "gpt-lm": "_apply_quick",
-                   "bert-mlm": "_apply_quick", "elmo-lm": "_apply_quick",
+                   "elmo-lm": "_apply_quick",
                    "forecaster": "_apply_quick", "tagger": "_resolve", "captioner": "_resolve"}
 
 
