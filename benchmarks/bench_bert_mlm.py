@@ -47,7 +47,8 @@ def unigram_baseline(args, metrics):
     run = pathlib.Path(metrics["run_dir"])
     vocabulary = load_vocabulary(run / "vocabulary.txt")
     tokenizer = make_word_piece_tokenizer(vocabulary)
-    train, val, _ = bert_mlm.prepare_data(args, log=lambda line: None)
+    splits, _ = bert_mlm.prepare_data(args, log=lambda line: None)
+    train, val = splits["train"], splits["validation"]
     counts = np.ones(len(vocabulary))
     counts[: len(RESERVED_TOKENS)] = 0
     for ids in tokenizer(train):
@@ -81,7 +82,7 @@ def main(argv=None):
 
     app_argv = ["--dataset", "timemachine", "--epochs", known.epochs, "--time-budget-minutes",
                 known.time_budget_minutes, "--runs-root", known.runs_root, *rest]
-    args = bert_mlm.build_parser().parse_args(app_argv)
+    args = bert_mlm.APPLICATION.config(bert_mlm.build_parser().parse_args(app_argv))
     started = time.time()
     metrics = bert_mlm.run(args)
     baseline = unigram_baseline(args, metrics)
@@ -94,7 +95,7 @@ def main(argv=None):
         "machine": machine_info(),
         "machine_note": "shared 2-core CPU, no GPU (other jobs running: speed figures are "
                         "not meaningful, quality figures are)",
-        "options": {k: v for k, v in vars(args).items() if k != "func"},
+        "options": vars(args),
         "metrics": {k: v for k, v in metrics.items() if k != "history"},
         "unigram_baseline": baseline,
         "history": metrics["history"],

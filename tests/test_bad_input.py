@@ -221,7 +221,7 @@ def test_unexpected_errors_keep_their_traceback():
 
 # ---- silently wrong ------------------------------------------------------------------
 
-QUICK_FUNCTIONS = {"bert-mlm": "_apply_quick", "captioner": "_resolve"}
+QUICK_FUNCTIONS = {"captioner": "_resolve"}
 
 
 @pytest.mark.parametrize("app", sorted(QUICK_FUNCTIONS))

@@ -66,9 +66,9 @@ def step1_word_pieces(args):
     from keras_seq.data.word_pieces import make_word_piece_tokenizer, train_word_piece_vocabulary
 
     print("\n== 1. Word pieces and sentence pairs ==")
-    app_args = _app().build_parser().parse_args(args.app_argv)
-    app_args = _app()._apply_quick(app_args)
-    train, val, info = _app().prepare_data(app_args, log=print)
+    app_args = _app().APPLICATION.config(_app().build_parser().parse_args(args.app_argv))
+    splits, info = _app().prepare_data(app_args, log=print)
+    train, val = splits["train"], splits["validation"]
     print(f"Data: {info['dataset']} ({info.get('path')}); {len(train)} training / {len(val)} "
           "validation sentences, split by position (90/10).")
     vocab = train_word_piece_vocabulary(train, app_args.vocab_size)
@@ -172,7 +172,7 @@ def step3_training(args):
 
 
 def step4_fill_mask(args, metrics):
-    from keras_seq.export.masked_lm_module import fill_mask
+    from keras_seq.export.bert_mlm_module import fill_mask
 
     print("\n== 4. fill_mask: top-k candidates per [MASK] (from the exported SavedModel) ==")
     export = pathlib.Path(metrics["run_dir"]) / "export"

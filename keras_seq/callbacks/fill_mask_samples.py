@@ -12,7 +12,7 @@ class FillMaskSamples(keras.callbacks.Callback):
 
     Args:
         log_dir: folder of the summary writer (e.g. `RUN/logs/samples`).
-        module: a `keras_seq.export.masked_lm_module.MaskedLMServingModule` around the model
+        module: a `keras_seq.export.bert_mlm_module.BertMLMServingModule` around the model
             being trained (its `fill_mask` reads the current weights).
         texts: list of str, each with at least one "[MASK]".
         k: candidates shown per [MASK].

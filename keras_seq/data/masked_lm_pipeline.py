@@ -268,8 +268,41 @@ def masked_lm_dataset(first, second, tokenizer, vocabulary_size, sequence_length
     if shuffle:
         ds = ds.shuffle(len(first), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    return mask_batches(ds, vocabulary_size, mask_rate=mask_rate, max_selections=max_selections,
+                        seed=seed, fixed_masks=fixed_masks, cache=fixed_masks and not shuffle)
+
+
+def mask_batches(packed, vocabulary_size, mask_rate=0.15, max_selections=None, seed=0,
+                 fixed_masks=False, cache=False):
+    """Masks a dataset of packed batches: `(token_ids, segment_ids)` → masked-LM batches.
+
+    Each batch gets its own stateless seed from `tf.data.Dataset.random(seed)`: the same
+    masks every epoch when `fixed_masks` (validation), new ones every epoch otherwise
+    (training: dynamic masking).
+
+    Args:
+        packed: a `tf.data.Dataset` of `(token_ids, segment_ids)`, int32 `[B, T]` each.
+        vocabulary_size: number of ids (random replacements are drawn below it).
+        mask_rate: share of tokens selected.
+        max_selections: P (default from `mask_tokens`: 1.5 * mask_rate * T + 1).
+        seed: seed of the masks.
+        fixed_masks: the same masks every epoch.
+        cache: cache the masked batches (only right when `packed` has a fixed order).
+
+    Returns:
+        A `tf.data.Dataset` of `(features, mask_ids, mask_weights)` as `masked_lm_dataset`.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> ids = tf.constant([[2, 9, 10, 11, 12, 3, 0, 0]])
+    >>> packed = tf.data.Dataset.from_tensors((ids, tf.zeros_like(ids)))
+    >>> x, y, w = next(iter(mask_batches(packed, 20, mask_rate=0.5, seed=1)))
+    >>> int(tf.reduce_sum(w)), sorted(x)
+    (2, ['mask_positions', 'padding_mask', 'segment_ids', 'token_ids'])
+    """
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=not fixed_masks).batch(2)
-    ds = tf.data.Dataset.zip((ds, seeds))
+    ds = tf.data.Dataset.zip((packed, seeds))
 
     def make(packed_batch, batch_seed):
         token_ids, segment_ids = packed_batch
@@ -280,6 +313,6 @@ def masked_lm_dataset(first, second, tokenizer, vocabulary_size, sequence_length
         return features, out["mask_ids"], out["mask_weights"]
 
     ds = ds.map(make, num_parallel_calls=tf.data.AUTOTUNE)
-    if fixed_masks and not shuffle:
+    if cache:
         ds = ds.cache()  # identical every epoch: compute the masks once
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -9,7 +9,7 @@ from tests.docstring_checks import assert_examples_run, assert_sections
 
 CLASSES = [
     ("keras_seq.models.masked_language_model", "MaskedLanguageModel"),
-    ("keras_seq.export.masked_lm_module", "MaskedLMServingModule"),
+    ("keras_seq.export.bert_mlm_module", "BertMLMServingModule"),
     ("keras_seq.callbacks.fill_mask_samples", "FillMaskSamples"),
 ]
 
@@ -25,6 +25,14 @@ def test_class_docstring_sections_and_one_public_class(module_name, name):
 
 def test_pipeline_examples_run():
     module = importlib.import_module("keras_seq.data.masked_lm_pipeline")
-    assert_examples_run(module, min_tests=5)
-    for fn in (module.split_sentences, module.mask_tokens, module.masked_lm_dataset):
+    assert_examples_run(module, min_tests=6)
+    for fn in (module.split_sentences, module.mask_tokens, module.masked_lm_dataset,
+               module.mask_batches):
         assert_sections(fn, ("Args:", "Returns:", "Example:"))
+
+
+def test_task_examples_run():
+    module = importlib.import_module("keras_seq.tasks.bert_mlm")
+    assert_examples_run(module, min_tests=2)
+    for cls in (module.BertMLM, module.BertMLMPreprocessor):
+        assert_sections(cls, ("Args:", "Example:"))

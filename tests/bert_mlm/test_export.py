@@ -9,8 +9,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from keras_seq.export.masked_lm_module import MaskedLMServingModule, fill_mask
+from keras_seq.export.bert_mlm_module import BertMLMServingModule, fill_mask
 from keras_seq.models.masked_language_model import MaskedLanguageModel
+from keras_seq.tasks import BertMLM, BertMLMPreprocessor
 from tests.bert_mlm.helpers import tiny_vocabulary
 
 SEED_EXAMPLE = "Let's make [MASK] chicken! [SEP] It [MASK] great with orange sauce"
@@ -41,7 +42,8 @@ def exported(tmp_path_factory):
     vocab = list(tiny_vocabulary())
     model = MaskedLanguageModel(len(vocab), sequence_length=32, num_layers=1, num_heads=2,
                                 embed_dim=16, intermediate_dim=32)
-    module = MaskedLMServingModule(model, vocab, top_k=4)
+    task = BertMLM(model, BertMLMPreprocessor(vocab, sequence_length=32), top_k=4)
+    module = BertMLMServingModule(task)
     path = tmp_path_factory.mktemp("export") / "bert"
     module.save(path)
     env = dict(os.environ, PYTHONPATH="")  # a process that cannot import keras_seq
@@ -97,9 +99,3 @@ def test_python_fill_mask_helper(exported):
     with pytest.raises(ValueError, match="`k`"):
         fill_mask(module, "the [MASK]", k=0)
 
-
-def test_module_rejects_a_mismatched_vocabulary():
-    model = MaskedLanguageModel(50, sequence_length=8, num_layers=1, num_heads=1, embed_dim=8,
-                                intermediate_dim=8)
-    with pytest.raises(ValueError, match="vocabulary"):
-        MaskedLMServingModule(model, list(tiny_vocabulary()))
