@@ -222,7 +222,7 @@ def test_unexpected_errors_keep_their_traceback():
 
 QUICK_FUNCTIONS = {"char-lm": "_apply_quick", "gpt-lm": "_apply_quick",
                    "bert-mlm": "_apply_quick", "elmo-lm": "_apply_quick",
-                   "forecaster": "_apply_quick", "tagger": "_resolve", "captioner": "_resolve"}
+                   "forecaster": "_apply_quick", "tagger": "_resolve"}
 
 
 @pytest.mark.parametrize("app", sorted(QUICK_FUNCTIONS))
