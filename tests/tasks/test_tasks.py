@@ -84,5 +84,5 @@ def test_load_refuses_what_is_not_a_task(tmp_path):
 def test_every_task_class_is_known_by_its_stem():
     from keras_seq.tasks import TASK_CLASSES
 
-    assert TASK_CLASSES == {"imdb": ImdbClassifier, "translator": Translator}
+    assert {"imdb": ImdbClassifier, "translator": Translator}.items() <= TASK_CLASSES.items()
     assert all(issubclass(cls, Task) for cls in TASK_CLASSES.values())
