@@ -243,6 +243,7 @@ class Application(abc.ABC):
 
     config_class = AppConfig
     description = ""
+    export_input = "text"  # the name of serving_default's input (the captioner: image_bytes)
 
     @property
     def name(self):
@@ -289,6 +290,10 @@ class Application(abc.ABC):
     @abc.abstractmethod
     def examples(self, config):
         """A few raw inputs that the summary shows through the export."""
+
+    def example_inputs(self, examples):
+        """What `serving_default` gets for `examples` (default: the texts themselves)."""
+        return list(examples)
 
     def check_export(self, task, config, splits, serving):
         """Metrics comparing the reloaded export with the task (default: none)."""
@@ -368,7 +373,8 @@ class Application(abc.ABC):
         task.export(run_dir.export)
         serving = tf.saved_model.load(str(run_dir.export)).signatures["serving_default"]
         examples = list(self.examples(config))
-        exported = serving(text=tf.constant(examples, tf.string))
+        exported = serving(**{self.export_input: tf.constant(self.example_inputs(examples),
+                                                             tf.string)})
         metrics.update(self.check_export(task, config, splits, serving))
         metrics.update(
             epochs=config.epochs, epochs_run_this_call=len(history.history.get("loss", [])),
@@ -388,7 +394,8 @@ class Application(abc.ABC):
         log(f"Training: epochs {config.epochs} ({metrics['epochs_run_this_call']} run now), fit "
             f"{fit_seconds:.0f} s.")
         log(f"Run folder: {run_dir.path}  (Python: keras_seq.load({str(run_dir.path)!r}))")
-        log(f"Export (SavedModel, serving_default: text -> {', '.join(exported)}): "
+        log(f"Export (SavedModel, serving_default: {self.export_input} -> "
+            f"{', '.join(exported)}): "
             f"{run_dir.export}")
         for row in metrics["examples"]:
             shown = ", ".join(f"{k}={_short(v)}" for k, v in row.items() if k != "input")

@@ -221,27 +221,24 @@ def test_unexpected_errors_keep_their_traceback():
 
 # ---- silently wrong ------------------------------------------------------------------
 
-QUICK_FUNCTIONS = {"captioner": "_resolve"}
-
-
-@pytest.mark.parametrize("app", sorted(QUICK_FUNCTIONS))
+@pytest.mark.parametrize("app", sorted(cli.APPLICATIONS))
 def test_explicit_options_win_over_quick_and_quick_says_what_it_changed(app):
     module, parser = cli.app_parser(app)
-    argv = ["--quick", "--epochs", "7", "--batch-size", "3"]
-    args = parser.parse_args(argv)
-    args.explicit_options = app_args.given_options(parser, argv, args)
-    assert {"quick", "epochs", "batch_size"} <= set(args.explicit_options)
     lines = []
-    getattr(module, QUICK_FUNCTIONS[app])(args, log=lines.append)
-    assert (args.epochs, args.batch_size) == (7, 3)
-    quick_lines = [line for line in lines if line.startswith("--quick:")]
-    assert len(quick_lines) == 1 and "kept as set: --epochs 7" in quick_lines[0]
-    # Without the explicit options, --quick shrinks them (and says so).
-    args = parser.parse_args(["--quick"])
-    args.explicit_options = app_args.given_options(parser, ["--quick"], args)
+    config = module.APPLICATION.config(
+        parser.parse_args(["--quick", "--epochs", "7", "--batch-size", "3"]), log=lines.append)
+    assert (config.epochs, config.batch_size) == (7, 3)
+    assert not any("--epochs" in line or "--batch-size" in line for line in lines)
+    # Without the explicit options, --quick shrinks what it declares (and says so).
     lines = []
-    getattr(module, QUICK_FUNCTIONS[app])(args, log=lines.append)
-    assert args.epochs == module.QUICK["epochs"] and f"--epochs {args.epochs}" in lines[0]
+    config = module.APPLICATION.config(parser.parse_args(["--quick"]), log=lines.append)
+    changed = [line for line in lines if line.startswith("--quick:")]
+    assert len(changed) == 1, lines
+    for name in ("epochs", "batch_size"):
+        declared = module.APPLICATION.config_class.__dataclass_fields__[name].metadata["quick"]
+        if declared is not lifecycle._UNSET:
+            assert getattr(config, name) == declared
+            assert f"--{name.replace('_', '-')} {declared}" in changed[0]
 
 
 def test_quick_leaves_what_a_resumed_run_stored(tmp_path):

@@ -21,7 +21,6 @@ coloured shapes, prints each step and writes figures to `tutorials/figures/`:
 """
 
 import argparse
-import json
 import os
 import pathlib
 import tempfile
@@ -181,16 +180,11 @@ def step2_conditioning(args):
 
 
 def load_captioner(run):
-    """Rebuilds the trained model and its tokenizer from an app run folder."""
-    from keras_seq.data.sequence_tokenizer import SequenceTokenizer
+    """The trained task of an app run folder (`keras_seq.load`), its network and tokenizer."""
+    import keras_seq
 
-    config = json.loads((run / "config.json").read_text())
-    saved = json.loads((run / "tokenizers.json").read_text())
-    tokenizer = SequenceTokenizer(**saved["caption"])
-    model = _captioner().build_model(argparse.Namespace(**config), tokenizer.vocabulary_size)
-    model.build()
-    model.load_weights(str(run / "model.weights.h5"))
-    return model, tokenizer, config
+    task = keras_seq.load(run)
+    return task, task.network, task.preprocessor.tokenizer
 
 
 def _words(tokenizer, ids):
@@ -220,12 +214,12 @@ def step3_attention(args, without, data):
         print(f"  {name:18s} | {m['test_exact_match']:11.3f} | {m['test_bleu_1']:6.3f} | "
               f"{m['test_bleu_4']:6.3f} | {m['parameters']:10,} | {m['fit_seconds']:5.0f}")
 
-    model, tokenizer, config = load_captioner(run)
+    task, model, tokenizer = load_captioner(run)
     images, captions = data["test"]
     picks = [i for i, c in enumerate(captions) if caption_kind(c) == "pair"][:2]
     picks += [i for i, c in enumerate(captions) if caption_kind(c) == "count"][:1]
     x = images[picks].astype("float32") / 255.0
-    tokens = np.asarray(model.generate(x, config["max_caption_length"] + 1))
+    tokens = np.asarray(task.decoder("greedy", jit_compile=False)(x))
     alphas = np.asarray(model.attention_weights(x, tokens[:, :-1]))  # (B, T, h*w)
     h, w = model.grid_shape
     peak = np.mean([alphas[r, t].max() for r in range(len(picks))
@@ -258,10 +252,10 @@ def step3_attention(args, without, data):
     fig.tight_layout()
     fig.savefig(FIGURES / "captioning_attention.png", dpi=90)
     plt.close(fig)
-    return metrics, (model, tokenizer, config)
+    return metrics, task
 
 
-def step4_decoding(loaded, data):
+def step4_decoding(task, data):
     from keras_seq.generation import get_sampler
     from keras_seq.metrics import caption_exact_match
 
@@ -269,15 +263,12 @@ def step4_decoding(loaded, data):
     print("Greedy takes argmax_y p(y_t | y_<t, x) at each step; beam search keeps the 4 best "
           "partial captions")
     print("by Σ_t log p(y_t | y_<t, x), so a word that looks worse now can win later.")
-    model, tokenizer, config = loaded
     captioner = _captioner()
     images, captions = data["test"]
     references = [[c] for c in captions]
     decoded = {}
     for name, sampler in (("greedy", "greedy"), ("beam-4", get_sampler("beam", num_beams=4))):
-        decoded[name] = captioner.caption_images(model, images, tokenizer,
-                                                 config["max_caption_length"], sampler,
-                                                 jit=False)
+        decoded[name] = task.generate(captioner.png_bytes(images), sampler=sampler)
         print(f"  {name:6s}: exact match {caption_exact_match(decoded[name], references):.3f} "
               f"on {len(images)} test images (the attention model of step 3)")
     changed = sum(g != b for g, b in zip(decoded["greedy"], decoded["beam-4"]))

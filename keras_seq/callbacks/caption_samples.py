@@ -103,6 +103,8 @@ class CaptionSamples(keras.callbacks.Callback):
         tokenizer: the caption `SequenceTokenizer`.
         max_caption_length: at most this many words per caption.
         every_n_epochs: log every n-th epoch (and always after the last).
+        decode: the greedy decode loop, float images → token ids `(N, L)` (e.g. a
+            `Captioner.decoder()`); default: the model's `generate`.
 
     Example:
 
@@ -111,8 +113,9 @@ class CaptionSamples(keras.callbacks.Callback):
     """
 
     def __init__(self, logdir, images, references, tokenizer, max_caption_length,
-                 every_n_epochs=1):
+                 every_n_epochs=1, decode=None):
         super().__init__()
+        self.decode = decode
         self.logdir = str(logdir)
         self.images = np.asarray(images)
         self.references = [list(r) for r in references]
@@ -127,7 +130,10 @@ class CaptionSamples(keras.callbacks.Callback):
 
     def captions(self):
         """Greedy captions of the fixed images: (token ids (N, L), list of strings)."""
-        tokens = self.model.generate(self._floats(), self.max_caption_length + 1)
+        if self.decode is not None:
+            tokens = self.decode(self._floats())
+        else:
+            tokens = self.model.generate(self._floats(), self.max_caption_length + 1)
         text = [t.decode("utf-8") for t in self.tokenizer.detokenize(tokens).numpy()]
         return np.asarray(tokens), text
 

@@ -1,19 +1,19 @@
-"""SavedModel of an image captioner: encoded image bytes in, captions out."""
+"""SavedModel of the `captioner` task: encoded image bytes in, captions out."""
 
 import tensorflow as tf
 
-from keras_seq.data.images import decode_images
 from keras_seq.export.atomic import replace_dir_atomically
 
 
 class CaptionerServingModule(tf.Module):
-    """Image decoding → resize → CNN → compiled decode loop → detokenizer, in one graph.
+    """The task's image decoding → CNN → compiled decode loop → detokenizer, in one graph.
+
+    Everything comes from the task: its preprocessor decodes and resizes the image bytes
+    (`keras_seq.data.images.decode_images`, as in training) and detokenizes; its decoder
+    (`Captioner.decoder`, with the task's `sampler`) runs the network's decode loop.
 
     Args:
-        model: a trained `keras_seq.models.ImageCaptioner`.
-        tokenizer: the caption `SequenceTokenizer` used in training.
-        max_caption_length: at most this many words per caption.
-        sampler: "greedy" or a sampler instance (e.g. beam search) for the decode loop.
+        task: a trained `keras_seq.tasks.Captioner`.
         jit_compile: XLA-compile the decode loop (image decoding stays outside it).
 
     Call arguments (`serving_default`):
@@ -26,28 +26,20 @@ class CaptionerServingModule(tf.Module):
 
     Example:
 
-    >>> module = CaptionerServingModule(model, tokenizer, 16)  # doctest: +SKIP
-    >>> module.save("export/")  # doctest: +SKIP
+    >>> CaptionerServingModule(task).save("export/")  # doctest: +SKIP
     """
 
-    def __init__(self, model, tokenizer, max_caption_length, sampler="greedy",
-                 jit_compile=True):
+    def __init__(self, task, jit_compile=True):
         super().__init__(name="captioner_serving")
-        self.model = model
-        self.tokenizer = tokenizer
-        self.image_size = int(model.image_size)
-        self.max_caption_length = int(max_caption_length)
-
-        def generate(images):
-            return model.generate(images, self.max_caption_length + 1, sampler=sampler)
-
-        self._decode = tf.function(generate, jit_compile=jit_compile, autograph=False)
+        self.model = task.network  # tracked: the variables
+        self.tokenizer = task.preprocessor.tokenizer  # tracked: the vocabulary table
+        self._preprocessor = task.preprocessor
+        self._decode = task.decoder(task.sampler, jit_compile=jit_compile)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     def serve(self, image_bytes):
-        images = decode_images(image_bytes, self.image_size)  # (B, S, S, 3) in [0, 1]
-        tokens = self._decode(images)
-        return {"caption": self.tokenizer.detokenize(tokens)}
+        images = self._preprocessor.decode_images(image_bytes)  # (B, S, S, 3) in [0, 1]
+        return {"caption": self._preprocessor.detokenize(self._decode(images))}
 
     def save(self, export_dir):
         """Writes the SavedModel atomically; returns its path."""
