@@ -2,7 +2,7 @@
 
 Every configuration trains on the same data (the generated numbers-and-dates task of
 `keras_seq.data.span_tagging`, same `--data-seed`, same splits) with the same optimizer
-settings as the application (`keras_seq.app_args.compile_token_classifier`: Adam with warm-up
+settings as the application (`keras_seq.training.token_classifier`: Adam with warm-up
 + cosine decay, clipnorm 1, padding weighted out). Following the protocol of
 benchmarks/RESULTS.md:
 
@@ -76,7 +76,7 @@ def train(config, seed, data, opts):
     """Trains one configuration with `seed`; returns the model and its training figures."""
     import keras
 
-    from keras_seq.app_args import compile_token_classifier
+    from keras_seq.training.token_classifier import compile_token_classifier
     from keras_seq.data import span_tagging as st
     from keras_seq.models.sequence_tagger import SequenceTagger
 
@@ -88,7 +88,8 @@ def train(config, seed, data, opts):
                            bidirectional=config["direction"] == "bi",
                            embedding_dim=opts.embedding_dim, dropout=opts.dropout)
     steps = int(train_ds.cardinality()) * opts.epochs
-    compile_token_classifier(model, opts, steps, jit=False, max_warmup_steps=300)
+    compile_token_classifier(model, opts.learning_rate, steps, jit_compile=False,
+                             max_warmup_steps=300)
     started = time.time()
     history = model.fit(train_ds, validation_data=val_ds, epochs=opts.epochs, verbose=0,
                         shuffle=False)

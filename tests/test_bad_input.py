@@ -250,17 +250,6 @@ def test_quick_leaves_what_a_resumed_run_stored(tmp_path):
     assert config.quick and config.units == 64  # the stored --units, not --quick's 32
 
 
-def test_given_options_tells_an_explicit_default_from_an_absent_one():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--prompt", action="append")
-    parser.add_argument("--verbose", type=app_args.fit_verbosity, default="auto")
-    assert app_args.given_options(parser, ["--epochs", "20", "--prompt", "a"]) == \
-        ["epochs", "prompt"]
-    assert app_args.given_options(parser, []) == []
-    assert parser.parse_args([]).epochs == 20  # the defaults are back
-
-
 def test_forecaster_export_rejects_nan_and_inf(forecaster_export, capsys):
     import tensorflow as tf
 
@@ -332,9 +321,9 @@ def test_fit_verbosity_auto_follows_the_terminal(monkeypatch):
         def isatty(self):
             return True
 
-    assert app_args.fit_verbosity("auto") == 2  # pytest captures stdout: a log file
+    assert lifecycle.fit_verbosity("auto") == 2  # pytest captures stdout: a log file
     monkeypatch.setattr(sys, "stdout", Terminal())
-    assert app_args.fit_verbosity("auto") == 1
+    assert lifecycle.fit_verbosity("auto") == 1
     monkeypatch.undo()
     module, parser = cli.app_parser("tagger")
     config = module.APPLICATION.config(parser.parse_args([]), log=lambda line: None)

@@ -112,7 +112,7 @@ def step2_formula():
 
 def train(data, names, direction, layers, args):
     """Trains one tagger; returns (model, validation span-F1 per epoch)."""
-    from keras_seq.app_args import compile_token_classifier
+    from keras_seq.training.token_classifier import compile_token_classifier
     from keras_seq.callbacks.tagged_samples import TaggedSamples
     from keras_seq.data import span_tagging as st
     from keras_seq.models.sequence_tagger import SequenceTagger
@@ -124,7 +124,7 @@ def train(data, names, direction, layers, args):
                            num_layers=layers, bidirectional=direction == "bi",
                            embedding_dim=32, dropout=0.1)
     steps = int(train_ds.cardinality()) * s["epochs"]
-    compile_token_classifier(model, argparse.Namespace(learning_rate=3e-3), steps, False,
+    compile_token_classifier(model, 3e-3, steps, False,
                              max_warmup_steps=300)
     val_ids, val_tags = data["validation"]
     samples = TaggedSamples(pathlib.Path(args.runs_root) / f"{direction}{layers}",

@@ -7,7 +7,6 @@ compiled decode loop and detokenizes with the same tokenizer.
 """
 
 import re
-import types
 
 import numpy as np
 import tensorflow as tf
@@ -295,13 +294,12 @@ class Captioner(Task):
     def compile(self, total_steps=1, learning_rate=1e-3, jit_compile="auto"):
         """Adam (clipnorm 1) with warm-up + cosine decay, token cross-entropy and accuracy."""
         from keras_seq import runtime
-        from keras_seq.app_args import compile_token_classifier
+        from keras_seq.training.token_classifier import compile_token_classifier
 
         if jit_compile == "auto":
             jit_compile = runtime.default_jit_compile("train")
         self.trainer = compile_token_classifier(
-            self.network, types.SimpleNamespace(learning_rate=learning_rate), total_steps,
-            jit_compile, max_warmup_steps=500)
+            self.network, learning_rate, total_steps, jit_compile, max_warmup_steps=500)
         return self.trainer
 
     # ---- captions ---------------------------------------------------------------------

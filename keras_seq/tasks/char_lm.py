@@ -366,12 +366,13 @@ class CharLM(Task):
             int32 `[B, W + num_new]`: the prompts as given, then the generated ids.
         """
         # The generative contract takes right-padded prompts: move each row's ids left.
-        real = tf.ragged.boolean_mask(ids, tf.not_equal(ids, 0))
+        # (A roll by each row's padding: XLA compiles it, unlike ragged ops.)
         width = tf.shape(ids)[1]
-        prompt = real.to_tensor(default_value=0, shape=[None, ids.shape[1]])
+        lengths = tf.reduce_sum(tf.cast(tf.not_equal(ids, 0), tf.int32), axis=1)  # [B]
+        shift = (tf.range(width)[None, :] + (width - lengths)[:, None]) % width
+        prompt = tf.gather(ids, shift, batch_dims=1)  # right-padded [B, W]
         buffer = tf.zeros([tf.shape(ids)[0], width + num_new], tf.int32)
         tokens = network.generate_step(prompt, buffer, sampler=sampler)
-        lengths = tf.cast(real.row_lengths(), tf.int32)
         positions = lengths[:, None] + tf.range(num_new)[None, :]  # [B, num_new]
         generated = tf.gather(tf.cast(tokens, tf.int32), positions, batch_dims=1)
         return tf.concat([ids, generated], axis=1)

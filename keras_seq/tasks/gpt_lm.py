@@ -6,7 +6,6 @@ window length) serves training (the token stream cut into windows in `tf.data`),
 preparation and the same decode loop (`GptLM.continue_texts`).
 """
 
-import types
 
 import keras_hub
 import numpy as np
@@ -363,13 +362,12 @@ class GptLM(Task):
     def compile(self, total_steps=1, learning_rate=3e-3, jit_compile="auto"):
         """Adam (clipnorm 1) with warm-up + cosine decay, cross-entropy; sets `trainer`."""
         from keras_seq import runtime
-        from keras_seq.app_args import compile_token_classifier
+        from keras_seq.training.token_classifier import compile_token_classifier
 
         if jit_compile == "auto":
             jit_compile = runtime.default_jit_compile("train")
         self.trainer = compile_token_classifier(
-            self.network, types.SimpleNamespace(learning_rate=learning_rate),
-            max(1, int(total_steps)), jit_compile)
+            self.network, learning_rate, max(1, int(total_steps)), jit_compile)
         return self.trainer
 
     # ---- generation ---------------------------------------------------------------------

@@ -237,16 +237,14 @@ class Tagger(Task):
     def compile(self, total_steps=1, learning_rate=3e-3, jit_compile="auto",
                 max_warmup_steps=300):
         """Adam (clipnorm 1, warm-up then cosine decay), cross-entropy; sets `trainer`."""
-        import types
-
         from keras_seq import runtime
-        from keras_seq.app_args import compile_token_classifier
+        from keras_seq.training.token_classifier import compile_token_classifier
 
         if jit_compile == "auto":
             jit_compile = runtime.default_jit_compile("train")
         self.trainer = compile_token_classifier(
-            self.network, types.SimpleNamespace(learning_rate=learning_rate), total_steps,
-            jit_compile, max_warmup_steps=max_warmup_steps)
+            self.network, learning_rate, total_steps, jit_compile,
+            max_warmup_steps=max_warmup_steps)
         return self.trainer
 
     def outputs(self, texts):

@@ -5,7 +5,6 @@ their maximum lengths) serves training (teacher-forced pairs in `tf.data`), `gen
 the exported SavedModel, whose graph holds the same tokenizers and the compiled decode loop.
 """
 
-import types
 
 import tensorflow as tf
 
@@ -222,15 +221,13 @@ class Translator(Task):
                 ema_momentum=None, jit_compile="auto"):
         """Adam (clipnorm 1) with warm-up + cosine decay, (label-smoothed) cross-entropy."""
         from keras_seq import runtime
-        from keras_seq.app_args import compile_token_classifier
+        from keras_seq.training.token_classifier import compile_token_classifier
 
         if jit_compile == "auto":
             jit_compile = runtime.default_jit_compile("train")
-        options = types.SimpleNamespace(learning_rate=learning_rate,
-                                        label_smoothing=label_smoothing,
-                                        ema_momentum=ema_momentum)
-        self.trainer = compile_token_classifier(self.network, options, total_steps,
-                                                jit_compile, max_warmup_steps=1000)
+        self.trainer = compile_token_classifier(
+            self.network, learning_rate, total_steps, jit_compile,
+            label_smoothing=label_smoothing, ema_momentum=ema_momentum)
         return self.trainer
 
     def generate(self, texts, max_length=None, sampler="greedy", batch_size=256,
