@@ -49,7 +49,7 @@ from keras_seq.training import AdversarialEmbeddingTrainer  # noqa: E402
 def _book_ids():
     text, info = load_text("timemachine", download=False, log=lambda *_: None)
     tokenizer = CharTokenizer("d2l")
-    return tokenizer, tokenizer.encode_text(text), info
+    return tokenizer, tokenizer.tokenize_text(text), info
 
 
 def _log_probabilities(model, x, batch=1000):
@@ -433,7 +433,7 @@ def part_generation(args):
     tokenizer = CharTokenizer("d2l")
     keras.utils.set_random_seed(args.seed)
     model = _model(args, tokenizer.vocabulary_size)
-    prefix = tokenizer.encode_text("the time traveller")[None].astype("int32")
+    prefix = tokenizer.tokenize_text("the time traveller")[None].astype("int32")
     model(prefix)
     n = args.num_chars
 

@@ -108,7 +108,7 @@ print(f"∂L/∂V by hand =\n{dV}\n(equals tf.GradientTape's)")
 section("4. Gradient flow through time: Elman / SimpleRNN vs GRU vs LSTM")
 text, info = load_text("auto", download=False, log=print)
 tokenizer = CharTokenizer("d2l")
-ids = tokenizer.encode_text(text)
+ids = tokenizer.tokenize_text(text)
 print(f"text: {info['dataset']} ({len(ids):,} characters)")
 T = 100
 probe = np.stack([ids[i: i + T + 1] for i in range(50_000, 50_000 + 16 * 997, 997)])

@@ -126,7 +126,7 @@ def step2_train(args):
 
 
 def _vectors(model, tokenizer, sentences):
-    ids = tokenizer.encode(sentences).to_tensor(default_value=0).numpy()
+    ids = tokenizer.tokenize(sentences).to_tensor(default_value=0).numpy()
     stack, _ = model.layer_stack(ids)
     return ids, keras.ops.convert_to_numpy(stack)  # (B, L+1, T, 2H)
 

@@ -68,14 +68,14 @@ def step1_data(args):
     where = info.get("path") or "the generated corpus"
     print(f"Text: {info['dataset']} ({len(text):,} characters, from {where}).")
     tokenizer = CharTokenizer("d2l")
-    ids = tokenizer.encode_text(text)
+    ids = tokenizer.tokenize_text(text)
     cut = int(round(len(ids) * 0.9))
     print("Tokens: d2l characters - runs of non-letters become one space, lower case;")
     print(f"  {tokenizer.vocabulary_size} ids (0 = padding, 1 = unknown, space, a-z).")
     print(f"  first 90% ({cut:,} ids) train, last 10% ({len(ids) - cut:,} ids) validate: the")
     print("  validation text is a later part of the book, never seen in training.")
     window = ids[1000:1000 + 17]
-    decode = lambda a: tokenizer.decode(a[None]).numpy()[0].decode()  # noqa: E731
+    decode = lambda a: tokenizer.detokenize(a[None]).numpy()[0].decode()  # noqa: E731
     print("Next-token windows: x = c_i..c_{i+T-1}, y = c_{i+1}..c_{i+T} (T = 16 here):")
     print(f"  x = {decode(window[:-1])!r}")
     print(f"  y = {decode(window[1:])!r}")
@@ -156,19 +156,19 @@ def step4_attention(args, model, text):
 
     print("\n== 4. Causal attention weights of the last block ==")
     tokenizer = CharTokenizer("d2l")
-    ids = tokenizer.encode_text(text)
+    ids = tokenizer.tokenize_text(text)
     start = int(len(ids) * 0.95)
     length = min(40, model.max_length)
     x = ids[start:start + length][None].astype("int32")
     weights = np.asarray(model.attention_weights(x)[-1])[0]  # (heads, T, T)
     above = float(np.triu(weights, k=1).sum(axis=(1, 2)).max())
-    print(f"Sample: {tokenizer.decode(x).numpy()[0].decode()!r}")
+    print(f"Sample: {tokenizer.detokenize(x).numpy()[0].decode()!r}")
     print(f"Weight above the diagonal (future tokens), largest over heads: {above:.1e}")
     for h, w in enumerate(weights):
         back = (np.arange(length)[:, None] - np.arange(length)[None, :]) * w
         print(f"  head {h}: mean distance looked back {back.sum(-1)[4:].mean():.1f} "
               f"characters; weight on the token itself {np.diag(w).mean():.2f}")
-    chars = [tokenizer.decode(np.array([[i]])).numpy()[0].decode() or "·" for i in x[0]]
+    chars = [tokenizer.detokenize(np.array([[i]])).numpy()[0].decode() or "·" for i in x[0]]
     chars = ["␣" if c == " " else c for c in chars]
     plt = _pyplot()
     heads = weights.shape[0]
@@ -208,7 +208,7 @@ def step5_sampling(args, model):
     print("reaches p and renormalises. Lower T / p: likelier but more repetitive text.")
     s = args.sizes
     tokenizer = CharTokenizer("d2l")
-    prompt = tokenizer.encode_text(PROMPT)
+    prompt = tokenizer.tokenize_text(PROMPT)
     batch = np.repeat(prompt[None], s["samples"], axis=0).astype("int32")
     jit = not args.quick
 
@@ -219,7 +219,7 @@ def step5_sampling(args, model):
             sampler = get_sampler(sampler, seed=7, **kw)
         out = model.generate(batch, len(prompt) + s["tokens"], sampler=sampler,
                              jit_compile=jit)
-        texts = [t.decode() for t in tokenizer.decode(out[:, len(prompt):]).numpy()]
+        texts = [t.decode() for t in tokenizer.detokenize(out[:, len(prompt):]).numpy()]
         return texts, _log_prob_per_char(model, out)
 
     greedy, greedy_lp = run("greedy")

@@ -21,7 +21,7 @@ def most_likely_neighbours(model, tokenizer, sentences, top_k=3):
         read off the forward LM at the last token, "previous" off the backward LM at the
         first token.
     """
-    ids = tokenizer.encode(tf.constant(list(sentences))).to_tensor(default_value=0).numpy()
+    ids = tokenizer.tokenize(tf.constant(list(sentences))).to_tensor(default_value=0).numpy()
     out = model(ids, training=False)
     lengths = (ids != 0).sum(axis=1)
     vocab = tokenizer.get_vocabulary()

@@ -59,7 +59,7 @@ class GeneratedTextSamples(keras.callbacks.Callback):
         """{(prompt, temperature): generated continuation} for the current weights."""
         from keras_seq.generation import get_sampler
 
-        ragged = self.tokenizer.encode(tf.constant(self.prompts))
+        ragged = self.tokenizer.tokenize(tf.constant(self.prompts))
         lengths = ragged.row_lengths().numpy()
         ids = ragged.to_tensor().numpy().astype("int32")  # right-padded with 0
         out = {}
@@ -73,7 +73,7 @@ class GeneratedTextSamples(keras.callbacks.Callback):
             gen = model.generate(ids, int(lengths.max()) + self.num_chars, sampler=sampler)
             # Each row: its prompt, then its continuation (num_chars ids or more).
             rows = [gen[i, n:n + self.num_chars] for i, n in enumerate(lengths)]
-            texts = self.tokenizer.decode(np.stack(rows)).numpy()
+            texts = self.tokenizer.detokenize(np.stack(rows)).numpy()
             for prompt, text in zip(self.prompts, texts):
                 out[(prompt, t)] = text.decode("utf-8", errors="replace")
         return out

@@ -6,13 +6,15 @@ import pathlib
 
 import tensorflow as tf
 
+from keras_seq.data.tokenizer import Tokenizer
+
 PAD_ID = 0
 UNK_ID = 1
 _D2L_CHARACTERS = [" "] + [chr(c) for c in range(ord("a"), ord("z") + 1)]
 MODES = ("d2l", "full")
 
 
-class CharTokenizer(tf.Module):
+class CharTokenizer(Tokenizer):
     """Maps text to character ids and back, with TensorFlow ops only (runs inside a SavedModel).
 
     Ids: 0 is padding (never a real character; the masks contract of keras_seq), 1 is the
@@ -34,20 +36,21 @@ class CharTokenizer(tf.Module):
         vocabulary: list of single characters (full mode; ignored and fixed in d2l mode).
 
     Call arguments:
-        text: `tf.string` tensor `[batch]` (or a Python list of str) for `encode`.
+        text: `tf.string` tensor `[batch]` (or a Python list of str) for `tokenize`.
 
     Returns:
-        `encode`: a `tf.RaggedTensor` int32 `[batch, (chars)]`; `decode`: `tf.string` `[batch]`.
+        `tokenize`: a `tf.RaggedTensor` int32 `[batch, (chars)]`; `detokenize`:
+        `tf.string` `[batch]`.
 
     Example:
 
     >>> tok = CharTokenizer("d2l")
     >>> tok.vocabulary_size
     29
-    >>> ids = tok.encode(["The Time-Machine!"])
+    >>> ids = tok.tokenize(["The Time-Machine!"])
     >>> ids.to_list()
     [[22, 10, 7, 2, 22, 11, 15, 7, 2, 15, 3, 5, 10, 11, 16, 7, 2]]
-    >>> tok.decode(ids).numpy()[0].decode()
+    >>> tok.detokenize(ids).numpy()[0].decode()
     'the time machine '
     """
 
@@ -116,18 +119,18 @@ class CharTokenizer(tf.Module):
             return tf.strings.lower(text)
         return tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace")
 
-    def encode(self, text):
+    def tokenize(self, text):
         """Ids of `text` (`[batch]` strings) as a ragged int32 tensor (see the class doc)."""
         chars = tf.strings.unicode_split(self.standardize(text), "UTF-8")
         return tf.ragged.map_flat_values(self._table.lookup, chars)
 
-    def encode_text(self, text):
+    def tokenize_text(self, text):
         """Ids of one Python str as a 1-D int32 numpy array (for training data)."""
         if not isinstance(text, str):
             raise ValueError(f"`text` must be a str, got {type(text).__name__}.")
-        return self.encode(tf.constant([text])).flat_values.numpy()
+        return self.tokenize(tf.constant([text])).flat_values.numpy()
 
-    def decode(self, ids):
+    def detokenize(self, ids):
         """Strings `[batch]` from ids `[batch, time]` (dense or ragged); padding is dropped."""
         chars = tf.gather(self._id_to_char, ids)
         return tf.strings.reduce_join(chars, axis=-1)

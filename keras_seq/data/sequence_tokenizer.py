@@ -5,6 +5,8 @@ import logging
 
 import tensorflow as tf
 
+from keras_seq.data.tokenizer import Tokenizer
+
 logger = logging.getLogger(__name__)  # progress lines; `run_main` prints them
 
 PAD, UNK, START, END = "", "[UNK]", "[START]", "[END]"
@@ -17,7 +19,7 @@ SPLITS = ("word", "word-piece", "character")
 JOINER = "##"
 
 
-class SequenceTokenizer(tf.Module):
+class SequenceTokenizer(Tokenizer):
     """Text ↔ ids in the graph, so training, evaluation and the SavedModel share one code path.
 
     Standardization: UTF-8 lower-casing (optional), odd spaces → space, punctuation split off
@@ -52,7 +54,7 @@ class SequenceTokenizer(tf.Module):
     Example:
 
     >>> tok = SequenceTokenizer.build_from_texts(["Hello world!", "Hello there."])
-    >>> ids = tok.tokenize(["hello world !"], max_length=6, add_start_end=True)
+    >>> ids = tok.tokenize(["hello world !"], sequence_length=6, add_start_end=True)
     >>> tok.detokenize(ids).numpy().tolist()
     [b'hello world!']
     """
@@ -173,9 +175,24 @@ class SequenceTokenizer(tf.Module):
             return tf.strings.split(texts)
         return tf.strings.unicode_split(texts, "UTF-8")
 
-    def tokenize(self, texts, max_length, add_start_end=False):
+    def tokenize(self, texts, sequence_length=None, add_start_end=False):
+        """Ids of `[B]` strings: ragged `[B, (tokens)]`, or int32 `[B, sequence_length]`
+        (cut, right-padded with 0) when `sequence_length` is given; `add_start_end` wraps
+        each row in [START] ... [END] (within `sequence_length`)."""
+        if sequence_length is None:
+            pieces = self.split_text(texts)
+            if self.split == "word-piece":
+                ids = tf.cast(self._word_pieces.tokenize(pieces).merge_dims(1, 2), tf.int32)
+            else:
+                ids = tf.cast(self._table.lookup(pieces), tf.int32)
+            if add_start_end:
+                ids = tf.concat([tf.fill([ids.nrows(), 1], 2), ids,
+                                 tf.fill([ids.nrows(), 1], 3)], axis=1)
+            return ids
+        max_length = sequence_length
         if not isinstance(max_length, int) or max_length <= 2:
-            raise ValueError(f"`max_length` must be an int > 2, got max_length={max_length!r}.")
+            raise ValueError("`sequence_length` must be None or an int > 2, got "
+                             f"sequence_length={max_length!r}.")
         pieces = self.split_text(texts)
         if self.split == "word-piece":
             ids = self._word_pieces.tokenize(pieces)  # ragged [B, words, pieces]

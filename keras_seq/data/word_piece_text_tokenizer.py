@@ -3,14 +3,15 @@
 import numpy as np
 import tensorflow as tf
 
+from keras_seq.data.tokenizer import Tokenizer
 from keras_seq.data.word_pieces import (PAD_ID, load_vocabulary, make_word_piece_tokenizer,
                                         save_vocabulary, train_word_piece_vocabulary)
 
 
-class WordPieceTextTokenizer(tf.Module):
+class WordPieceTextTokenizer(Tokenizer):
     """A WordPiece tokenizer (`keras_seq.data.word_pieces`) with `CharTokenizer`'s methods.
 
-    `encode(strings) -> ragged int32`, `encode_text(str) -> numpy ids`, `decode(ids) ->
+    `tokenize(strings) -> ragged int32`, `tokenize_text(str) -> numpy ids`, `detokenize(ids) ->
     tf.string` (padding id 0 dropped, "##" pieces glued onto their word, words joined by
     one space), `standardize` (lower-case) and `vocabulary_size`, so the GPT application and
     its export treat characters and word pieces alike. Ids follow
@@ -24,15 +25,15 @@ class WordPieceTextTokenizer(tf.Module):
         lowercase: lower-case before splitting (as the vocabulary was trained).
 
     Call arguments:
-        text: `tf.string` `[batch]` (or a list of str) for `encode`.
+        text: `tf.string` `[batch]` (or a list of str) for `tokenize`.
 
     Returns:
-        `encode`: ragged int32 `[batch, (pieces)]`; `decode`: `tf.string` `[batch]`.
+        `tokenize`: ragged int32 `[batch, (pieces)]`; `detokenize`: `tf.string` `[batch]`.
 
     Example:
 
     >>> tok = WordPieceTextTokenizer.train("the time machine. the time traveller. " * 20, 60)
-    >>> tok.decode(tok.encode(["The Time Machine"])).numpy()[0].decode()
+    >>> tok.detokenize(tok.tokenize(["The Time Machine"])).numpy()[0].decode()
     'the time machine'
     """
 
@@ -66,12 +67,15 @@ class WordPieceTextTokenizer(tf.Module):
         """Number of ids (reserved tokens included)."""
         return len(self.vocabulary)
 
+    def get_config(self):
+        return {"vocabulary": list(self.vocabulary), "lowercase": self.lowercase}
+
     def standardize(self, text):
         """The text as the vocabulary sees it (lower-cased when `lowercase`)."""
         text = tf.convert_to_tensor(text, tf.string)
         return tf.strings.lower(text, encoding="utf-8") if self.lowercase else text
 
-    def encode(self, text):
+    def tokenize(self, text):
         """Ragged int32 ids `[batch, (pieces)]` of `[batch]` strings."""
         text = tf.convert_to_tensor(text, tf.string)
         if tf.executing_eagerly():  # keras_hub returns Python lists eagerly: run as a graph
@@ -82,15 +86,15 @@ class WordPieceTextTokenizer(tf.Module):
     def _encode_graph(self, text):
         return tf.cast(self.tokenizer.tokenize(text), tf.int32)
 
-    def encode_text(self, text):
+    def tokenize_text(self, text):
         """Ids of one Python str (its lines, concatenated) as a 1-D int32 numpy array."""
         if not isinstance(text, str):
             raise ValueError(f"`text` must be a str, got {type(text).__name__}.")
         lines = [line for line in text.splitlines() if line.strip()] or [""]
-        ids = self.encode(tf.constant(lines))
+        ids = self.tokenize(tf.constant(lines))
         return ids.flat_values.numpy().astype(np.int32)
 
-    def decode(self, ids):
+    def detokenize(self, ids):
         """Strings `[batch]` from ids `[batch, time]` (dense or ragged); padding is dropped."""
         ids = tf.cast(ids, tf.int32)
         if not isinstance(ids, tf.RaggedTensor):

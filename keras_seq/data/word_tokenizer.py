@@ -9,6 +9,7 @@ import pathlib
 import tensorflow as tf
 
 from keras_seq.data.text import standardize_review
+from keras_seq.data.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)  # progress lines; `run_main` prints them
 
@@ -21,7 +22,7 @@ MODES = ("words", "review")
 _PUNCTUATION = r"([^\pL\pN\s'])"
 
 
-class WordTokenizer(tf.Module):
+class WordTokenizer(Tokenizer):
     """Lower-cased words (and punctuation) to ids and back, with TensorFlow ops only.
 
     Modes:
@@ -43,17 +44,17 @@ class WordTokenizer(tf.Module):
         name: module name.
 
     Call arguments:
-        text: `tf.string` `[batch]` (or a list of str) for `encode` / `tokens`.
+        text: `tf.string` `[batch]` (or a list of str) for `tokenize` / `tokens`.
 
     Returns:
-        `encode`: ragged int32 `[batch, (tokens)]`; `decode`: `tf.string` `[batch]`.
+        `tokenize`: ragged int32 `[batch, (tokens)]`; `detokenize`: `tf.string` `[batch]`.
 
     Example:
 
     >>> tok = WordTokenizer(WordTokenizer.build_vocabulary("The cat. The dog!", 10))
     >>> tok.get_vocabulary()[:4]
     ['', '[UNK]', 'the', '!']
-    >>> tok.encode(["The bird, the cat."]).to_list()
+    >>> tok.tokenize(["The bird, the cat."]).to_list()
     [[2, 1, 1, 2, 5, 4]]
     """
 
@@ -109,20 +110,20 @@ class WordTokenizer(tf.Module):
         """Ragged `tf.string` `[batch, (tokens)]` of `text` `[batch]`."""
         return tf.strings.split(self.standardize(text))
 
-    def encode(self, text):
+    def tokenize(self, text):
         """Ragged int32 ids `[batch, (tokens)]` of `text` `[batch]`."""
         return tf.ragged.map_flat_values(self._table.lookup, self.tokens(text))
 
-    def encode_text(self, text, chunk_lines=2000):
+    def tokenize_text(self, text, chunk_lines=2000):
         """Ids of one Python str (any length) as a 1-D int32 numpy array."""
         if not isinstance(text, str):
             raise ValueError(f"`text` must be a str, got {type(text).__name__}.")
         lines = text.splitlines() or [""]
-        parts = [self.encode(tf.constant(lines[i: i + chunk_lines])).flat_values.numpy()
+        parts = [self.tokenize(tf.constant(lines[i: i + chunk_lines])).flat_values.numpy()
                  for i in range(0, len(lines), chunk_lines)]
         return tf.concat(parts, axis=0).numpy() if len(parts) > 1 else parts[0]
 
-    def decode(self, ids):
+    def detokenize(self, ids):
         """Space-joined tokens `[batch]` of ids `[batch, time]`; padding is dropped."""
         ids = tf.convert_to_tensor(ids) if not isinstance(ids, tf.RaggedTensor) else ids
         if not isinstance(ids, tf.RaggedTensor):

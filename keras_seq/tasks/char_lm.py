@@ -75,14 +75,14 @@ class CharLMPreprocessor:
 
     def ids(self, x):
         """The id stream of raw text `x` (see `raw_text`), int32 numpy `[N]`."""
-        return self.tokenizer.encode_text(raw_text(x)).astype("int32")
+        return self.tokenizer.tokenize_text(raw_text(x)).astype("int32")
 
     def prompt_ids(self, texts, multiple=1):
         """Left-padded prompt ids int32 `[B, W]`, W a multiple of `multiple` (graph-safe)."""
-        ragged = self.tokenizer.encode(texts)[:, -self.max_sequence_length:]
+        ragged = self.tokenizer.tokenize(texts)[:, -self.max_sequence_length:]
         empty = tf.cast(ragged.row_lengths() == 0, tf.int64)
         # An empty prompt becomes one space (the model needs a character to read).
-        space = self.tokenizer.encode(tf.constant([" "])).flat_values[0]
+        space = self.tokenizer.tokenize(tf.constant([" "])).flat_values[0]
         filler = tf.RaggedTensor.from_row_lengths(tf.fill([tf.reduce_sum(empty)], space), empty)
         ragged = tf.concat([ragged, filler], axis=1)
         lengths = ragged.row_lengths()
@@ -94,7 +94,7 @@ class CharLMPreprocessor:
 
     def decode(self, ids):
         """Ids `[B, T]` → `tf.string [B]` (padding dropped, unknown ids as U+FFFD)."""
-        return self.tokenizer.decode(ids)
+        return self.tokenizer.detokenize(ids)
 
     def get_config(self):
         return {"tokenizer": self.tokenizer.get_config(),

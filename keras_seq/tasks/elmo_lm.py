@@ -19,7 +19,7 @@ _CHUNK = 4096  # texts tokenized per call (bounded memory on big corpora)
 class ElmoLMPreprocessor:
     """Raw text → word ids (0 = padding, 1 = unknown) and tokens, with TensorFlow ops.
 
-    `ids = tokenizer.encode(text)[:, :max_sequence_length]`, right-padded with 0 to the
+    `ids = tokenizer.tokenize(text)[:, :max_sequence_length]`, right-padded with 0 to the
     longest text of the batch (at least one step); the tokens are padded with "".
 
     Args:
@@ -73,7 +73,7 @@ class ElmoLMPreprocessor:
     def __call__(self, texts):
         text = text_tensor(texts, "texts")
         tokens = self.tokenizer.tokens(text)[:, : self.max_sequence_length]
-        ids = self.tokenizer.encode(text)[:, : self.max_sequence_length]
+        ids = self.tokenizer.tokenize(text)[:, : self.max_sequence_length]
         ids = ids.to_tensor(default_value=0)
         tokens = tokens.to_tensor(default_value="")
         extra = tf.maximum(0, 1 - tf.shape(ids)[1])  # an empty batch of tokens: one step
@@ -83,7 +83,7 @@ class ElmoLMPreprocessor:
 
     def stream_ids(self, text):
         """1-D int32 numpy ids of one long str (a corpus: its lines form one stream)."""
-        return self.tokenizer.encode_text(text).astype("int32")
+        return self.tokenizer.tokenize_text(text).astype("int32")
 
     def get_config(self):
         return {"vocabulary": list(self.tokenizer.vocabulary), "mode": self.tokenizer.mode,
@@ -241,7 +241,7 @@ class ElmoLM(Task):
                              "strings, got None.")
         texts = text_tensor(x)
         rows = [row for i in range(0, int(texts.shape[0]), _CHUNK)
-                for row in self.preprocessor.tokenizer.encode(texts[i:i + _CHUNK]).to_list()]
+                for row in self.preprocessor.tokenizer.tokenize(texts[i:i + _CHUNK]).to_list()]
         t = self.sequence_length
         windows = [row[k:k + t] for row in rows for k in range(0, len(row), t)]
         if not windows:
@@ -266,7 +266,7 @@ class ElmoLM(Task):
         tokenizer = self.preprocessor.tokenizer
 
         def windows(text):
-            ids = tokenizer.encode(text[None]).flat_values
+            ids = tokenizer.tokenize(text[None]).flat_values
             n = tf.shape(ids)[0]
             rows = (n + t - 1) // t
             return tf.data.Dataset.from_tensor_slices(

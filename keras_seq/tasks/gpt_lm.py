@@ -73,7 +73,7 @@ class GptLMPreprocessor:
     def __init__(self, tokenizer, sequence_length=64):
         if isinstance(tokenizer, dict):
             tokenizer = tokenizer_from_config(tokenizer)
-        if not all(hasattr(tokenizer, a) for a in ("encode", "decode", "vocabulary_size")):
+        if not all(hasattr(tokenizer, a) for a in ("tokenize", "detokenize", "vocabulary_size")):
             raise ValueError("`tokenizer` must be a CharTokenizer or WordPieceTextTokenizer "
                              f"(or its config), got {type(tokenizer).__name__}.")
         if not _is_int(sequence_length) or sequence_length < 2:
@@ -122,20 +122,20 @@ class GptLMPreprocessor:
 
     def token_ids(self, text):
         """1-D int32 numpy ids of a str (a list of str: its items as lines of one text)."""
-        return self.tokenizer.encode_text(_joined(text, "x")).astype("int32")
+        return self.tokenizer.tokenize_text(_joined(text, "x")).astype("int32")
 
     def stream_ids(self, texts):
         """The ids of `texts` (`tf.string`, any shape), each ended by a newline, as one
         1-D int32 tensor (TF ops: for `tf.data`)."""
         texts = tf.strings.join([tf.reshape(texts, [-1]), "\n"])
-        return tf.cast(self.tokenizer.encode(texts).flat_values, tf.int32)
+        return tf.cast(self.tokenizer.tokenize(texts).flat_values, tf.int32)
 
     def prompt_ids(self, texts, keep):
         """The ragged prompt ids of `texts` (see the class docstring), in TF ops."""
-        ragged = tf.cast(self.tokenizer.encode(tf.reshape(texts, [-1])), tf.int32)
+        ragged = tf.cast(self.tokenizer.tokenize(tf.reshape(texts, [-1])), tf.int32)
         # An empty prompt (or one the tokenizer drops) becomes the id of " ", else 1.
         empty = tf.cast(ragged.row_lengths() == 0, tf.int64)
-        filler_id = tf.cast(self.tokenizer.encode(tf.constant([" "])).flat_values, tf.int32)
+        filler_id = tf.cast(self.tokenizer.tokenize(tf.constant([" "])).flat_values, tf.int32)
         filler_id = tf.concat([filler_id, tf.constant([1], tf.int32)], axis=0)[0]
         filler = tf.RaggedTensor.from_row_lengths(tf.fill([tf.reduce_sum(empty)], filler_id),
                                                   empty)
@@ -149,7 +149,7 @@ class GptLMPreprocessor:
 
     def detokenize(self, ids):
         """`tf.string [B]` from ids `[B, T]` (dense or ragged; padding dropped)."""
-        return self.tokenizer.decode(ids)
+        return self.tokenizer.detokenize(ids)
 
     def standardize(self, texts):
         """The texts as the tokenizer sees them (d2l: lower-case letters and spaces)."""

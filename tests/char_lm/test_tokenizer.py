@@ -13,8 +13,8 @@ def test_d2l_mode_matches_the_d2l_preprocessing_and_round_trips():
     assert tok.vocabulary_size == 29 and len(tok.vocabulary) == 27  # + unknown = 28 symbols
     text = "The Time-Machine, 1895!  by H.G. Wells"
     expected = re.sub("[^A-Za-z]+", " ", text).lower()
-    ids = tok.encode([text])
-    assert tok.decode(ids).numpy()[0].decode() == expected
+    ids = tok.tokenize([text])
+    assert tok.detokenize(ids).numpy()[0].decode() == expected
     flat = ids.flat_values.numpy()
     assert flat.min() >= 2 and PAD_ID not in flat and UNK_ID not in flat
     assert list(flat[:3]) == [2 + tok.vocabulary.index(c) for c in "the"]
@@ -23,11 +23,11 @@ def test_d2l_mode_matches_the_d2l_preprocessing_and_round_trips():
 def test_full_mode_round_trips_every_character_and_marks_unknowns():
     text = "Héllo, wörld!\nTabs\tand ünïcödé."
     tok = CharTokenizer("full", CharTokenizer.build_vocabulary(text))
-    ids = tok.encode([text, "Hé"])
-    assert tok.decode(ids).numpy()[0].decode("utf-8") == text
-    unknown = tok.encode(["Z€"]).flat_values.numpy()
+    ids = tok.tokenize([text, "Hé"])
+    assert tok.detokenize(ids).numpy()[0].decode("utf-8") == text
+    unknown = tok.tokenize(["Z€"]).flat_values.numpy()
     assert list(unknown) == [UNK_ID, UNK_ID]
-    assert tok.decode(tf.constant([[PAD_ID, 2 + tok.vocabulary.index("H")]])).numpy()[0] == b"H"
+    assert tok.detokenize(tf.constant([[PAD_ID, 2 + tok.vocabulary.index("H")]])).numpy()[0] == b"H"
 
 
 def test_config_round_trip_through_json(tmp_path):
@@ -35,7 +35,8 @@ def test_config_round_trip_through_json(tmp_path):
     path = tok.save(tmp_path / "tok.json")
     back = CharTokenizer.load(path)
     assert back.vocabulary == tok.vocabulary and back.mode == "full"
-    np.testing.assert_array_equal(back.encode_text(TINY_TEXT[:50]), tok.encode_text(TINY_TEXT[:50]))
+    np.testing.assert_array_equal(back.tokenize_text(TINY_TEXT[:50]),
+                                  tok.tokenize_text(TINY_TEXT[:50]))
     assert CharTokenizer.load(CharTokenizer("d2l").save(tmp_path / "d.json")).mode == "d2l"
 
 
@@ -44,7 +45,7 @@ def test_encode_runs_inside_a_tf_function():
 
     @tf.function
     def f(text):
-        return tok.decode(tok.encode(text))
+        return tok.detokenize(tok.tokenize(text))
 
     assert f(tf.constant(["AB  c"])).numpy()[0] == b"ab c"
 

@@ -143,7 +143,7 @@ def test_load_bilm_reads_task_runs_and_runs_of_the_previous_version(quick_run, t
     model.save_weights(str(old / "bilm.weights.h5"))
     shutil.copy(quick_run / "tokenizer.json", old / "tokenizer.json")
     again, tokenizer_again = elmo_lm.load_bilm(old)
-    ids = tokenizer.encode(["the time traveller"]).to_tensor().numpy()
+    ids = tokenizer.tokenize(["the time traveller"]).to_tensor().numpy()
     np.testing.assert_array_equal(np.asarray(again.embed(ids)[0]),
                                   np.asarray(model.embed(ids)[0]))
     assert tokenizer_again.get_vocabulary() == tokenizer.get_vocabulary()

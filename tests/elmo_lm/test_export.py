@@ -57,7 +57,7 @@ def test_embed_signature_equals_the_keras_model_in_plain_tensorflow(exported):
     model, tokenizer, out = exported
     assert not out["imported_keras_seq"]
     assert out["signatures"] == ["embed", "serving_default"]
-    ids = tokenizer.encode(TEXTS).to_tensor(default_value=0).numpy()[:, :6]
+    ids = tokenizer.tokenize(TEXTS).to_tensor(default_value=0).numpy()[:, :6]
     emb, mask = model.embed(ids)
     got = np.array(out["embeddings"], "float32")
     assert got.shape == (3, 6, 16)  # cut to max_length=6
@@ -75,7 +75,7 @@ def test_serving_default_sentence_embedding_and_neighbour_words(exported):
     np.testing.assert_allclose(np.array(out["sentence"]), expected, atol=1e-5)
     vocab = tokenizer.get_vocabulary()
     assert all(w in vocab[2:] for w in out["next"] + out["previous"])
-    ids = tokenizer.encode(TEXTS[:1]).to_tensor().numpy()
+    ids = tokenizer.tokenize(TEXTS[:1]).to_tensor().numpy()
     logits = ops.convert_to_numpy(model(ids)["forward"])[0, -1]
     assert out["next"][0] == vocab[2 + int(np.argmax(logits[2:]))]
 

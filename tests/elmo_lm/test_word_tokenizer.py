@@ -26,10 +26,10 @@ def test_vocabulary_ids_unknown_and_decode(tmp_path):
     assert vocab == ["b", "a", "."]  # by frequency, ties alphabetical, truncated
     tok = WordTokenizer(vocab)
     assert tok.get_vocabulary() == ["", "[UNK]", "b", "a", "."]
-    assert tok.encode(["A b zzz ."]).to_list() == [[3, 2, 1, 4]]
-    ids = tok.encode_text("b a\nzzz .")
+    assert tok.tokenize(["A b zzz ."]).to_list() == [[3, 2, 1, 4]]
+    ids = tok.tokenize_text("b a\nzzz .")
     assert ids.dtype == np.int32 and ids.tolist() == [2, 3, 1, 4]
-    assert tok.decode([[3, 2, 0, 0]]).numpy()[0].decode() == "a b"
+    assert tok.detokenize([[3, 2, 0, 0]]).numpy()[0].decode() == "a b"
     loaded = WordTokenizer.load(tok.save(tmp_path / "tok.json"))
     assert loaded.get_config() == tok.get_config()
     assert loaded.ids_of_tokens(["a", "q"]).tolist() == [3, 1]

@@ -90,7 +90,7 @@ def test_cli_quick_run_end_to_end_and_predict(tmp_path, capsys):
     # frequencies has the text's unigram perplexity, 16.74 (computed here). With batch 8 at
     # the --quick 3e-3 the 2 epochs stayed there (18.0); measured with batch 2 at 1e-2
     # (seed 1337): 13.9.
-    ids = CharTokenizer("d2l").encode_text(TINY_TEXT).tolist()
+    ids = CharTokenizer("d2l").tokenize_text(TINY_TEXT).tolist()
     unigram = np.exp(-sum(c / len(ids) * np.log(c / len(ids))
                           for c in collections.Counter(ids).values()))
     assert unigram == pytest.approx(16.74, abs=0.01)

@@ -38,10 +38,10 @@ def test_word_piece_tokenizer_round_trip_and_vocabulary_file(tmp_path):
     text = "The Time Traveller smiled. The machine was ready.\n" * 30
     tok = WordPieceTextTokenizer.train(text, 80)
     assert tok.vocabulary[:len(RESERVED_TOKENS)] == list(RESERVED_TOKENS)
-    ids = tok.encode_text(text)
+    ids = tok.tokenize_text(text)
     assert ids.dtype == np.int32 and ids.min() > 0
-    padded = np.array([[*tok.encode_text("the machine"), 0, 0]])
-    assert tok.decode(padded).numpy()[0].decode() == "the machine"
+    padded = np.array([[*tok.tokenize_text("the machine"), 0, 0]])
+    assert tok.detokenize(padded).numpy()[0].decode() == "the machine"
     again = WordPieceTextTokenizer.load(tok.save_vocabulary(tmp_path / "vocabulary.txt"))
     assert again.vocabulary == tok.vocabulary
     with pytest.raises(ValueError, match="text"):

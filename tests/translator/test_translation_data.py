@@ -76,7 +76,7 @@ def test_tokenizer_truncates_but_keeps_end_and_handles_odd_input():
                        add_start_end=True).numpy()
     assert ids[0].tolist()[-1] == 3 and ids[0, 0] == 2
     assert ids[1].tolist() == [2, 3, 0, 0, 0]
-    with pytest.raises(ValueError, match="max_length"):
+    with pytest.raises(ValueError, match="sequence_length"):
         tok.tokenize(["a"], 2)
     with pytest.raises(ValueError, match="split"):
         SequenceTokenizer([], split="bpe")
