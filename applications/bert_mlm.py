@@ -6,7 +6,7 @@ $KERAS_SEQ_DATA_DIR, ../shared/datasets, the download cache or a verified downlo
 otherwise on a generated corpus (said loudly).
 
 The text is split into sentences; the first 90% (by position) train and the rest validate;
-the task learns a lower-cased WordPiece vocabulary (`--vocab-size`, reserved tokens [PAD]
+the task learns a lower-cased WordPiece vocabulary (`--vocabulary-size`, reserved tokens [PAD]
 [UNK] [CLS] [SEP] [MASK] [BOS] [EOS] first) on the training sentences, packs consecutive
 sentences as `[CLS] A [SEP] B [SEP]` and masks 15% of the ordinary pieces (80% [MASK], 10%
 random, 10% kept; new masks every epoch for training, fixed ones for validation). The run
@@ -52,16 +52,17 @@ class BertMLMConfig(AppConfig):
     # tests/bert_mlm/test_app.py: it beats the unigram baseline clearly in ~40 s of training.
     max_sentences: int = option(None, "data", "use only the first N sentences of the text",
                                 type=positive_int, quick=1500)
-    vocab_size: int = option(2000, "model", "WordPiece vocabulary size, reserved tokens "
-                             "included (the learner may return fewer on a small text)",
-                             type=positive_int, quick=200)
+    vocabulary_size: int = option(2000, "model", "WordPiece vocabulary size, reserved tokens "
+                                  "included (the learner may return fewer on a small text)",
+                                  type=positive_int, quick=200, renamed_from="vocab_size")
     sequence_length: int = option(64, "model", "word pieces per [CLS] A [SEP] B [SEP] input "
                                   "(pairs are truncated)", type=positive_int, quick=32)
     mask_rate: float = option(0.15, "model", "share of the (non-special) tokens selected for "
                               "the MLM loss: 80%% [MASK], 10%% random, 10%% kept", type=fraction)
     layers: int = option(2, "model", "transformer encoder blocks", type=positive_int, quick=1)
     heads: int = option(4, "model", "attention heads", type=positive_int, quick=2)
-    embed_dim: int = option(128, "model", "hidden size", type=positive_int, quick=32)
+    embedding_dim: int = option(128, "model", "hidden size", type=positive_int, quick=32,
+                                renamed_from="embed_dim")
     intermediate_dim: int = option(512, "model", "feed-forward size", type=positive_int,
                                    quick=64)
     dropout: float = option(0.1, "model", "dropout rate", type=fraction)
@@ -102,14 +103,15 @@ class BertMLMApplication(Application):
         if config.learning_rate >= 10.0:
             raise ValueError(f"`--learning-rate` must be in (0, 10), got "
                              f"{config.learning_rate}.")
-        if config.embed_dim % config.heads:
-            raise ValueError(f"`--embed-dim` must be a multiple of `--heads`, got --embed-dim "
-                             f"{config.embed_dim} and --heads {config.heads}.")
+        if config.embedding_dim % config.heads:
+            raise ValueError("`--embedding-dim` must be a multiple of `--heads`, got "
+                             f"--embedding-dim "
+                             f"{config.embedding_dim} and --heads {config.heads}.")
         if config.sequence_length < 8:
             raise ValueError(f"`--sequence-length` must be >= 8 (room for [CLS] A [SEP] B "
                              f"[SEP]), got {config.sequence_length}.")
-        if config.vocab_size < 50:
-            raise ValueError(f"`--vocab-size` must be >= 50, got {config.vocab_size}.")
+        if config.vocabulary_size < 50:
+            raise ValueError(f"`--vocabulary-size` must be >= 50, got {config.vocabulary_size}.")
         for text in config.sample or ():
             if "[MASK]" not in text:
                 raise ValueError(f"`--sample` must contain [MASK], got {text!r}.")
@@ -130,11 +132,11 @@ class BertMLMApplication(Application):
                                                config.mask_rate)
         else:
             preprocessor = BertMLMPreprocessor.build_from_texts(
-                splits["train"], config.vocab_size, config.sequence_length, config.mask_rate)
+                splits["train"], config.vocabulary_size, config.sequence_length, config.mask_rate)
         save_vocabulary(preprocessor.vocabulary, previous)
         network = MaskedLanguageModel(
             preprocessor.vocabulary_size, sequence_length=config.sequence_length,
-            num_layers=config.layers, num_heads=config.heads, embed_dim=config.embed_dim,
+            num_layers=config.layers, num_heads=config.heads, embedding_dim=config.embedding_dim,
             intermediate_dim=config.intermediate_dim, dropout=config.dropout)
         network.build()
         task = BertMLM(network, preprocessor, top_k=config.top_k)

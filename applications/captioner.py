@@ -20,11 +20,11 @@ from keras_seq.lifecycle import (AppConfig, Application, fraction, option, posit
 DEFAULTS = {
     "shapes": dict(train_size=20000, validation_size=1000, test_size=2000,
                    train_mix="0.2,0.6,0.2", image_size=64, max_caption_length=12,
-                   vocab_size=1000, epochs=8, embed_dim=64, hidden_dim=192,
+                   vocabulary_size=1000, epochs=8, embedding_dim=64, hidden_dim=192,
                    encoder_filters="16,32,64", region_attention_heads=2, twin_heads=0,
                    self_similarity="on", dropout=0.3),
-    "flickr8k": dict(image_size=128, max_caption_length=20, vocab_size=5000, epochs=30,
-                     embed_dim=128, hidden_dim=256, encoder_filters="32,64,128,256",
+    "flickr8k": dict(image_size=128, max_caption_length=20, vocabulary_size=5000, epochs=30,
+                     embedding_dim=128, hidden_dim=256, encoder_filters="32,64,128,256",
                      region_attention_heads=0, twin_heads=0, self_similarity="off", dropout=0.3),
 }
 QUICK_SHAPES = dict(train_size=3000, validation_size=300, test_size=300)
@@ -75,7 +75,7 @@ class CaptionerConfig(AppConfig):
                                  "in the train split", type=_mix)
     image_size: int = _by_dataset("side of the square images (>= 32)")
     max_caption_length: int = _by_dataset("caption tokens, [END] included")
-    vocab_size: int = _by_dataset("caption vocabulary size")
+    vocabulary_size: int = _by_dataset("caption vocabulary size", renamed_from="vocab_size")
     augment: bool = option(False, "data", "random brightness/contrast/crop on training images "
                            "(no flips: captions say left and right)")
     rnn: str = option("gru", "model", "decoder cell", choices=("gru", "lstm"))
@@ -83,7 +83,8 @@ class CaptionerConfig(AppConfig):
                             choices=("on", "off"))
     condition_on: str = option("both", "model", "the image sets the initial state, enters "
                                "every step's input, or both", choices=("both", "state", "input"))
-    embed_dim: int = _by_dataset("word and image vector size", group="model")
+    embedding_dim: int = _by_dataset("word and image vector size", group="model",
+                                     renamed_from="embed_dim")
     hidden_dim: int = _by_dataset("RNN state size", group="model")
     encoder_filters: str = _by_dataset("channels of the conv encoder's stages, e.g. 32,64,128",
                                        type=_filters, group="model")
@@ -293,11 +294,11 @@ def build_task(config, splits, run_dir):
                                              config.max_caption_length)
     else:
         preprocessor = CaptionerPreprocessor.build_from_captions(
-            splits["train"][1], config.vocab_size, config.image_size,
+            splits["train"][1], config.vocabulary_size, config.image_size,
             config.max_caption_length)
         run_dir.write_json("tokenizers.json", {"caption": preprocessor.tokenizer.get_config()})
     network = build_network(
-        preprocessor.tokenizer.vocabulary_size, config.image_size, config.embed_dim,
+        preprocessor.tokenizer.vocabulary_size, config.image_size, config.embedding_dim,
         config.hidden_dim, config.rnn, config.attention == "on", config.condition_on,
         tuple(int(v) for v in config.encoder_filters.split(",")), config.encoder_pooling,
         config.region_attention_heads, config.twin_heads, config.self_similarity == "on",

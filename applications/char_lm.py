@@ -43,8 +43,9 @@ class CharLMConfig(AppConfig):
                                  "validation", type=fraction)
     cell: str = option("lstm", "model", "elman: the lecture's ElmanRNNCell; rnn: SimpleRNN; "
                        "gru; lstm", choices=("elman", "rnn", "gru", "lstm"))
-    units: int = option(256, "model", "hidden units per RNN layer", type=positive_int,
-                        quick=128)
+    hidden_dim: int = option(256, "model", "hidden units per RNN layer", type=positive_int,
+                             quick=128,
+                             renamed_from="units")
     layers: int = option(1, "model", "stacked RNNs", type=positive_int)
     embedding_dim: int = option(32, "model", "character embedding size; 0 = one-hot inputs")
     dropout: float = option(0.2, "model", "dropout on the embedding and between layers",
@@ -157,7 +158,7 @@ class CharLMApplication(Application):
 
         self.preprocessor.tokenizer.save(run_dir.file("tokenizer.json"))
         self.export_dir = run_dir.export
-        network = build_network(self.preprocessor.vocabulary_size, config.cell, config.units,
+        network = build_network(self.preprocessor.vocabulary_size, config.cell, config.hidden_dim,
                                 config.layers, config.embedding_dim, config.dropout,
                                 config.recurrent_dropout, config.stateful)
         task = CharLM(network, self.preprocessor, config.num_steps, config.sampling,
@@ -166,7 +167,7 @@ class CharLMApplication(Application):
         train_ds = task.windows(splits["train"], config.batch_size, shuffle=True,
                                 seed=config.seed)
         val_ds = task.windows(splits["validation"], config.batch_size, seed=config.seed)
-        log(f"Model: {config.cell} x{config.layers}, {config.units} units; vocabulary "
+        log(f"Model: {config.cell} x{config.layers}, {config.hidden_dim} units; vocabulary "
             f"{self.preprocessor.vocabulary_size} ids ({config.tokenizer}); "
             f"{len(splits['train']):,} training / {len(splits['validation']):,} validation "
             f"characters; {int(train_ds.cardinality())} batches per epoch.")

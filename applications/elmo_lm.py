@@ -5,7 +5,7 @@ Without options it trains on The Time Machine when it is found (`--data-file`, `
 $KERAS_SEQ_DATA_DIR, ../shared/datasets, the download cache or a verified download) and
 otherwise on a generated corpus (said loudly). Tokens are lower-cased words and punctuation
 (`--tokenizer words`) or the IMDB classifier's tokenization (`--tokenizer review`); the
-vocabulary holds the `--vocab-size` - 2 most frequent tokens of the training part (plus
+vocabulary holds the `--vocabulary-size` - 2 most frequent tokens of the training part (plus
 padding and [UNK]). The first 90% of the tokens train, the last 10% validate (by position).
 
 It writes a run folder `runs/elmo-lm/<time>/`: TensorBoard logs (forward, backward and mean
@@ -56,12 +56,14 @@ class ElmoLMConfig(AppConfig):
                              type=positive_int, quick=12000)
     val_fraction: float = option(0.1, "data", "last share of the tokens (by position) for "
                                  "validation", type=fraction)
-    vocab_size: int = option(10000, "model", "token ids, padding and [UNK] included: the N-2 "
-                             "most frequent training tokens", type=positive_int, quick=2000)
+    vocabulary_size: int = option(10000, "model", "token ids, padding and [UNK] included: the N-2 "
+                                  "most frequent training tokens", type=positive_int, quick=2000,
+                                  renamed_from="vocab_size")
     embedding_dim: int = option(128, "model", "token embedding width", type=positive_int,
                                 quick=48)
-    units: int = option(256, "model", "LSTM units per direction and layer (H; embeddings are "
-                        "2H wide)", type=positive_int, quick=48)
+    hidden_dim: int = option(256, "model", "LSTM units per direction and layer (H; embeddings are "
+                             "2H wide)", type=positive_int, quick=48,
+                             renamed_from="units")
     layers: int = option(2, "model", "LSTM layers per direction (L)", type=positive_int)
     dropout: float = option(0.3, "model", "dropout on the token layer, between layers and "
                             "before the softmax", type=fraction)
@@ -100,7 +102,7 @@ class ElmoLMApplication(Application):
         return parser
 
     def resolve(self, config):
-        checks = ((config.vocab_size >= 3, "--vocab-size", config.vocab_size,
+        checks = ((config.vocabulary_size >= 3, "--vocabulary-size", config.vocabulary_size,
                    ">= 3 (padding, [UNK], one token)"),
                   (config.sequence_length >= 2, "--sequence-length", config.sequence_length,
                    ">= 2 (a window needs a neighbour)"),
@@ -139,12 +141,12 @@ class ElmoLMApplication(Application):
 
         saved = run_dir.read_json(TOKENIZER_FILE)  # a resumed run keeps its vocabulary
         vocabulary = saved["vocabulary"] if saved else WordTokenizer.vocabulary_from_tokens(
-            splits["train"] or [""], config.vocab_size - 2)
+            splits["train"] or [""], config.vocabulary_size - 2)
         preprocessor = ElmoLMPreprocessor(vocabulary, config.tokenizer)
         preprocessor.tokenizer.save(run_dir.file(TOKENIZER_FILE))
         network = BidirectionalLanguageModel(
             preprocessor.vocabulary_size, embedding_dim=config.embedding_dim,
-            units=config.units, num_layers=config.layers, dropout=config.dropout,
+            hidden_dim=config.hidden_dim, num_layers=config.layers, dropout=config.dropout,
             share_softmax=not config.separate_softmax)
         network.build((None, None))
         task = ElmoLM(network, preprocessor, sequence_length=config.sequence_length)
@@ -155,7 +157,7 @@ class ElmoLMApplication(Application):
         self.val_ds, _ = task.stream_dataset(val, config.batch_size)
         self.val_unknown = float(np.mean(val == 1)) if len(val) else 0.0
         self.run_dir = run_dir
-        log(f"Model: biLM, {config.layers} LSTM layers x {config.units} units per direction, "
+        log(f"Model: biLM, {config.layers} LSTM layers x {config.hidden_dim} units per direction, "
             f"embedding {config.embedding_dim}; vocabulary {preprocessor.vocabulary_size} ids "
             f"({config.tokenizer}); {len(train):,} training / {len(val):,} validation tokens "
             f"(unknown in validation: {self.val_unknown:.1%}).")

@@ -62,7 +62,8 @@ class ForecasterConfig(AppConfig):
     horizon: int = option(1, "model", "H, values forecast at once (direct multi-step)",
                           type=positive_int)
     rnn: str = option("gru", "model", "recurrent cell", choices=("gru", "lstm"))
-    units: int = option(64, "model", "units per recurrent layer", type=positive_int, quick=16)
+    hidden_dim: int = option(64, "model", "units per recurrent layer", type=positive_int, quick=16,
+                             renamed_from="units")
     layers: int = option(1, "model", "stacked recurrent layers", type=positive_int)
     dropout: float = option(0.0, "model", "dropout rate", type=fraction)
     loss: str = option("mse", "model", "mse: point forecast; gaussian: mean and log-variance "
@@ -130,7 +131,7 @@ class ForecasterApplication(Application):
         task = Forecaster.from_series(
             data["values"][:data["train_end"]], window=s["window"], horizon=config.horizon,
             transform=s["transform"], target=s["target"], season=s["season"], rnn=config.rnn,
-            units=config.units, num_layers=config.layers, dropout=config.dropout,
+            hidden_dim=config.hidden_dim, num_layers=config.layers, dropout=config.dropout,
             loss=config.loss)
         train, val = data["train"], data["validation"]
         train_ds, _ = task.dataset(train["x"], train["truth"], config.batch_size, shuffle=True,
@@ -141,7 +142,7 @@ class ForecasterApplication(Application):
             f"{self.info['test_points']} (final period); window W={s['window']}, horizon "
             f"H={config.horizon}, season m={s['season']}, transform {s['transform']}; "
             f"{len(train['x'])} training windows. Model: {config.rnn} x{config.layers}, "
-            f"{config.units} units, loss {config.loss}, target {s['target']}.")
+            f"{config.hidden_dim} units, loss {config.loss}, target {s['target']}.")
         return task, train_ds, val_ds, None
 
     def callbacks(self, task, config, data, run_dir):

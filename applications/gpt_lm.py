@@ -48,19 +48,20 @@ class GptLMConfig(AppConfig):
     no_download: bool = option(False, "data", "never try to download")
     tokenizer: str = option("char", "data", "char: characters (see --char-vocabulary); "
                             "word-piece: a WordPiece vocabulary trained on the training part "
-                            "(see --vocab-size)", choices=("char", "word-piece"))
+                            "(see --vocabulary-size)", choices=("char", "word-piece"))
     char_vocabulary: str = option("d2l", "data", "d2l: lower-case a-z + space (+ unknown), as "
                                   "the char-lm baseline; full: every character of the "
                                   "training text", choices=("d2l", "full"))
-    vocab_size: int = option(2000, "data", "word-piece vocabulary size (with the reserved "
-                             "tokens)", type=positive_int)
+    vocabulary_size: int = option(2000, "data", "word-piece vocabulary size (with the reserved "
+                                  "tokens)", type=positive_int, renamed_from="vocab_size")
     max_chars: int = option(None, "data", "use only the first N characters of the text",
                             type=positive_int, quick=60000)
     val_fraction: float = option(0.1, "data", "last share of the text (by position) for "
                                  "validation", type=fraction)
     layers: int = option(3, "model", "decoder blocks", type=positive_int, quick=2)
     heads: int = option(4, "model", "attention heads", type=positive_int, quick=2)
-    embed_dim: int = option(128, "model", "model width", type=positive_int, quick=64)
+    embedding_dim: int = option(128, "model", "model width", type=positive_int, quick=64,
+                                renamed_from="embed_dim")
     intermediate_dim: int = option(512, "model", "feed-forward size", type=positive_int,
                                    quick=128)
     sequence_length: int = option(64, "model", "tokens per training window = the model's "
@@ -114,16 +115,17 @@ class GptLMApplication(Application):
         return parser
 
     def resolve(self, config):
-        if config.embed_dim % config.heads:
-            raise ValueError(f"`--embed-dim` must be a multiple of --heads, got --embed-dim "
-                             f"{config.embed_dim} and --heads {config.heads}.")
+        if config.embedding_dim % config.heads:
+            raise ValueError("`--embedding-dim` must be a multiple of --heads, got "
+                             f"--embedding-dim "
+                             f"{config.embedding_dim} and --heads {config.heads}.")
         if config.sample_tokens >= config.sequence_length:
             raise ValueError(f"`--sample-tokens` must be < --sequence-length "
                              f"({config.sequence_length}, the model's context), got "
                              f"{config.sample_tokens}.")
-        if config.tokenizer == "word-piece" and config.vocab_size < 16:
-            raise ValueError(f"`--vocab-size` must be >= 16 for word pieces, got "
-                             f"{config.vocab_size}.")
+        if config.tokenizer == "word-piece" and config.vocabulary_size < 16:
+            raise ValueError(f"`--vocabulary-size` must be >= 16 for word pieces, got "
+                             f"{config.vocabulary_size}.")
         if config.val_fraction <= 0:
             raise ValueError(f"`--val-fraction` must be in (0, 1), got {config.val_fraction}.")
         return config
@@ -155,7 +157,7 @@ class GptLMApplication(Application):
             tokenizer = WordPieceTextTokenizer.load(stored / "vocabulary.txt")
         else:
             tokenizer = GptLMPreprocessor.build_from_text(
-                train, config.tokenizer, config.char_vocabulary, config.vocab_size).tokenizer
+                train, config.tokenizer, config.char_vocabulary, config.vocabulary_size).tokenizer
         self.preprocessor = GptLMPreprocessor(tokenizer, config.sequence_length)
         train_ids, val_ids = self.preprocessor.token_ids(train), self.preprocessor.token_ids(val)
         length, batch = config.sequence_length, config.batch_size
@@ -192,14 +194,14 @@ class GptLMApplication(Application):
             tokenizer.save(run_dir.file("tokenizer.json"))
         network = build_network(
             self.preprocessor.vocabulary_size, config.sequence_length, config.layers,
-            config.heads, config.embed_dim, config.intermediate_dim, config.dropout,
+            config.heads, config.embedding_dim, config.intermediate_dim, config.dropout,
             config.position, config.post_norm, config.tie_weights)
         task = GptLM(network, self.preprocessor, num_tokens=config.sample_tokens)
         train_ds, _ = task.dataset(splits["train"], batch_size=config.batch_size,
                                    shuffle=True, seed=config.seed)
         self.val_ds, _ = task.dataset(splits["validation"], batch_size=config.batch_size)
         self.run_dir = run_dir
-        log(f"Model: GPT {config.layers} blocks x {config.heads} heads, d={config.embed_dim}, "
+        log(f"Model: GPT {config.layers} blocks x {config.heads} heads, d={config.embedding_dim}, "
             f"ffn {config.intermediate_dim}, context {config.sequence_length}, "
             f"{'tied' if config.tie_weights else 'separate'} output, "
             f"{'post' if config.post_norm else 'pre'}-norm, {config.position} positions. "

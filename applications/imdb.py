@@ -36,8 +36,8 @@ class ImdbConfig(AppConfig):
                              "sample)", type=positive_int, quick=4000)
     test_size: int = option(None, "data", "evaluate on only this many test reviews (seeded "
                             "sample)", type=positive_int, quick=1000)
-    vocab_size: int = option(25000, "model", "vocabulary size, padding and OOV included",
-                             type=positive_int, quick=10000)
+    vocabulary_size: int = option(25000, "model", "vocabulary size, padding and OOV included",
+                                  type=positive_int, quick=10000, renamed_from="vocab_size")
     max_length: int = option(1000, "model", "reviews are cut to this many tokens",
                              type=positive_int, quick=200)
     punctuation: str = option("strip", "model", "strip: all punctuation becomes spaces; "
@@ -45,7 +45,8 @@ class ImdbConfig(AppConfig):
                               choices=("strip", "marks"), before="strip")
     embedding_dim: int = option(128, "model", "word vector size", type=positive_int)
     rnn: str = option("lstm", "model", "recurrent cell", choices=("lstm", "gru"))
-    units: int = option(64, "model", "units per RNN direction", type=positive_int)
+    hidden_dim: int = option(64, "model", "units per RNN direction", type=positive_int,
+                             renamed_from="units")
     stacked: int = option(0, "model", "bidirectional sequence layers below the mean-pooled "
                           "BiRNN", type=int)
     dropout: float = option(0.5, "model", "dropout after the embedding and before the head",
@@ -136,8 +137,8 @@ class ImdbApplication(Application):
                 f"{self.bilm_tokenizer.mode}; the classifier feeds it review-tokenized text "
                 "(no punctuation). Pretrain with --tokenizer review for a perfect match.")
         log(f"ELMo: biLM from {config.elmo} ({self.bilm.num_layers} layers x "
-            f"{self.bilm.units} units), "
-            f"{'fine-tuned' if config.elmo_trainable else 'frozen'}; --vocab-size ignored.")
+            f"{self.bilm.hidden_dim} units), "
+            f"{'fine-tuned' if config.elmo_trainable else 'frozen'}; --vocabulary-size ignored.")
 
     def build_task(self, config, splits, run_dir, log):
         from keras_seq.models import build_sentiment_classifier
@@ -148,7 +149,7 @@ class ImdbApplication(Application):
             vocabulary = self.bilm_tokenizer.get_vocabulary()
         elif vocabulary is None:
             vocabulary = ImdbPreprocessor.build_from_texts(
-                splits["train"].texts, config.vocab_size, config.max_length,
+                splits["train"].texts, config.vocabulary_size, config.max_length,
                 config.punctuation, log=log).vocabulary
         run_dir.write_json("vocabulary.json", vocabulary)
         preprocessor = ImdbPreprocessor(vocabulary, config.max_length, config.punctuation)
@@ -159,8 +160,8 @@ class ImdbApplication(Application):
             elmo = self.elmo = ElmoEmbedding(self.bilm, fine_tune=config.elmo_trainable,
                                              initial_gamma=config.elmo_gamma, name="elmo")
         network = build_sentiment_classifier(
-            vocab_size=preprocessor.vocabulary_size, embedding_dim=config.embedding_dim,
-            rnn=config.rnn, units=config.units, num_stacked=config.stacked,
+            vocabulary_size=preprocessor.vocabulary_size, embedding_dim=config.embedding_dim,
+            rnn=config.rnn, hidden_dim=config.hidden_dim, num_stacked=config.stacked,
             dropout=config.dropout, elmo=elmo, word_dropout=config.word_dropout,
             pooling=config.pooling)
         task = ImdbClassifier(network, preprocessor, adversarial=config.adversarial,

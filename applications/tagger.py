@@ -49,8 +49,9 @@ class TaggerConfig(AppConfig):
                              "past the cut dropped)", type=positive_int)
     cell: str = option("lstm", "model", "elman: the lecture's ElmanRNNCell; rnn: SimpleRNN; "
                        "gru; lstm", choices=("elman", "rnn", "gru", "lstm"))
-    units: int = option(64, "model", "units per RNN layer and direction", type=positive_int,
-                        quick=32)
+    hidden_dim: int = option(64, "model", "units per RNN layer and direction", type=positive_int,
+                             quick=32,
+                             renamed_from="units")
     layers: int = option(2, "model", "stacked RNN layers (the lecture's deep RNN)",
                          type=positive_int)
     bidirectional: bool = option(True, "model", "run every layer in both directions "
@@ -106,14 +107,14 @@ class TaggerApplication(Application):
         train, val = splits["train"], splits["validation"]
         task = Tagger.from_examples(
             [ex["text"] for ex in train], [ex["spans"] for ex in train], types=self.types,
-            max_chars=max(2000, config.max_length), cell=config.cell, units=config.units,
+            max_chars=max(2000, config.max_length), cell=config.cell, hidden_dim=config.hidden_dim,
             num_layers=config.layers, bidirectional=config.bidirectional,
             embedding_dim=config.embedding_dim, dropout=config.dropout)
         train_ds, _ = task.dataset(*_columns(train), config.batch_size, shuffle=True,
                                    seed=config.seed)
         val_ds, _ = task.dataset(*_columns(val), config.batch_size)
         direction = "bidirectional" if config.bidirectional else "left-to-right"
-        log(f"Model: {config.layers} x {direction} {config.cell}, {config.units} units; tags "
+        log(f"Model: {config.layers} x {direction} {config.cell}, {config.hidden_dim} units; tags "
             f"{task.preprocessor.tag_names}; {len(train):,} training / {len(val):,} "
             f"validation / {len(splits['test']):,} test texts.")
         return task, train_ds, val_ds, None
@@ -147,7 +148,7 @@ class TaggerApplication(Application):
                                   tag_ids_to_spans(p, names, len(text))]}
                    for text, g, p in list(zip(texts, gold, self.predicted))[:10]]
         return {"cell": config.cell, "layers": config.layers,
-                "bidirectional": config.bidirectional, "units": config.units,
+                "bidirectional": config.bidirectional, "hidden_dim": config.hidden_dim,
                 "test_texts": len(texts), "test_characters": int(sum(map(len, gold))),
                 "test_token_accuracy": report["token_accuracy"],
                 "test_span_precision": micro["precision"], "test_span_recall": micro["recall"],

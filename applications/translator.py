@@ -23,27 +23,27 @@ FRA_EXAMPLES = ("i am hungry.", "where is the station?", "we have to go now.",
                 "she likes to read books.")
 DEFAULTS = {
     "dates": dict(train_size=20000, validation_size=1000, test_size=2000, max_source_length=12,
-                  max_target_length=12, epochs=4, embed_dim=64, hidden_dim=128, num_heads=4,
-                  intermediate_dim=128, num_layers=2, vocab_size=1000),
+                  max_target_length=12, epochs=4, embedding_dim=64, hidden_dim=128, num_heads=4,
+                  intermediate_dim=128, num_layers=2, vocabulary_size=1000),
     "fra-eng": dict(train_size=None, validation_size=2000, test_size=5000,
-                    max_source_length=20, max_target_length=24, epochs=20, embed_dim=256,
+                    max_source_length=20, max_target_length=24, epochs=20, embedding_dim=256,
                     hidden_dim=256, num_heads=8, intermediate_dim=1024, num_layers=2,
-                    vocab_size=15000),
+                    vocabulary_size=15000),
 }
 DEFAULTS["spa-eng"] = DEFAULTS["fra-eng"]
 # --tokens word-piece on fra-eng/spa-eng: a smaller vocabulary (every word still spelled by
 # its pieces) and room for the ~13% more tokens per sentence.
-WORD_PIECE_DEFAULTS = dict(vocab_size=8000, max_source_length=24, max_target_length=28)
+WORD_PIECE_DEFAULTS = dict(vocabulary_size=8000, max_source_length=24, max_target_length=28)
 
 
-def _sized(help_text, quick=None):
+def _sized(help_text, quick=None, **kwargs):
     return option(None, "data", help_text + " (default depends on --dataset)",
-                  type=positive_int, **({} if quick is None else {"quick": quick}))
+                  type=positive_int, **({} if quick is None else {"quick": quick}), **kwargs)
 
 
-def _model_size(help_text):
+def _model_size(help_text, **kwargs):
     return option(None, "model", help_text + " (default depends on --dataset)",
-                  type=positive_int)
+                  type=positive_int, **kwargs)
 
 
 @dataclasses.dataclass
@@ -59,7 +59,7 @@ class TranslatorConfig(AppConfig):
                            "$KERAS_SEQ_DATA_DIR, ../shared/datasets/translation, the cache, "
                            "or a download")
     no_download: bool = option(False, "data", "never try to download")
-    tokens: str = option("word", "data", "word: whole words and punctuation, the --vocab-size "
+    tokens: str = option("word", "data", "word: whole words and punctuation, the --vocabulary-size "
                          "most frequent; word-piece: words cut into the pieces of a learnt "
                          "WordPiece vocabulary (the export then needs tensorflow_text). The "
                          "dates task keeps characters on the target side",
@@ -69,11 +69,11 @@ class TranslatorConfig(AppConfig):
     test_size: int = _sized("test pairs", quick=500)
     max_source_length: int = _sized("source tokens kept")
     max_target_length: int = _sized("target tokens generated at most")
-    vocab_size: int = _sized("tokens per vocabulary")
+    vocabulary_size: int = _sized("tokens per vocabulary", renamed_from="vocab_size")
     model: str = option("attention", "model", "seq2seq: RNN encoder-decoder with one context "
                         "vector; attention: RNN + Bahdanau attention; transformer",
                         choices=("seq2seq", "attention", "transformer"))
-    embed_dim: int = _model_size("token vector size")
+    embedding_dim: int = _model_size("token vector size", renamed_from="embed_dim")
     hidden_dim: int = _model_size("RNN state / transformer width")
     num_heads: int = _model_size("transformer attention heads")
     intermediate_dim: int = _model_size("transformer feed-forward size")
@@ -236,7 +236,7 @@ def build_preprocessor(args, splits, run_dir):
     else:
         words = getattr(args, "tokens", "word")
         preprocessor = TranslatorPreprocessor.build_from_pairs(
-            splits["train"], args.vocab_size, words,
+            splits["train"], args.vocabulary_size, words,
             "character" if args.dataset == "dates" else words,
             args.max_source_length, args.max_target_length)
         run_dir.write_json("tokenizers.json", {
@@ -253,7 +253,7 @@ def build_task(args, preprocessor):
     network = build_network(
         args.model, preprocessor.source_tokenizer.vocabulary_size,
         preprocessor.target_tokenizer.vocabulary_size, args.max_source_length,
-        args.max_target_length, embedding_dim=args.embed_dim, hidden_dim=args.hidden_dim,
+        args.max_target_length, embedding_dim=args.embedding_dim, hidden_dim=args.hidden_dim,
         num_heads=args.num_heads, intermediate_dim=args.intermediate_dim,
         num_layers=args.num_layers, dropout=args.dropout,
         bidirectional_encoder=getattr(args, "bidirectional_encoder", False),

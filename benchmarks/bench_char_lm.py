@@ -229,7 +229,7 @@ def _with_input_noise(train_ds, rate, vocab, seed):
 
 
 def _model(args, vocab):
-    return CharLanguageModel(vocab, cell=args.cell, units=args.units, num_layers=args.layers,
+    return CharLanguageModel(vocab, cell=args.cell, hidden_dim=args.units, num_layers=args.layers,
                              embedding_dim=args.embedding_dim or None, dropout=args.dropout,
                              recurrent_dropout=args.recurrent_dropout)
 
@@ -513,7 +513,8 @@ def part_training(args):
 
     def ours():
         keras.config.set_dtype_policy(args.policy)
-        m = CharLanguageModel(vocab, cell="lstm", units=units, embedding_dim=args.embedding_dim)
+        m = CharLanguageModel(vocab, cell="lstm", hidden_dim=units,
+                              embedding_dim=args.embedding_dim)
         m.compile(keras.optimizers.Adam(global_clipnorm=1.0),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         keras.config.set_dtype_policy("float32")

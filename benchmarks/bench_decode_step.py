@@ -35,7 +35,7 @@ def main():
     args = p.parse_args()
     n = args.steps
     keras.utils.set_random_seed(0)
-    model = TransformerEncoderDecoder(15000, 15000, 20, n + 1, embed_dim=256, num_heads=8,
+    model = TransformerEncoderDecoder(15000, 15000, 20, n + 1, embedding_dim=256, num_heads=8,
                                       intermediate_dim=2048, num_layers=1, dropout=0.0)
     model.build()
     block, mha = model.decoder_blocks[0], model.decoder_blocks[0].self_attention

@@ -63,7 +63,7 @@ def main():
     max_tokens = max(args.tokens)
 
     def make_model():
-        return TransformerEncoderDecoder(15000, 15000, 20, max_tokens + 1, embed_dim=256,
+        return TransformerEncoderDecoder(15000, 15000, 20, max_tokens + 1, embedding_dim=256,
                                          num_heads=8, intermediate_dim=2048, num_layers=1,
                                          dropout=0.0)
 

@@ -53,7 +53,7 @@ def _model_steps(batch, steps):
     for name, dropout_class in (("keras Dropout", keras.layers.Dropout),
                                 ("HashDropout", HashDropout)):
         for jit in (False, True):
-            model = build_sentiment_classifier(vocab_size=20000, rnn="gru", units=64,
+            model = build_sentiment_classifier(vocabulary_size=20000, rnn="gru", hidden_dim=64,
                                                dropout=0.5, dropout_class=dropout_class)
             compile_sentiment_classifier(model, jit_compile=jit)
             functions[f"IMDB model train step ({batch}, {steps}): {name}, XLA "

@@ -65,7 +65,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=2, help="classifier epochs")
     parser.add_argument("--classifier-units", type=int, default=32)
     parser.add_argument("--classifier-embedding-dim", type=int, default=64)
-    parser.add_argument("--vocab-size", type=int, default=10000)
+    parser.add_argument("--vocabulary-size", type=int, default=10000)
     parser.add_argument("--pretrain-tokens", type=int, default=250000)
     parser.add_argument("--pretrain-epochs", type=int, default=1)
     parser.add_argument("--bilm-units", type=int, default=64)
@@ -90,7 +90,7 @@ def main(argv=None):
     if opts.quick:
         opts.train_size, opts.test_size, opts.pretrain_tokens = 300, 200, 10000
         opts.epochs, opts.bilm_units, opts.bilm_embedding_dim = 1, 16, 16
-        opts.max_length, opts.vocab_size = 100, 2000
+        opts.max_length, opts.vocabulary_size = 100, 2000
         opts.out = str(OUT / "elmo_imdb_quick.json")
     elmo_lm, imdb = _apps()
     started = time.time()
@@ -103,8 +103,10 @@ def main(argv=None):
     bilm_dir = pathlib.Path(opts.bilm_run) if opts.bilm_run else root / "bilm"
     text_info = write_pretraining_text(text_file, opts.data_dir, opts.seed)
     bilm_argv = ["--data-file", str(text_file), "--tokenizer", "review",
-                 "--vocab-size", str(opts.vocab_size), "--max-tokens", str(opts.pretrain_tokens),
-                 "--units", str(opts.bilm_units), "--embedding-dim", str(opts.bilm_embedding_dim),
+                 "--vocabulary-size", str(opts.vocabulary_size), "--max-tokens",
+                 str(opts.pretrain_tokens),
+                 "--hidden-dim", str(opts.bilm_units), "--embedding-dim",
+                 str(opts.bilm_embedding_dim),
                  "--layers", str(opts.bilm_layers), "--epochs", str(opts.pretrain_epochs),
                  "--batch-size", "64", "--sequence-length", "35", "--patience", "0",
                  "--seed", str(opts.seed), "--run-dir", str(bilm_dir), "--verbose", "2"]
@@ -118,9 +120,9 @@ def main(argv=None):
     # ---- 2. the variants, same data and seed, on validation ----------------------------
     common = ["--dataset", "imdb", "--train-size", str(opts.train_size),
               "--test-size", str(opts.test_size), "--max-length", str(opts.max_length),
-              "--epochs", str(opts.epochs), "--units", str(opts.classifier_units),
+              "--epochs", str(opts.epochs), "--hidden-dim", str(opts.classifier_units),
               "--embedding-dim", str(opts.classifier_embedding_dim),
-              "--vocab-size", str(opts.vocab_size), "--verbose", "2"]
+              "--vocabulary-size", str(opts.vocabulary_size), "--verbose", "2"]
     if opts.data_dir:
         common += ["--data-dir", opts.data_dir]
     gamma = ["--elmo-gamma", str(opts.elmo_gamma)]

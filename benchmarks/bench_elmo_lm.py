@@ -78,7 +78,7 @@ def main(argv=None):
         "vocabulary_size": metrics["vocabulary_size"],
         "validation_tokens": metrics["validation_tokens"],
         "validation_unknown_rate": metrics["validation_unknown_rate"],
-        "model": {k: config[k] for k in ("units", "layers", "embedding_dim", "dropout",
+        "model": {k: config[k] for k in ("hidden_dim", "layers", "embedding_dim", "dropout",
                                          "sequence_length", "batch_size", "epochs")},
         "epochs_run": len(metrics["history"].get("loss", [])),
         "perplexity": {"forward": metrics["validation_perplexity_forward"],

@@ -83,7 +83,7 @@ def main(argv=None):
     if args.quick:
         args.series, args.horizons, args.epochs, args.patience = (
             ["airline-passengers"], ["1"], 2, 0)
-        extra = ["--units", "16"]
+        extra = ["--hidden-dim", "16"]
     out = pathlib.Path(args.out or ROOT / "benchmarks" / "out"
                        / f"forecaster{'_quick' if args.quick else ''}.json")
 

@@ -148,7 +148,7 @@ class _FullForwardRunner(keras.Model):
 
 def part_decode(args):
     model = GPTLanguageModel(29, max_length=args.decode_max_length, num_layers=args.decode_layers,
-                             num_heads=args.decode_heads, embed_dim=args.decode_embed_dim,
+                             num_heads=args.decode_heads, embedding_dim=args.decode_embedding_dim,
                              intermediate_dim=args.decode_intermediate_dim, dropout=0.0)
     rng = np.random.default_rng(0)
     prompt = rng.integers(2, 29, (args.decode_batch, args.decode_prompt_length)).astype("int32")
@@ -191,7 +191,7 @@ def part_decode(args):
         "machine": machine_info(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "note": "indicative: measured on shared, contended CPU cores",
         "model": dict(layers=args.decode_layers, heads=args.decode_heads,
-                      embed_dim=args.decode_embed_dim,
+                      embedding_dim=args.decode_embedding_dim,
                       intermediate_dim=args.decode_intermediate_dim,
                       max_length=args.decode_max_length,
                       parameters=int(model.count_params())),
@@ -222,7 +222,7 @@ def main(argv=None):
     parser.add_argument("--tag", default="")
     parser.add_argument("--decode-layers", type=int, default=3)
     parser.add_argument("--decode-heads", type=int, default=4)
-    parser.add_argument("--decode-embed-dim", type=int, default=128)
+    parser.add_argument("--decode-embedding-dim", type=int, default=128)
     parser.add_argument("--decode-intermediate-dim", type=int, default=512)
     parser.add_argument("--decode-max-length", type=int, default=256)
     parser.add_argument("--decode-batch", type=int, default=1)

@@ -281,7 +281,7 @@ def translation_training(s, policy):
         v, t, d, h, f = s["vocabulary_size"], s["length"], s["width"], s["heads"], s["ffn"]
         keras.utils.set_random_seed(0)
         models = {
-            "ours": TransformerEncoderDecoder(v, v, t, t, embed_dim=d, num_heads=h,
+            "ours": TransformerEncoderDecoder(v, v, t, t, embedding_dim=d, num_heads=h,
                                               intermediate_dim=f, num_layers=1, dropout=0.1),
             "keras-hub": HubTranslator(v, t, d, h, f),
             "plain Keras": plain_translator(v, t, d, h, f),
@@ -336,7 +336,7 @@ def translation_decoding(s, policy):
         v, d, h, f = s["vocabulary_size"], s["width"], s["heads"], s["ffn"]
         n1, n2 = s["decode_tokens"]
         keras.utils.set_random_seed(0)
-        ours = TransformerEncoderDecoder(v, v, s["source_length"], n2 + 1, embed_dim=d,
+        ours = TransformerEncoderDecoder(v, v, s["source_length"], n2 + 1, embedding_dim=d,
                                          num_heads=h, intermediate_dim=f, num_layers=1,
                                          dropout=0.0)
         ours.build()
@@ -408,8 +408,8 @@ def imdb_training(s, policy):
     keras.config.set_dtype_policy(policy)
     try:
         loss = keras.losses.BinaryCrossentropy(from_logits=True)
-        common = dict(vocab_size=s["imdb_vocabulary_size"], embedding_dim=s["imdb_embedding"],
-                      rnn="lstm", units=s["imdb_units"], num_stacked=0, dropout=0.5,
+        common = dict(vocabulary_size=s["imdb_vocabulary_size"], embedding_dim=s["imdb_embedding"],
+                      rnn="lstm", hidden_dim=s["imdb_units"], num_stacked=0, dropout=0.5,
                       logits=True)
         keras.utils.set_random_seed(0)
         models = {

@@ -150,7 +150,7 @@ def part_throughput(opts):
     splits, info = load_reviews("imdb", data_dir=opts.data_dir, download=False)
     train, test = splits["train"], splits["test"]
     vectorizer = keras.layers.TextVectorization(
-        max_tokens=opts.vocab_size, standardize=standardize_review, ragged=True)
+        max_tokens=opts.vocabulary_size, standardize=standardize_review, ragged=True)
     adapt_texts = train.texts[: opts.adapt_size] if opts.adapt_size else train.texts
     vectorizer.adapt(tf.data.Dataset.from_tensor_slices(adapt_texts).batch(1024))
     rng = np.random.default_rng(0)
@@ -170,7 +170,7 @@ def part_throughput(opts):
 
     def reference_model(jit):
         inputs = keras.Input(shape=(None,), dtype="int32")
-        x = keras.layers.Embedding(opts.vocab_size, 128)(inputs)
+        x = keras.layers.Embedding(opts.vocabulary_size, 128)(inputs)
         x = keras.layers.Bidirectional(keras.layers.LSTM(64, return_sequences=True))(x)
         x = keras.layers.Bidirectional(keras.layers.LSTM(64))(x)
         outputs = keras.layers.Dense(1, activation="sigmoid")(x)
@@ -182,7 +182,7 @@ def part_throughput(opts):
         # The reference's shape with our layers: one BiLSTM(64) sequence layer, then our
         # BidirectionalMeanPooledRNN(LSTM(64)) keeping the last states; no dropout.
         model = build_sentiment_classifier(
-            vocab_size=opts.vocab_size, embedding_dim=128, rnn="lstm", units=64,
+            vocabulary_size=opts.vocabulary_size, embedding_dim=128, rnn="lstm", hidden_dim=64,
             num_stacked=1, dropout=0.0, pooling="last")
         model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy",
                       metrics=["accuracy"], jit_compile=jit)
@@ -212,7 +212,7 @@ def part_throughput(opts):
     def ours_model(jit, rnn=None, policy="float32"):
         keras.mixed_precision.set_global_policy(policy)
         model = build_sentiment_classifier(
-            vocab_size=opts.vocab_size, rnn=rnn or opts.rnn, units=opts.units,
+            vocabulary_size=opts.vocabulary_size, rnn=rnn or opts.rnn, hidden_dim=opts.units,
             num_stacked=opts.stacked)
         keras.mixed_precision.set_global_policy("float32")
         return compile_sentiment_classifier(model, jit_compile=jit)
@@ -356,7 +356,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="throughput: smoke run (32 "
                         "reviews, 2 rounds, XLA off, ours cut to 200 tokens, vocabulary from "
                         "2,000 reviews)")
-    parser.add_argument("--vocab-size", type=int, default=20000)
+    parser.add_argument("--vocabulary-size", type=int, default=20000)
     parser.add_argument("--max-length", type=int, default=1000, help="throughput: ours")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--rnn", default="lstm", help="throughput: ours (the app default)")

@@ -77,7 +77,7 @@ def main(argv=None):
     parser.add_argument("--examples", type=int, default=2048)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--max-length", type=int, default=200)
-    parser.add_argument("--vocab-size", type=int, default=10000)
+    parser.add_argument("--vocabulary-size", type=int, default=10000)
     parser.add_argument("--embedding-dim", type=int, default=64)
     parser.add_argument("--units", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=2)
@@ -88,8 +88,9 @@ def main(argv=None):
     from bench_common import machine_info
 
     job_args = ["--examples", str(args.examples), "--batch-size", str(args.batch_size),
-                "--max-length", str(args.max_length), "--vocab-size", str(args.vocab_size),
-                "--embedding-dim", str(args.embedding_dim), "--units", str(args.units),
+                "--max-length", str(args.max_length), "--vocabulary-size",
+                str(args.vocabulary_size),
+                "--embedding-dim", str(args.embedding_dim), "--hidden-dim", str(args.units),
                 "--epochs", str(args.epochs), "--optimizer", args.optimizer]
     results = {name: [] for name in args.setups}
     started = time.time()

@@ -84,7 +84,7 @@ def train(config, seed, data, opts):
     train_ds = st.tagging_dataset(*data["train"], opts.batch_size, shuffle=True, seed=seed)
     val_ds = st.tagging_dataset(*data["validation"], opts.batch_size)
     model = SequenceTagger(st.VOCABULARY_SIZE, len(data["names"]), cell=config["cell"],
-                           units=opts.units, num_layers=config["layers"],
+                           hidden_dim=opts.units, num_layers=config["layers"],
                            bidirectional=config["direction"] == "bi",
                            embedding_dim=opts.embedding_dim, dropout=opts.dropout)
     steps = int(train_ds.cardinality()) * opts.epochs

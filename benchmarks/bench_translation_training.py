@@ -49,7 +49,7 @@ def keras_hub_translator():
 
 
 def ours_translator():
-    return TransformerEncoderDecoder(VOCAB, VOCAB, LENGTH, LENGTH, embed_dim=WIDTH,
+    return TransformerEncoderDecoder(VOCAB, VOCAB, LENGTH, LENGTH, embedding_dim=WIDTH,
                                      num_heads=HEADS, intermediate_dim=FFN, num_layers=1,
                                      dropout=0.1)
 

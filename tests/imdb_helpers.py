@@ -76,7 +76,7 @@ def make_jsonl(root):
     return root
 
 
-def tiny_model_and_vocabulary(texts, labels, vocab_size=200, max_length=40, steps=3):
+def tiny_model_and_vocabulary(texts, labels, vocabulary_size=200, max_length=40, steps=3):
     """Adapts a vectorizer, builds a tiny classifier and trains it `steps` batches."""
     import keras
     import tensorflow as tf
@@ -86,11 +86,11 @@ def tiny_model_and_vocabulary(texts, labels, vocab_size=200, max_length=40, step
     from keras_seq.models import build_sentiment_classifier, compile_sentiment_classifier
 
     vectorizer = keras.layers.TextVectorization(
-        max_tokens=vocab_size, standardize=standardize_review, ragged=True)
+        max_tokens=vocabulary_size, standardize=standardize_review, ragged=True)
     vectorizer.adapt(texts)
     ids = vectorizer(tf.constant(texts))[:, :max_length]
     model = build_sentiment_classifier(len(vectorizer.get_vocabulary()), embedding_dim=8,
-                                       units=8, num_stacked=1)
+                                       hidden_dim=8, num_stacked=1)
     compile_sentiment_classifier(model)
     ds = token_id_dataset(ids, np.asarray(labels), 16, shuffle=True, seed=0,
                           max_length=max_length)

@@ -75,7 +75,7 @@ JAX_SCRIPT = textwrap.dedent(
     hist = model.fit(ids, np.ones((2, 1)), epochs=2, verbose=0)
     assert np.isfinite(hist.history["loss"][-1])
     from keras_seq.models import GPTLanguageModel
-    gpt = GPTLanguageModel(20, max_length=24, num_layers=2, num_heads=2, embed_dim=16,
+    gpt = GPTLanguageModel(20, max_length=24, num_layers=2, num_heads=2, embedding_dim=16,
                            intermediate_dim=32, dropout=0.0, position="learned")
     dense_ids = np.array([[3, 4, 5, 6, 7], [1, 2, 3, 4, 5]])
     full = np.asarray(gpt(dense_ids))
@@ -85,7 +85,7 @@ JAX_SCRIPT = textwrap.dedent(
         np.testing.assert_allclose(np.asarray(lg), full[:, t], atol=1e-5)
     assert gpt.generate(np.array([[3, 4, 5], [6, 0, 0]]), 7).shape == (2, 7)
     from keras_seq.models import BidirectionalLanguageModel, ElmoEmbedding
-    lm = BidirectionalLanguageModel(20, embedding_dim=6, units=8, num_layers=2)
+    lm = BidirectionalLanguageModel(20, embedding_dim=6, hidden_dim=8, num_layers=2)
     short = np.array([[5, 6, 7, 0], [8, 9, 0, 0]], "int32")
     emb, _ = lm.embed(short)
     longer, _ = lm.embed(np.pad(short, [(0, 0), (0, 3)]))
@@ -95,7 +95,7 @@ JAX_SCRIPT = textwrap.dedent(
     from keras_seq.models import SequenceTagger
     ids5 = np.array([[40, 41, 42, 0, 0], [5, 6, 7, 8, 9]])
     for cell in ("elman", "lstm"):
-        tagger = SequenceTagger(97, 5, cell=cell, units=4, num_layers=2, bidirectional=True,
+        tagger = SequenceTagger(97, 5, cell=cell, hidden_dim=4, num_layers=2, bidirectional=True,
                                 embedding_dim=4)
         a, b = np.asarray(tagger(ids5)), np.asarray(tagger(np.pad(ids5, ((0, 0), (0, 4)))))
         np.testing.assert_allclose(a[ids5 != 0], b[:, :5][ids5 != 0], atol=1e-5)
@@ -107,7 +107,8 @@ JAX_SCRIPT = textwrap.dedent(
     mids = np.array([[2, 9, 4, 11, 3, 0], [2, 8, 9, 4, 3, 12]])
     mx = {"token_ids": mids, "segment_ids": np.zeros_like(mids), "padding_mask": mids != 0,
           "mask_positions": np.array([[2, 0], [3, 1]])}
-    mlm = MaskedLanguageModel(20, 6, num_layers=1, num_heads=2, embed_dim=8, intermediate_dim=16)
+    mlm = MaskedLanguageModel(20, 6, num_layers=1, num_heads=2, embedding_dim=8,
+                              intermediate_dim=16)
     assert mlm(mx).shape == (2, 2, 20)
     mlm.compile("adam", keras.losses.SparseCategoricalCrossentropy(
         from_logits=True, reduction="mean_with_sample_weight"), jit_compile=True)

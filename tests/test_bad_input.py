@@ -47,7 +47,7 @@ def forecaster_export(tmp_path_factory):
     from keras_seq.models.rnn_forecaster import RNNForecaster
     from keras_seq.tasks import Forecaster, ForecasterPreprocessor
 
-    model = RNNForecaster(horizon=2, units=3)
+    model = RNNForecaster(horizon=2, hidden_dim=3)
     model(np.zeros((1, 4), "float32"))
     path = tmp_path_factory.mktemp("bad_input") / "forecaster"
     scaler = {"transform": "log", "mean": 4.0, "std": 1.0}
@@ -243,11 +243,11 @@ def test_explicit_options_win_over_quick_and_quick_says_what_it_changed(app):
 
 def test_quick_leaves_what_a_resumed_run_stored(tmp_path):
     module, parser = cli.app_parser("tagger")
-    stored = dataclasses.asdict(module.TaggerConfig(quick=True, units=64, epochs=2))
+    stored = dataclasses.asdict(module.TaggerConfig(quick=True, hidden_dim=64, epochs=2))
     (tmp_path / "config.json").write_text(json.dumps({**stored, "app": "tagger"}))
     args = parser.parse_args(["--quick", "--run-dir", str(tmp_path)])
     config = module.APPLICATION.config(args, log=lambda line: None)
-    assert config.quick and config.units == 64  # the stored --units, not --quick's 32
+    assert config.quick and config.hidden_dim == 64  # the stored --units, not --quick's 32
 
 
 def test_forecaster_export_rejects_nan_and_inf(forecaster_export, capsys):

@@ -155,7 +155,7 @@ LANGUAGE_MODELS_SCRIPT = MODEL_PRELUDE + textwrap.dedent(
     from keras_seq.models.char_language_model import CharLanguageModel
 
     # bidirectional LM -> ElmoEmbedding -> sentiment classifier over [embedding; ELMo]
-    bilm = M.BidirectionalLanguageModel(20, embedding_dim=6, units=8, num_layers=1,
+    bilm = M.BidirectionalLanguageModel(20, embedding_dim=6, hidden_dim=8, num_layers=1,
                                         dropout=0.0)
     targets, weights = M.BidirectionalLanguageModel.targets(ids)
     out = fit_check(bilm, ids, {k: np.asarray(v) for k, v in targets.items()},
@@ -164,7 +164,7 @@ LANGUAGE_MODELS_SCRIPT = MODEL_PRELUDE + textwrap.dedent(
     assert out["forward"].shape == out["backward"].shape == (4, 5, 20)
     mark("BidirectionalLanguageModel")
     labels = np.array([[1.0], [0.0], [1.0], [0.0]], "float32")
-    clf = M.build_sentiment_classifier(20, embedding_dim=6, rnn="gru", units=4,
+    clf = M.build_sentiment_classifier(20, embedding_dim=6, rnn="gru", hidden_dim=4,
                                        num_stacked=1, elmo=M.ElmoEmbedding(bilm))
     M.compile_sentiment_classifier(clf, jit_compile=True)
     p = fit_check(clf, ids, labels, compiled=True)
@@ -177,7 +177,7 @@ LANGUAGE_MODELS_SCRIPT = MODEL_PRELUDE + textwrap.dedent(
     # char LM: Elman cells; cached greedy == rerunning; seeded top-k sampling repeats
     lm_ids = rng.integers(3, 20, (4, 8)).astype("int32")
     prompt = lm_ids[:2, :3]
-    char = CharLanguageModel(20, cell="elman", units=8, embedding_dim=4, num_layers=2)
+    char = CharLanguageModel(20, cell="elman", hidden_dim=8, embedding_dim=4, num_layers=2)
     assert fit_check(char, lm_ids[:, :-1], lm_ids[:, 1:], SCCE).shape == (4, 7, 20)
     out = char.generate(prompt, 8, jit_compile=True)
     assert_same_until_padding(out, greedy_reference(char.predict_on_batch, prompt, 5), 3)
@@ -188,7 +188,7 @@ LANGUAGE_MODELS_SCRIPT = MODEL_PRELUDE + textwrap.dedent(
     mark("CharLanguageModel")
 
     # GPT LM (sinusoidal, post-norm, untied head): K/V cache == one-shot; greedy; top-p
-    gpt = M.GPTLanguageModel(20, max_length=16, num_layers=1, num_heads=2, embed_dim=8,
+    gpt = M.GPTLanguageModel(20, max_length=16, num_layers=1, num_heads=2, embedding_dim=8,
                              intermediate_dim=16, dropout=0.0, position="sinusoidal",
                              norm_first=False, tie_weights=False)
     fit_check(gpt, lm_ids[:, :-1], lm_ids[:, 1:], SCCE)
@@ -209,7 +209,7 @@ LANGUAGE_MODELS_SCRIPT = MODEL_PRELUDE + textwrap.dedent(
                      [2, 7, 3, 0, 0, 0]])
     mx = {"token_ids": mids, "segment_ids": np.zeros_like(mids), "padding_mask": mids != 0,
           "mask_positions": np.array([[2, 0], [3, 1], [1, 0], [1, 0]])}
-    mlm = M.MaskedLanguageModel(20, 6, num_layers=1, num_heads=2, embed_dim=8,
+    mlm = M.MaskedLanguageModel(20, 6, num_layers=1, num_heads=2, embedding_dim=8,
                                 intermediate_dim=16, dropout=0.0)
     out = fit_check(mlm, mx, np.array([[4, 0], [9, 8], [5, 0], [7, 0]]), SCCE,
                     sample_weight=np.array([[1., 0.], [1., 1.], [1., 0.], [1., 0.]]))
@@ -228,17 +228,17 @@ SEQ2SEQ_AND_OTHERS_SCRIPT = MODEL_PRELUDE + textwrap.dedent(
                    "int32")
     images = rng.uniform(size=(4, 16, 16, 3)).astype("float32")
     cases = [
-        ("RNNEncoderDecoder", M.RNNEncoderDecoder(12, 10, embed_dim=6, hidden_dim=8,
+        ("RNNEncoderDecoder", M.RNNEncoderDecoder(12, 10, embedding_dim=6, hidden_dim=8,
                                                   dropout=0.0), "source", src, None),
-        ("BahdanauEncoderDecoder", M.BahdanauEncoderDecoder(12, 10, embed_dim=6, hidden_dim=8,
+        ("BahdanauEncoderDecoder", M.BahdanauEncoderDecoder(12, 10, embedding_dim=6, hidden_dim=8,
                                                             dropout=0.0), "source", src, "beam"),
         ("BahdanauEncoderDecoder", M.BahdanauEncoderDecoder(
-            12, 10, embed_dim=6, hidden_dim=8, dropout=0.0, bidirectional_encoder=True,
+            12, 10, embedding_dim=6, hidden_dim=8, dropout=0.0, bidirectional_encoder=True,
             deep_output_dim=5), "source", src, None),
         ("TransformerEncoderDecoder", M.TransformerEncoderDecoder(
-            12, 10, 4, 8, embed_dim=8, num_heads=2, intermediate_dim=16, dropout=0.0),
+            12, 10, 4, 8, embedding_dim=8, num_heads=2, intermediate_dim=16, dropout=0.0),
          "source", src, "random"),
-        ("ImageCaptioner", M.ImageCaptioner(10, image_size=16, embed_dim=6, hidden_dim=8,
+        ("ImageCaptioner", M.ImageCaptioner(10, image_size=16, embedding_dim=6, hidden_dim=8,
                                             rnn="lstm", encoder_filters=(4,), dropout=0.0),
          "image", images, "beam"),
     ]
@@ -260,14 +260,14 @@ SEQ2SEQ_AND_OTHERS_SCRIPT = MODEL_PRELUDE + textwrap.dedent(
         mark(name)
     mark("Seq2SeqModel")  # the base class of the four above
 
-    tagger = M.SequenceTagger(20, 4, cell="gru", units=4, num_layers=1, bidirectional=False,
+    tagger = M.SequenceTagger(20, 4, cell="gru", hidden_dim=4, num_layers=1, bidirectional=False,
                               embedding_dim=4)
     out = fit_check(tagger, ids, ids % 4, SCCE, sample_weight=(ids != 0).astype("float32"))
     assert out.shape == (4, 5, 4)
     mark("SequenceTagger")
 
     series = rng.normal(size=(4, 8)).astype("float32")
-    fc = M.RNNForecaster(horizon=2, rnn="lstm", units=4, num_layers=2, residual="last")
+    fc = M.RNNForecaster(horizon=2, rnn="lstm", hidden_dim=4, num_layers=2, residual="last")
     out = fit_check(fc, series, rng.normal(size=(4, 2)).astype("float32"), "mse")
     assert out.shape == (4, 2)
     mark("RNNForecaster")
@@ -309,7 +309,7 @@ DATA_PARALLEL_SCRIPT = textwrap.dedent(
 
     def train(initial_weights=None):
         keras.utils.set_random_seed(0)
-        inner = build_sentiment_classifier(50, embedding_dim=8, rnn="lstm", units=8,
+        inner = build_sentiment_classifier(50, embedding_dim=8, rnn="lstm", hidden_dim=8,
                                            num_stacked=1, dropout=0.0)
         inp = keras.Input((None,), dtype="int32")
         model = keras.Model(inp, inner(ShardingProbe()(inp)))

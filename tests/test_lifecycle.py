@@ -15,7 +15,7 @@ class ToyConfig(AppConfig):
     APP = "toy"
 
     vocabulary_size: int = option(100, "model", "ids", type=positive_int, quick=10,
-                                  renamed_from="vocab_size")
+                                  renamed_from="vocabulary_size")
     pooling: str = option("mean_max", "model", "pooling", choices=("mean", "mean_max"),
                           before="mean")
     width: int = option(8, "model", "width", type=positive_int)
@@ -55,7 +55,7 @@ def _stored(tmp_path, **values):
 def test_resume_takes_stored_values_old_names_and_before_values(tmp_path):
     lines = []
     # An old run: the option under its former name, `pooling` not yet an option.
-    config = restore_from_run(_stored(tmp_path, vocab_size=42, width=8), log=lines.append)
+    config = restore_from_run(_stored(tmp_path, vocabulary_size=42, width=8), log=lines.append)
     assert (config.vocabulary_size, config.pooling, config.width) == (42, "mean", 8)
     assert "--vocabulary-size=42" in lines[0] and "--pooling='mean'" in lines[0]
 

@@ -117,7 +117,7 @@ STEPS = int(os.environ.get("TUTORIAL_TRAIN_STEPS", 150))
 flows = {}
 for cell_name in ("elman", "rnn", "gru", "lstm"):
     keras.utils.set_random_seed(0)
-    model = CharLanguageModel(tokenizer.vocabulary_size, cell=cell_name, units=64,
+    model = CharLanguageModel(tokenizer.vocabulary_size, cell=cell_name, hidden_dim=64,
                               embedding_dim=16)
     model(probe[:1, :-1])
     at_init = gradient_flow_through_time(model, probe)
@@ -141,7 +141,7 @@ gains = (1.0, 1.5, 2.0)
 explode = {}
 for gain in gains:
     keras.utils.set_random_seed(0)
-    m = CharLanguageModel(tokenizer.vocabulary_size, cell="elman", units=64, embedding_dim=16,
+    m = CharLanguageModel(tokenizer.vocabulary_size, cell="elman", hidden_dim=64, embedding_dim=16,
                           activation="relu")
     m(probe[:1, :-1])
     v = m.rnn_layers[0].cell.V
@@ -156,7 +156,7 @@ TRAIN_GAIN, TRAIN_LR, SEEDS = 1.5, 0.5, (0, 1, 2, 3)
 def train_curve(clip, seed):
     """100 SGD steps of a ReLU Elman with recurrent gain TRAIN_GAIN; losses and raw grad norms."""
     keras.utils.set_random_seed(seed)
-    m = CharLanguageModel(tokenizer.vocabulary_size, cell="elman", units=64, embedding_dim=16,
+    m = CharLanguageModel(tokenizer.vocabulary_size, cell="elman", hidden_dim=64, embedding_dim=16,
                           activation="relu")
     m(probe[:1, :-1])
     v = m.rnn_layers[0].cell.V

@@ -38,7 +38,7 @@ FIGURES = ROOT / "tutorials" / "figures"
 SEED = 1337
 # The full run uses the application's defaults (so `--from-run` can reuse a default run).
 SIZES = dict(argv=[], probe_windows=1000, probe_epochs=5, word="time")
-QUICK_SIZES = dict(argv=["--quick", "--max-tokens", "6000", "--units", "24",
+QUICK_SIZES = dict(argv=["--quick", "--max-tokens", "6000", "--hidden-dim", "24",
                          "--embedding-dim", "24", "--batch-size", "16",
                          "--sequence-length", "16"],
                    probe_windows=60, probe_epochs=1, word="the")
@@ -207,13 +207,13 @@ def step4_layer_weights(args, model, tokenizer, text):
     starts = np.random.default_rng(SEED).integers(0, len(ids) - t - 2, n)
     x = np.stack([ids[s: s + t] for s in starts])
     nxt = np.stack([ids[s + 1: s + t + 1] for s in starts])
-    vocab_size = tokenizer.vocabulary_size
+    vocabulary_size = tokenizer.vocabulary_size
     learned = {}
     for task, y in (("the word itself (x_t)", x), ("the next word (x_t+1)", nxt)):
         keras.utils.set_random_seed(SEED)
         inp = keras.Input((None,), dtype="int32")
         elmo = ElmoEmbedding(model, fine_tune=False, name="elmo")
-        out = keras.layers.Dense(vocab_size)(elmo(inp))
+        out = keras.layers.Dense(vocabulary_size)(elmo(inp))
         probe = keras.Model(inp, out)
         probe.compile(keras.optimizers.Adam(1e-2),
                       keras.losses.SparseCategoricalCrossentropy(from_logits=True),

@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 
 FIGURES = ROOT / "tutorials" / "figures"
 PROMPT = "the time traveller"
-FULL = dict(app=["--layers", "3", "--heads", "4", "--embed-dim", "128", "--intermediate-dim",
+FULL = dict(app=["--layers", "3", "--heads", "4", "--embedding-dim", "128", "--intermediate-dim",
                  "512", "--sequence-length", "64", "--learning-rate", "3e-3", "--epochs", "12",
                  "--time-budget-minutes", "6", "--sample-tokens", "40"],
             samples=8, tokens=40, temperatures=(0.3, 0.6, 0.8, 1.0, 1.3), top_ps=(0.5, 0.8,
@@ -91,7 +91,7 @@ def step2_model():
     print("    h^l   = h' + FFN(LN(h')),  h' = h^{l-1} + MHA_causal(LN(h^{l-1}))   (pre-norm)")
     print("    logits_t = LN(h^N_t) E^T        (tied: the embedding matrix E is the output)")
     print("    MHA_causal: softmax(Q K^T / sqrt(d_k) + M) V, M_ts = -inf for s > t")
-    model = GPTLanguageModel(29, max_length=32, num_layers=2, num_heads=2, embed_dim=32,
+    model = GPTLanguageModel(29, max_length=32, num_layers=2, num_heads=2, embedding_dim=32,
                              intermediate_dim=64, dropout=0.0)
     x = np.random.default_rng(0).integers(2, 29, (1, 12)).astype("int32")
     base = np.asarray(model(x))

@@ -35,9 +35,9 @@ import numpy as np  # noqa: E402
 FIGURES = ROOT / "tutorials" / "figures"
 SEED = 1337  # the app's default --seed: the tutorial's data are the app's data
 SIZES = dict(train_size=8000, validation_size=300, test_size=500, image_size=64, epochs=5,
-             embed_dim=64, hidden_dim=192, encoder_filters="16,32,64")
+             embedding_dim=64, hidden_dim=192, encoder_filters="16,32,64")
 QUICK_SIZES = dict(train_size=300, validation_size=50, test_size=50, image_size=32, epochs=1,
-                   embed_dim=16, hidden_dim=32, encoder_filters="8,16")
+                   embedding_dim=16, hidden_dim=32, encoder_filters="8,16")
 
 
 def _pyplot():

@@ -71,9 +71,10 @@ def step1_word_pieces(args):
     train, val = splits["train"], splits["validation"]
     print(f"Data: {info['dataset']} ({info.get('path')}); {len(train)} training / {len(val)} "
           "validation sentences, split by position (90/10).")
-    vocab = train_word_piece_vocabulary(train, app_args.vocab_size)
+    vocab = train_word_piece_vocabulary(train, app_args.vocabulary_size)
     tok = make_word_piece_tokenizer(vocab)
-    print(f"WordPiece vocabulary: {len(vocab)} pieces (asked {app_args.vocab_size}; the learner "
+    print(f"WordPiece vocabulary: {len(vocab)} pieces "
+          f"(asked {app_args.vocabulary_size}; the learner "
           "keeps pieces seen often enough), lower-cased; reserved ids 0..6 = "
           f"{vocab[:7]}")
     pieces = [vocab[i] for i in tok([SEED_EXAMPLE])[0]]

@@ -53,7 +53,7 @@ def build(variant, vocabulary_size, units, embedding_dim):
     if variant.startswith("bi "):
         pooling = "last" if variant.startswith("bi last") else "mean"
         return build_sentiment_classifier(vocabulary_size, embedding_dim=embedding_dim,
-                                          rnn="gru", units=units, num_stacked=0, dropout=0.0,
+                                          rnn="gru", hidden_dim=units, num_stacked=0, dropout=0.0,
                                           pooling=pooling, name="bi_" + pooling)
     masked = variant.endswith("masked")
     ids = keras.Input((None,), dtype="int32")

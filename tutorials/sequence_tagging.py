@@ -93,7 +93,7 @@ def step2_formula():
     print("    h^l_t = φ_l(W_xh^l h^{l-1}_t + W_hh^l h^l_{t-1} + b^l),  h^0_t = e(x_t)")
     print("    y_t   = W_hy h^L_t + b_y      (tag logits at every step t)")
     print("Bidirectional: each layer also runs right to left and passes [→h^l_t ; ←h^l_t] up.")
-    model = SequenceTagger(97, 5, cell="elman", units=4, num_layers=2, bidirectional=False,
+    model = SequenceTagger(97, 5, cell="elman", hidden_dim=4, num_layers=2, bidirectional=False,
                            embedding_dim=3)
     ids = np.array([[40, 41, 42, 43, 44]])
     keras_out = keras.ops.convert_to_numpy(model(ids))[0]
@@ -120,7 +120,7 @@ def train(data, names, direction, layers, args):
     s = args.sizes
     keras.utils.set_random_seed(SEED)
     train_ds = st.tagging_dataset(*data["train"], s["batch_size"], shuffle=True, seed=SEED)
-    model = SequenceTagger(st.VOCABULARY_SIZE, len(names), cell="gru", units=s["units"],
+    model = SequenceTagger(st.VOCABULARY_SIZE, len(names), cell="gru", hidden_dim=s["units"],
                            num_layers=layers, bidirectional=direction == "bi",
                            embedding_dim=32, dropout=0.1)
     steps = int(train_ds.cardinality()) * s["epochs"]

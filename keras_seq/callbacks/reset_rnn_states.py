@@ -27,7 +27,7 @@ class ResetRNNStates(keras.callbacks.Callback):
 
     >>> import numpy as np
     >>> from keras_seq.models.char_language_model import CharLanguageModel
-    >>> m = CharLanguageModel(10, cell="gru", units=4, stateful=True)
+    >>> m = CharLanguageModel(10, cell="gru", hidden_dim=4, stateful=True)
     >>> _ = m(np.ones((2, 3), "int32"))
     >>> cb = ResetRNNStates(); cb.set_model(m); cb.on_epoch_begin(0)
     >>> float(np.abs(m.rnn_layers[0].states[0].numpy()).sum())

@@ -37,7 +37,7 @@ def build_parser():
     parser.add_argument("--batch-size", type=int, default=32, help="the global batch")
     parser.add_argument("--examples", type=int, default=512)
     parser.add_argument("--max-length", type=int, default=40)
-    parser.add_argument("--vocab-size", type=int, default=200)
+    parser.add_argument("--vocabulary-size", type=int, default=200)
     parser.add_argument("--embedding-dim", type=int, default=16)
     parser.add_argument("--units", type=int, default=16)
     parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
@@ -68,16 +68,16 @@ def run(args):
         keras.utils.set_random_seed(7)
         rng = np.random.default_rng(0)
         lengths = rng.integers(5, args.max_length + 1, size=args.examples)
-        rows = [rng.integers(1, args.vocab_size, size=n) for n in lengths]
-        middle = args.vocab_size / 2
+        rows = [rng.integers(1, args.vocabulary_size, size=n) for n in lengths]
+        middle = args.vocabulary_size / 2
         labels = np.array([float(np.mean(r) > middle) for r in rows], "float32")
         ids = tf.ragged.constant(rows, dtype=tf.int32)
         train = token_id_dataset(ids, labels, args.batch_size, shuffle=True, seed=3,
                                  bucket=args.bucket, max_length=args.max_length)
         with cluster.scope():
             model = build_sentiment_classifier(
-                vocab_size=args.vocab_size, embedding_dim=args.embedding_dim, rnn="lstm",
-                units=args.units, num_stacked=0, dropout=0.0)
+                vocabulary_size=args.vocabulary_size, embedding_dim=args.embedding_dim, rnn="lstm",
+                hidden_dim=args.units, num_stacked=0, dropout=0.0)
             # As the IMDB application: binary cross-entropy, gradients clipped to norm 1.
             if args.optimizer == "sgd":
                 optimizer = keras.optimizers.SGD(args.learning_rate or 1.0,

@@ -143,7 +143,7 @@ class GenerativeModel:
         return self
 
     def _output_vocabulary_size(self):
-        for name in ("vocabulary_size", "target_vocab_size", "vocab_size"):
+        for name in ("vocabulary_size", "target_vocabulary_size", "vocabulary_size"):
             if getattr(self, name, None) is not None:
                 return int(getattr(self, name))
         return None

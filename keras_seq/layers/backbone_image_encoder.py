@@ -18,7 +18,7 @@ class BackboneImageEncoder(keras.layers.Layer):
 
         F      = backbone(preprocess(x))          (h, w, C)
         grid   = reshape(F, (h·w, C))
-        global = ReLU(W_g mean_{i,j} F_ij + b_g)   (embed_dim,)
+        global = ReLU(W_g mean_{i,j} F_ij + b_g)   (embedding_dim,)
 
     Nothing is downloaded: the backbone starts from random weights (`weights=None`) or from
     a weights file the user gives (`backbone_weights`, e.g. one saved earlier with
@@ -28,7 +28,7 @@ class BackboneImageEncoder(keras.layers.Layer):
 
     Args:
         backbone: one of `BACKBONES` ("mobilenet_v2", "resnet50", "efficientnet_b0").
-        embed_dim: int, size of the global embedding.
+        embedding_dim: int, size of the global embedding.
         backbone_weights: None (random init) or a path to a weights file for the headless
             backbone.
         trainable_backbone: bool, fine-tune the backbone (True) or freeze it (False).
@@ -40,27 +40,28 @@ class BackboneImageEncoder(keras.layers.Layer):
         training: bool.
 
     Returns:
-        A tuple `(grid (B, h*w, C), global (B, embed_dim))`.
+        A tuple `(grid (B, h*w, C), global (B, embedding_dim))`.
 
     Example:
 
     >>> import numpy as np
-    >>> encoder = BackboneImageEncoder("mobilenet_v2", embed_dim=16)
+    >>> encoder = BackboneImageEncoder("mobilenet_v2", embedding_dim=16)
     >>> grid, vector = encoder(np.zeros((1, 64, 64, 3), "float32"))
     >>> tuple(grid.shape), tuple(vector.shape)
     ((1, 4, 1280), (1, 16))
     """
 
-    def __init__(self, backbone="mobilenet_v2", embed_dim=256, backbone_weights=None,
+    def __init__(self, backbone="mobilenet_v2", embedding_dim=256, backbone_weights=None,
                  trainable_backbone=False, dropout=0.0, **kwargs):
         super().__init__(**kwargs)
         if backbone not in BACKBONES:
             raise ValueError(f"`backbone` must be one of {sorted(BACKBONES)}, got "
                              f"backbone={backbone!r}.")
-        if not isinstance(embed_dim, int) or embed_dim <= 0:
-            raise ValueError(f"`embed_dim` must be a positive int, got embed_dim={embed_dim!r}.")
+        if not isinstance(embedding_dim, int) or embedding_dim <= 0:
+            raise ValueError("`embedding_dim` must be a positive int, got "
+                             f"embedding_dim={embedding_dim!r}.")
         self.backbone_name = backbone
-        self.embed_dim = embed_dim
+        self.embedding_dim = embedding_dim
         self.backbone_weights = backbone_weights
         self.trainable_backbone = bool(trainable_backbone)
         self.dropout_rate = float(dropout)
@@ -80,7 +81,7 @@ class BackboneImageEncoder(keras.layers.Layer):
         shape = self.backbone.output_shape  # (None, h, w, C)
         self.grid_shape = (int(shape[1]), int(shape[2]))
         self.channels = int(shape[3])
-        self.global_dense = keras.layers.Dense(self.embed_dim, activation="relu",
+        self.global_dense = keras.layers.Dense(self.embedding_dim, activation="relu",
                                                dtype=self.dtype_policy, name="global_dense")
         self.global_dense.build((None, self.channels))
         self.dropout = keras.layers.Dropout(self.dropout_rate, dtype=self.dtype_policy)
@@ -108,11 +109,11 @@ class BackboneImageEncoder(keras.layers.Layer):
         if self.grid_shape is None:
             self.build(images_shape)
         h, w = self.grid_shape
-        return ((images_shape[0], h * w, self.channels), (images_shape[0], self.embed_dim))
+        return ((images_shape[0], h * w, self.channels), (images_shape[0], self.embedding_dim))
 
     def get_config(self):
         config = super().get_config()
-        config.update(backbone=self.backbone_name, embed_dim=self.embed_dim,
+        config.update(backbone=self.backbone_name, embedding_dim=self.embedding_dim,
                       backbone_weights=self.backbone_weights,
                       trainable_backbone=self.trainable_backbone, dropout=self.dropout_rate)
         return config

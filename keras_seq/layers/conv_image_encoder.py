@@ -22,7 +22,7 @@ class ConvImageEncoder(keras.layers.Layer):
 
         F = conv_n(... conv_1([x; u; v]))     (h, w, C)   u, v: pixel coordinates in [-1, 1]
         grid   = reshape(F, (h·w, C))
-        global = ReLU(W_g [vec(F); mean_i grid_i] + b_g)    (embed_dim,)   pooling="both"
+        global = ReLU(W_g [vec(F); mean_i grid_i] + b_g)    (embedding_dim,)   pooling="both"
 
     The coordinate channels u, v ("CoordConv", Liu et al., 2018) make every feature know its
     position, which helps relations such as "left of" and "above". With
@@ -40,11 +40,11 @@ class ConvImageEncoder(keras.layers.Layer):
     first stage's map are appended to the global embedding as they are (no dense layer,
     no dropout), so a decoder reads "the image repeats itself" directly:
 
-        global = [Dropout(ReLU(W_g [...] + b_g)); S]        (embed_dim + 1 + heads,)
+        global = [Dropout(ReLU(W_g [...] + b_g)); S]        (embedding_dim + 1 + heads,)
 
     Args:
         filters: tuple of ints, channels of each stage (one stride-2 halving per stage).
-        embed_dim: int, size of the global embedding.
+        embedding_dim: int, size of the global embedding.
         add_coordinates: bool, append the u, v coordinate channels to the input.
         dropout: float, dropout on the global embedding.
         pooling: "both" (default), "flatten" or "mean": what the global embedding reads.
@@ -65,18 +65,18 @@ class ConvImageEncoder(keras.layers.Layer):
         training: bool.
 
     Returns:
-        A tuple `(grid (B, h*w, filters[-1]), global (B, embed_dim [+ 1 + heads]))`.
+        A tuple `(grid (B, h*w, filters[-1]), global (B, embedding_dim [+ 1 + heads]))`.
 
     Example:
 
     >>> import numpy as np
-    >>> encoder = ConvImageEncoder(filters=(8, 16), embed_dim=32)
+    >>> encoder = ConvImageEncoder(filters=(8, 16), embedding_dim=32)
     >>> grid, vector = encoder(np.zeros((2, 32, 32, 3), "float32"))
     >>> tuple(grid.shape), tuple(vector.shape), encoder.grid_shape
     ((2, 64, 16), (2, 32), (8, 8))
     """
 
-    def __init__(self, filters=(32, 64, 128), embed_dim=256, add_coordinates=True, dropout=0.0,
+    def __init__(self, filters=(32, 64, 128), embedding_dim=256, add_coordinates=True, dropout=0.0,
                  pooling="both", self_attention_heads=0, twin_heads=0, self_similarity=False,
                  self_similarity_heads=0, self_similarity_min_shift=0.22, **kwargs):
         super().__init__(**kwargs)
@@ -84,8 +84,9 @@ class ConvImageEncoder(keras.layers.Layer):
         if not filters or any(f <= 0 for f in filters):
             raise ValueError(f"`filters` must be a non-empty tuple of positive ints, got "
                              f"filters={filters!r}.")
-        if not isinstance(embed_dim, int) or embed_dim <= 0:
-            raise ValueError(f"`embed_dim` must be a positive int, got embed_dim={embed_dim!r}.")
+        if not isinstance(embedding_dim, int) or embedding_dim <= 0:
+            raise ValueError("`embedding_dim` must be a positive int, got "
+                             f"embedding_dim={embedding_dim!r}.")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1), got dropout={dropout!r}.")
         if pooling not in ("both", "flatten", "mean"):
@@ -109,7 +110,7 @@ class ConvImageEncoder(keras.layers.Layer):
         self.self_similarity_heads = self_similarity_heads
         self.self_similarity_min_shift = float(self_similarity_min_shift)
         self.filters = filters
-        self.embed_dim = embed_dim
+        self.embedding_dim = embedding_dim
         self.add_coordinates = bool(add_coordinates)
         self.dropout_rate = float(dropout)
         self.grid_shape = None
@@ -138,7 +139,7 @@ class ConvImageEncoder(keras.layers.Layer):
                 self.self_attention_heads, intermediate_dim=2 * self.filters[-1],
                 dropout=self.dropout_rate, dtype=self.dtype_policy, name="region_attention")
             self.region_attention.build((None, shape[1] * shape[2], self.filters[-1]))
-        self.global_dense = keras.layers.Dense(self.embed_dim, activation="relu",
+        self.global_dense = keras.layers.Dense(self.embedding_dim, activation="relu",
                                                dtype=self.dtype_policy, name="global_dense")
         width = 0
         self.twin_scores = None
@@ -220,11 +221,11 @@ class ConvImageEncoder(keras.layers.Layer):
         for _ in self.filters:
             h, w = (h + 1) // 2, (w + 1) // 2
         return ((images_shape[0], h * w, self.filters[-1]),
-                (images_shape[0], self.embed_dim + self._similarity_width()))
+                (images_shape[0], self.embedding_dim + self._similarity_width()))
 
     def get_config(self):
         config = super().get_config()
-        config.update(filters=list(self.filters), embed_dim=self.embed_dim,
+        config.update(filters=list(self.filters), embedding_dim=self.embedding_dim,
                       add_coordinates=self.add_coordinates, dropout=self.dropout_rate,
                       pooling=self.pooling, self_attention_heads=self.self_attention_heads,
                       twin_heads=self.twin_heads, self_similarity=self.self_similarity,

@@ -19,10 +19,10 @@ class PositionalEmbedding(keras.layers.Layer):
     mask `token_ids != 0`, which attention and RNN layers downstream consume.
 
     Args:
-        vocab_size: int, number of token ids (including 0 = padding).
+        vocabulary_size: int, number of token ids (including 0 = padding).
         sequence_length: int, the longest position supported (the learned table's size;
             with sinusoidal encoding only used to validate `start_index` eagerly).
-        embed_dim: int, d.
+        embedding_dim: int, d.
         position: "sinusoidal" or "learned".
         mask_zero: whether id 0 is padding (emits a mask).
         scale_embeddings: multiply token embeddings by sqrt(d) as in the transformer paper.
@@ -36,28 +36,28 @@ class PositionalEmbedding(keras.layers.Layer):
             cache index during incremental decoding). Default 0.
 
     Returns:
-        `(batch, T, embed_dim)` embeddings, with a Keras mask when `mask_zero=True`.
+        `(batch, T, embedding_dim)` embeddings, with a Keras mask when `mask_zero=True`.
 
     Raises:
         ValueError: `token_ids` not of rank 2; positions beyond `sequence_length` or a
             negative `start_index` (when it is a Python int); and, in eager calls only, ids
-            outside `[0, vocab_size)`. Ids are not checked inside `tf.function`, XLA or
+            outside `[0, vocabulary_size)`. Ids are not checked inside `tf.function`, XLA or
             `jax.jit` (a data-dependent check would cost every compiled step), where an
             out-of-range id gives an error on CPU and a zero or clamped row elsewhere.
 
     Example:
 
     >>> import numpy as np
-    >>> emb = PositionalEmbedding(vocab_size=10, sequence_length=8, embed_dim=4)
+    >>> emb = PositionalEmbedding(vocabulary_size=10, sequence_length=8, embedding_dim=4)
     >>> tuple(emb(np.array([[3, 4, 0]])).shape)
     (1, 3, 4)
     """
 
     def __init__(
         self,
-        vocab_size,
+        vocabulary_size,
         sequence_length,
-        embed_dim,
+        embedding_dim,
         position="sinusoidal",
         mask_zero=True,
         scale_embeddings=False,
@@ -67,9 +67,9 @@ class PositionalEmbedding(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         for name, v in (
-            ("vocab_size", vocab_size),
+            ("vocabulary_size", vocabulary_size),
             ("sequence_length", sequence_length),
-            ("embed_dim", embed_dim),
+            ("embedding_dim", embedding_dim),
         ):
             if not isinstance(v, int) or v <= 0:
                 raise ValueError(f"`{name}` must be a positive int, got {name}={v!r}.")
@@ -78,9 +78,9 @@ class PositionalEmbedding(keras.layers.Layer):
                 "`position` must be 'sinusoidal' or 'learned', got "
                 f"position={position!r}."
             )
-        self.vocab_size = vocab_size
+        self.vocabulary_size = vocabulary_size
         self.sequence_length = sequence_length
-        self.embed_dim = embed_dim
+        self.embedding_dim = embedding_dim
         self.position = position
         self.mask_zero = mask_zero
         self.scale_embeddings = scale_embeddings
@@ -91,8 +91,8 @@ class PositionalEmbedding(keras.layers.Layer):
     def build(self, input_shape):
         check_rank(self, "token_ids", tuple(input_shape), 2, "(batch, T)")
         self.token_embedding = keras.layers.Embedding(
-            self.vocab_size,
-            self.embed_dim,
+            self.vocabulary_size,
+            self.embedding_dim,
             embeddings_initializer=self.embeddings_initializer,
             dtype=self.dtype_policy,
             name="token_embedding",
@@ -101,7 +101,7 @@ class PositionalEmbedding(keras.layers.Layer):
         if self.position == "learned":
             self.position_embedding = self.add_weight(
                 name="position_embedding",
-                shape=(self.sequence_length, self.embed_dim),
+                shape=(self.sequence_length, self.embedding_dim),
                 initializer=self.embeddings_initializer,
             )
         else:
@@ -112,10 +112,10 @@ class PositionalEmbedding(keras.layers.Layer):
 
     def call(self, token_ids, start_index=0):
         check_rank(self, "token_ids", static_shape(token_ids), 2, "(batch, T)")
-        check_token_ids(self, "token_ids", token_ids, self.vocab_size)  # eager calls only
+        check_token_ids(self, "token_ids", token_ids, self.vocabulary_size)  # eager calls only
         x = self.token_embedding(token_ids)  # (B, T, d)
         if self.scale_embeddings:
-            x = x * ops.cast(math.sqrt(self.embed_dim), x.dtype)
+            x = x * ops.cast(math.sqrt(self.embedding_dim), x.dtype)
         if isinstance(start_index, int) and start_index < 0:
             raise ValueError(f"`start_index` must be >= 0, got start_index={start_index}.")
         length = ops.shape(token_ids)[1]
@@ -132,7 +132,7 @@ class PositionalEmbedding(keras.layers.Layer):
             positions = ops.slice(
                 ops.convert_to_tensor(self.position_embedding),  # a Variable fails on JAX
                 [ops.cast(start_index, "int32"), 0],
-                [length, self.embed_dim],
+                [length, self.embedding_dim],
             )  # (T, d)
             x = x + ops.cast(positions, x.dtype)
         else:
@@ -145,14 +145,14 @@ class PositionalEmbedding(keras.layers.Layer):
         return ops.not_equal(token_ids, 0)
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape) + (self.embed_dim,)
+        return tuple(input_shape) + (self.embedding_dim,)
 
     def get_config(self):
         config = super().get_config()
         config.update(
-            vocab_size=self.vocab_size,
+            vocabulary_size=self.vocabulary_size,
             sequence_length=self.sequence_length,
-            embed_dim=self.embed_dim,
+            embedding_dim=self.embedding_dim,
             position=self.position,
             mask_zero=self.mask_zero,
             scale_embeddings=self.scale_embeddings,

@@ -31,8 +31,8 @@ class BahdanauEncoderDecoder(Seq2SeqModel):
     otherwise); decoding runs the same step function once per token with the state as cache.
 
     Args:
-        source_vocab_size, target_vocab_size: vocabulary sizes (id 0 = padding).
-        embed_dim: token embedding size.
+        source_vocabulary_size, target_vocabulary_size: vocabulary sizes (id 0 = padding).
+        embedding_dim: token embedding size.
         hidden_dim: GRU state size.
         attention_units: hidden size of the additive score (default `hidden_dim`).
         dropout: dropout on embeddings and outputs.
@@ -47,12 +47,12 @@ class BahdanauEncoderDecoder(Seq2SeqModel):
         training: bool.
 
     Returns:
-        Logits `(B, T, target_vocab_size)`.
+        Logits `(B, T, target_vocabulary_size)`.
 
     Example:
 
     >>> import numpy as np
-    >>> model = BahdanauEncoderDecoder(20, 15, embed_dim=8, hidden_dim=16)
+    >>> model = BahdanauEncoderDecoder(20, 15, embedding_dim=8, hidden_dim=16)
     >>> src, tgt = np.array([[5, 6, 7, 0]]), np.array([[2, 4, 9]])
     >>> tuple(model({"source": src, "target_in": tgt}).shape)
     (1, 3, 15)
@@ -60,7 +60,8 @@ class BahdanauEncoderDecoder(Seq2SeqModel):
     (1, 3, 4)
     """
 
-    def __init__(self, source_vocab_size, target_vocab_size, embed_dim=128, hidden_dim=256,
+    def __init__(self, source_vocabulary_size, target_vocabulary_size, embedding_dim=128,
+                 hidden_dim=256,
                  attention_units=None, dropout=0.1, bidirectional_encoder=False,
                  deep_output_dim=None, **kwargs):
         super().__init__(**kwargs)
@@ -71,18 +72,18 @@ class BahdanauEncoderDecoder(Seq2SeqModel):
                                             or deep_output_dim < 1):
             raise ValueError("`deep_output_dim` must be a positive int or None, got "
                              f"deep_output_dim={deep_output_dim!r}.")
-        self.source_vocab_size = source_vocab_size
-        self.target_vocab_size = target_vocab_size
-        self.embed_dim = embed_dim
+        self.source_vocabulary_size = source_vocabulary_size
+        self.target_vocabulary_size = target_vocabulary_size
+        self.embedding_dim = embedding_dim
         self.hidden_dim = hidden_dim
         self.attention_units = attention_units or hidden_dim
         self.dropout_rate = dropout
         self.bidirectional_encoder = bool(bidirectional_encoder)
         self.deep_output_dim = deep_output_dim
         self.source_embedding = keras.layers.Embedding(
-            source_vocab_size, embed_dim, mask_zero=True, name="source_embedding")
+            source_vocabulary_size, embedding_dim, mask_zero=True, name="source_embedding")
         self.target_embedding = keras.layers.Embedding(
-            target_vocab_size, embed_dim, mask_zero=True, name="target_embedding")
+            target_vocabulary_size, embedding_dim, mask_zero=True, name="target_embedding")
         if self.bidirectional_encoder:
             self.encoder = keras.layers.Bidirectional(
                 keras.layers.GRU(hidden_dim // 2, return_sequences=True, return_state=True),
@@ -97,18 +98,19 @@ class BahdanauEncoderDecoder(Seq2SeqModel):
         if deep_output_dim:
             self.deep_output = keras.layers.Dense(deep_output_dim, activation="tanh",
                                                   name="deep_output")
-        self.output_projection = keras.layers.Dense(target_vocab_size, name="output_projection")
+        self.output_projection = keras.layers.Dense(target_vocabulary_size,
+                                                    name="output_projection")
 
     def build(self, input_shape=None):
         # Sub-layers used inside ops.scan must exist before tracing the loop.
         self.source_embedding.build((None, None))
         self.target_embedding.build((None, None))
-        self.encoder.build((None, None, self.embed_dim))
+        self.encoder.build((None, None, self.embedding_dim))
         self.attention.build((None, self.hidden_dim), (None, None, self.hidden_dim))
-        self.decoder_cell.build((None, self.embed_dim + self.hidden_dim))
+        self.decoder_cell.build((None, self.embedding_dim + self.hidden_dim))
         features_dim = 2 * self.hidden_dim
         if self.deep_output is not None:
-            self.deep_output.build((None, features_dim + self.embed_dim))
+            self.deep_output.build((None, features_dim + self.embedding_dim))
             features_dim = self.deep_output_dim
         self.output_projection.build((None, features_dim))
         self.built = True
@@ -204,8 +206,9 @@ class BahdanauEncoderDecoder(Seq2SeqModel):
 
     def get_config(self):
         config = super().get_config()
-        config.update(source_vocab_size=self.source_vocab_size,
-                      target_vocab_size=self.target_vocab_size, embed_dim=self.embed_dim,
+        config.update(source_vocabulary_size=self.source_vocabulary_size,
+                      target_vocabulary_size=self.target_vocabulary_size,
+                      embedding_dim=self.embedding_dim,
                       hidden_dim=self.hidden_dim, attention_units=self.attention_units,
                       dropout=self.dropout_rate,
                       bidirectional_encoder=self.bidirectional_encoder,

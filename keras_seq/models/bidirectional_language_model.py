@@ -12,7 +12,7 @@ class BidirectionalLanguageModel(keras.Model):
 
     For a sequence x_1..x_T (right-padded with id 0):
 
-        e_t    = W_p Emb(x_t)        (the token layer; W_p only when embedding_dim != units)
+        e_t    = W_p Emb(x_t)        (the token layer; W_p only when embedding_dim != hidden_dim)
         h→_t,j = LSTM→_j(h→_{t,j-1})   reads x_1..x_t;   p(x_{t+1} | x_≤t) = softmax(W h→_t,L)
         h←_t,j = LSTM←_j(h←_{t,j-1})   reads x_T'..x_t;  p(x_{t-1} | x_≥t) = softmax(W' h←_t,L)
 
@@ -30,7 +30,7 @@ class BidirectionalLanguageModel(keras.Model):
     Args:
         vocabulary_size: number of token ids, padding (0) and OOV (1) included (int >= 3).
         embedding_dim: token embedding width.
-        units: LSTM units per direction and layer (H).
+        hidden_dim: LSTM units per direction and layer (H).
         num_layers: LSTM layers per direction (L).
         dropout: dropout on the token layer, between layers and before the softmax.
         share_softmax: one output projection for both directions (else two).
@@ -50,7 +50,7 @@ class BidirectionalLanguageModel(keras.Model):
     Example:
 
     >>> import numpy as np
-    >>> lm = BidirectionalLanguageModel(50, embedding_dim=8, units=8, num_layers=2)
+    >>> lm = BidirectionalLanguageModel(50, embedding_dim=8, hidden_dim=8, num_layers=2)
     >>> ids = np.array([[5, 6, 7, 0], [8, 9, 0, 0]], "int32")
     >>> tuple(lm(ids)["backward"].shape)
     (2, 4, 50)
@@ -59,13 +59,13 @@ class BidirectionalLanguageModel(keras.Model):
     ((2, 4, 16), 5)
     """
 
-    def __init__(self, vocabulary_size, embedding_dim=128, units=128, num_layers=2,
+    def __init__(self, vocabulary_size, embedding_dim=128, hidden_dim=128, num_layers=2,
                  dropout=0.1, share_softmax=True, residual=True, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(vocabulary_size, int) or vocabulary_size < 3:
             raise ValueError("`vocabulary_size` must be an int >= 3 (padding, OOV, tokens), "
                              f"got vocabulary_size={vocabulary_size!r}.")
-        for arg, value in (("embedding_dim", embedding_dim), ("units", units),
+        for arg, value in (("embedding_dim", embedding_dim), ("hidden_dim", hidden_dim),
                            ("num_layers", num_layers)):
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"`{arg}` must be a positive int, got {arg}={value!r}.")
@@ -73,7 +73,7 @@ class BidirectionalLanguageModel(keras.Model):
             raise ValueError(f"`dropout` must be in [0, 1), got dropout={dropout!r}.")
         self.vocabulary_size = vocabulary_size
         self.embedding_dim = embedding_dim
-        self.units = units
+        self.hidden_dim = hidden_dim
         self.num_layers = num_layers
         self.dropout = float(dropout)
         self.share_softmax = bool(share_softmax)
@@ -82,13 +82,14 @@ class BidirectionalLanguageModel(keras.Model):
         self.token_embedding = keras.layers.Embedding(
             vocabulary_size, embedding_dim, dtype=policy, name="token_embedding")
         self.token_projection = (
-            keras.layers.Dense(units, use_bias=False, dtype=policy, name="token_projection")
-            if embedding_dim != units else None)
+            keras.layers.Dense(hidden_dim, use_bias=False, dtype=policy, name="token_projection")
+            if embedding_dim != hidden_dim else None)
         self.forward_layers = [
-            keras.layers.LSTM(units, return_sequences=True, dtype=policy, name=f"forward_lstm_{j}")
+            keras.layers.LSTM(hidden_dim, return_sequences=True, dtype=policy,
+                              name=f"forward_lstm_{j}")
             for j in range(num_layers)]
         self.backward_layers = [
-            keras.layers.LSTM(units, return_sequences=True, dtype=policy,
+            keras.layers.LSTM(hidden_dim, return_sequences=True, dtype=policy,
                               name=f"backward_lstm_{j}")
             for j in range(num_layers)]
         self.dropout_layer = keras.layers.Dropout(dropout, dtype=policy, name="dropout")
@@ -105,12 +106,12 @@ class BidirectionalLanguageModel(keras.Model):
         shapes = [(self.token_embedding, (None, None))]
         if self.token_projection is not None:
             shapes.append((self.token_projection, (None, None, self.embedding_dim)))
-        shapes += [(layer, (None, None, self.units))
+        shapes += [(layer, (None, None, self.hidden_dim))
                    for layer in self.forward_layers + self.backward_layers]
-        shapes.append((self.forward_softmax, (None, None, self.units)))
+        shapes.append((self.forward_softmax, (None, None, self.hidden_dim)))
         if not self.share_softmax:
-            shapes.append((self.backward_softmax, (None, None, self.units)))
-        shapes.append((self.scalar_mix, (None, self.num_layers + 1, None, 2 * self.units)))
+            shapes.append((self.backward_softmax, (None, None, self.hidden_dim)))
+        shapes.append((self.scalar_mix, (None, self.num_layers + 1, None, 2 * self.hidden_dim)))
         for layer, shape in shapes:
             if not layer.built:
                 layer.build(shape)
@@ -223,6 +224,6 @@ class BidirectionalLanguageModel(keras.Model):
     def get_config(self):
         config = super().get_config()
         config.update(vocabulary_size=self.vocabulary_size, embedding_dim=self.embedding_dim,
-                      units=self.units, num_layers=self.num_layers, dropout=self.dropout,
+                      hidden_dim=self.hidden_dim, num_layers=self.num_layers, dropout=self.dropout,
                       share_softmax=self.share_softmax, residual=self.residual)
         return config

@@ -25,7 +25,7 @@ class CharLanguageModel(GenerativeLanguageModel, keras.Model):
     between layers (not on the recurrent connections).
 
     Generation follows the contract of `keras_seq.generation`: the cache is the RNN state (a
-    flat tuple of `[batch, units]` tensors, two per LSTM layer, one otherwise);
+    flat tuple of `[batch, hidden_dim]` tensors, two per LSTM layer, one otherwise);
     `build_cache(prompt_ids, max_length)` runs the prompts through the RNN once (the
     prefill, up to the shortest prompt's last id); `call_with_cache` reads the token at
     `cache_update_index - 1`, advances the state one step and returns the logits of the
@@ -36,7 +36,7 @@ class CharLanguageModel(GenerativeLanguageModel, keras.Model):
     Args:
         vocabulary_size: number of ids (padding id 0 and unknown id 1 included).
         cell: "elman", "rnn", "gru" or "lstm".
-        units: hidden units per layer.
+        hidden_dim: hidden units per layer.
         num_layers: stacked RNN layers.
         embedding_dim: size of the character embedding; None or 0 = one-hot inputs.
         dropout: dropout rate on the embedding and between layers (training only).
@@ -62,14 +62,14 @@ class CharLanguageModel(GenerativeLanguageModel, keras.Model):
     Example:
 
     >>> import numpy as np
-    >>> model = CharLanguageModel(vocabulary_size=29, cell="gru", units=16, embedding_dim=8)
+    >>> model = CharLanguageModel(vocabulary_size=29, cell="gru", hidden_dim=16, embedding_dim=8)
     >>> tuple(model(np.array([[3, 4, 5]])).shape)
     (1, 3, 29)
     >>> model.generate(np.array([[3, 4, 5]]), max_length=7, jit_compile=False).shape
     (1, 7)
     """
 
-    def __init__(self, vocabulary_size, cell="lstm", units=256, num_layers=1, embedding_dim=32,
+    def __init__(self, vocabulary_size, cell="lstm", hidden_dim=256, num_layers=1, embedding_dim=32,
                  dropout=0.0, recurrent_dropout=0.0, activation="tanh", stateful=False,
                  **kwargs):
         super().__init__(**kwargs)
@@ -78,7 +78,7 @@ class CharLanguageModel(GenerativeLanguageModel, keras.Model):
                              f"least one character), got vocabulary_size={vocabulary_size!r}.")
         if cell not in CELLS:
             raise ValueError(f"`cell` must be one of {CELLS}, got cell={cell!r}.")
-        for name, value in (("units", units), ("num_layers", num_layers)):
+        for name, value in (("hidden_dim", hidden_dim), ("num_layers", num_layers)):
             if not isinstance(value, (int, np.integer)) or value <= 0:
                 raise ValueError(f"`{name}` must be a positive int, got {name}={value!r}.")
         if embedding_dim is not None and (not isinstance(embedding_dim, (int, np.integer))
@@ -92,7 +92,7 @@ class CharLanguageModel(GenerativeLanguageModel, keras.Model):
                              f"cell), got recurrent_dropout={recurrent_dropout!r}, cell={cell!r}.")
         self.vocabulary_size = int(vocabulary_size)
         self.cell_type = cell
-        self.units = int(units)
+        self.hidden_dim = int(hidden_dim)
         self.num_layers = int(num_layers)
         self.embedding_dim = int(embedding_dim) if embedding_dim else None
         self.dropout_rate = float(dropout)
@@ -121,12 +121,12 @@ class CharLanguageModel(GenerativeLanguageModel, keras.Model):
         if self.cell_type != "elman" and self.recurrent_dropout:
             common["recurrent_dropout"] = self.recurrent_dropout
         if self.cell_type == "lstm":
-            return keras.layers.LSTM(self.units, **common)
+            return keras.layers.LSTM(self.hidden_dim, **common)
         if self.cell_type == "gru":
-            return keras.layers.GRU(self.units, **common)
+            return keras.layers.GRU(self.hidden_dim, **common)
         if self.cell_type == "rnn":
-            return keras.layers.SimpleRNN(self.units, activation=self.activation, **common)
-        return keras.layers.RNN(ElmanRNNCell(self.units, activation=self.activation), **common)
+            return keras.layers.SimpleRNN(self.hidden_dim, activation=self.activation, **common)
+        return keras.layers.RNN(ElmanRNNCell(self.hidden_dim, activation=self.activation), **common)
 
     # ---- forward -------------------------------------------------------------------------
     def embed(self, token_ids):
@@ -174,11 +174,11 @@ class CharLanguageModel(GenerativeLanguageModel, keras.Model):
 
     def _zero_state(self, batch_size):
         """The zero state (an empty cache) for `batch_size` sequences."""
-        return tuple(ops.zeros((batch_size, self.units), dtype=self.compute_dtype)
+        return tuple(ops.zeros((batch_size, self.hidden_dim), dtype=self.compute_dtype)
                      for _ in range(self.states_per_layer * self.num_layers))
 
     def step(self, inputs, cache):
-        """One step from embedded `inputs [batch, d]`: returns (hidden [batch, units], cache)."""
+        """One step from embedded `inputs [batch, d]`: (hidden [batch, hidden_dim], cache)."""
         x, new = inputs, []
         for rnn, layer_states in zip(self.rnn_layers, self.split_cache(cache)):
             x, s = rnn.cell(x, list(layer_states), training=False)
@@ -189,7 +189,7 @@ class CharLanguageModel(GenerativeLanguageModel, keras.Model):
         """Reads `token_ids[:, cache_update_index - 1]`, advances the state one step.
 
         Returns:
-            `(logits [batch, vocabulary_size], hidden [batch, units], cache)`: the logits of
+            `(logits [batch, vocabulary_size], hidden [batch, hidden_dim], cache)`: the logits of
             the token at `cache_update_index`.
         """
         token = ops.take(token_ids, ops.cast(cache_update_index, "int32") - 1, axis=1)
@@ -207,7 +207,7 @@ class CharLanguageModel(GenerativeLanguageModel, keras.Model):
             max_length: length of the token buffer (unused: an RNN's cache is its state).
 
         Returns:
-            The cache: a flat tuple of `[batch, units]` states (zeros when the shortest
+            The cache: a flat tuple of `[batch, hidden_dim]` states (zeros when the shortest
             prompt has one id).
         """
         prompt = ops.cast(inputs, "int32")
@@ -225,7 +225,7 @@ class CharLanguageModel(GenerativeLanguageModel, keras.Model):
         return ops.cond(index > 1, prefill, empty)
 
     def unroll(self, token_ids, initial_state=None):
-        """Runs step by step (Python loop); returns (logits [B,T,V], list of top hidden [B,units]).
+        """Runs step by step (Python loop): (logits [B,T,V], list of top hidden [B,hidden_dim]).
 
         Each returned hidden state h_t is a separate tensor, so a gradient tape can take
         derivatives with respect to it (gradient flow through time).
@@ -270,7 +270,8 @@ class CharLanguageModel(GenerativeLanguageModel, keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update(vocabulary_size=self.vocabulary_size, cell=self.cell_type, units=self.units,
+        config.update(vocabulary_size=self.vocabulary_size, cell=self.cell_type,
+                      hidden_dim=self.hidden_dim,
                       num_layers=self.num_layers, embedding_dim=self.embedding_dim,
                       dropout=self.dropout_rate, recurrent_dropout=self.recurrent_dropout,
                       activation=self.activation, stateful=self.stateful)

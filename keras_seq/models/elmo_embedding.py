@@ -35,7 +35,7 @@ class ElmoEmbedding(keras.layers.Layer):
     Example:
 
     >>> import numpy as np
-    >>> lm = BidirectionalLanguageModel(30, embedding_dim=4, units=4, num_layers=1)
+    >>> lm = BidirectionalLanguageModel(30, embedding_dim=4, hidden_dim=4, num_layers=1)
     >>> elmo = ElmoEmbedding(lm)
     >>> tuple(elmo(np.array([[3, 4, 0]], "int32")).shape), len(elmo.trainable_weights)
     ((1, 3, 8), 2)
@@ -55,7 +55,7 @@ class ElmoEmbedding(keras.layers.Layer):
         self.initial_gamma = float(initial_gamma)
         self.language_model.trainable = self.fine_tune
         self.supports_masking = True
-        self.output_dim = 2 * language_model.units
+        self.output_dim = 2 * language_model.hidden_dim
 
     def build(self, input_shape):
         if not self.language_model.built:

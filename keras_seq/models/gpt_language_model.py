@@ -51,7 +51,7 @@ class GPTLanguageModel(GenerativeLanguageModel, keras.Model):
         max_length: the longest sequence (positions) the model reads or generates.
         num_layers: decoder blocks N.
         num_heads: attention heads per block.
-        embed_dim: model width d (a multiple of `num_heads`).
+        embedding_dim: model width d (a multiple of `num_heads`).
         intermediate_dim: feed-forward hidden size (default 4 d).
         dropout: dropout on the embeddings, after each sub-layer and on attention weights.
         position: "learned" (GPT-2) or "sinusoidal" position encoding.
@@ -74,7 +74,7 @@ class GPTLanguageModel(GenerativeLanguageModel, keras.Model):
 
     >>> import numpy as np
     >>> model = GPTLanguageModel(vocabulary_size=30, max_length=32, num_layers=1,
-    ...                          num_heads=2, embed_dim=16)
+    ...                          num_heads=2, embedding_dim=16)
     >>> tuple(model(np.array([[3, 4, 5]])).shape)
     (1, 3, 30)
     >>> model.generate(np.array([[3, 4, 5]]), max_length=7, jit_compile=False).shape
@@ -82,7 +82,7 @@ class GPTLanguageModel(GenerativeLanguageModel, keras.Model):
     """
 
     def __init__(self, vocabulary_size, max_length=256, num_layers=4, num_heads=4,
-                 embed_dim=128, intermediate_dim=None, dropout=0.1, position="learned",
+                 embedding_dim=128, intermediate_dim=None, dropout=0.1, position="learned",
                  norm_first=True, tie_weights=True, activation="gelu", layer_norm_epsilon=1e-5,
                  **kwargs):
         super().__init__(**kwargs)
@@ -93,12 +93,12 @@ class GPTLanguageModel(GenerativeLanguageModel, keras.Model):
         max_length = _positive_int("max_length", max_length)
         num_layers = _positive_int("num_layers", num_layers)
         num_heads = _positive_int("num_heads", num_heads)
-        embed_dim = _positive_int("embed_dim", embed_dim)
-        if embed_dim % num_heads:
-            raise ValueError("`embed_dim` must be a multiple of `num_heads`, got "
-                             f"embed_dim={embed_dim}, num_heads={num_heads}.")
+        embedding_dim = _positive_int("embedding_dim", embedding_dim)
+        if embedding_dim % num_heads:
+            raise ValueError("`embedding_dim` must be a multiple of `num_heads`, got "
+                             f"embedding_dim={embedding_dim}, num_heads={num_heads}.")
         intermediate_dim = _positive_int(
-            "intermediate_dim", 4 * embed_dim if intermediate_dim is None else intermediate_dim)
+            "intermediate_dim", 4 * embedding_dim if intermediate_dim is None else intermediate_dim)
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1), got dropout={dropout!r}.")
         if position not in ("learned", "sinusoidal"):
@@ -108,7 +108,7 @@ class GPTLanguageModel(GenerativeLanguageModel, keras.Model):
         self.max_length = max_length
         self.num_layers = num_layers
         self.num_heads = num_heads
-        self.embed_dim = embed_dim
+        self.embedding_dim = embedding_dim
         self.intermediate_dim = intermediate_dim
         self.dropout_rate = float(dropout)
         self.position = position
@@ -116,10 +116,10 @@ class GPTLanguageModel(GenerativeLanguageModel, keras.Model):
         self.tie_weights = bool(tie_weights)
         self.activation = activation
         self.layer_norm_epsilon = float(layer_norm_epsilon)
-        self.head_dim = embed_dim // num_heads
+        self.head_dim = embedding_dim // num_heads
 
         self.embedding = PositionalEmbedding(
-            self.vocabulary_size, max_length, embed_dim, position=position, mask_zero=True,
+            self.vocabulary_size, max_length, embedding_dim, position=position, mask_zero=True,
             embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02),
             dtype=self.dtype_policy, name="embedding")
         self.embedding_dropout = keras.layers.Dropout(self.dropout_rate, dtype=self.dtype_policy,
@@ -137,7 +137,7 @@ class GPTLanguageModel(GenerativeLanguageModel, keras.Model):
             self.vocabulary_size, dtype="float32", name="output_projection")
 
     def build(self, input_shape=None):
-        d = self.embed_dim
+        d = self.embedding_dim
         self.embedding.build((None, None))
         for block in self.blocks:
             block.build((None, None, d))  # no encoder_sequence: GPT-style, no cross-attention
@@ -149,7 +149,7 @@ class GPTLanguageModel(GenerativeLanguageModel, keras.Model):
     # ---- forward -------------------------------------------------------------------------
     @property
     def token_embeddings(self):
-        """The token embedding matrix E `(vocabulary_size, embed_dim)` (the tied output)."""
+        """The token embedding matrix E `(vocabulary_size, embedding_dim)` (the tied output)."""
         return self.embedding.token_embedding.embeddings
 
     def _logits(self, hidden):
@@ -246,7 +246,7 @@ class GPTLanguageModel(GenerativeLanguageModel, keras.Model):
         config = super().get_config()
         config.update(
             vocabulary_size=self.vocabulary_size, max_length=self.max_length,
-            num_layers=self.num_layers, num_heads=self.num_heads, embed_dim=self.embed_dim,
+            num_layers=self.num_layers, num_heads=self.num_heads, embedding_dim=self.embedding_dim,
             intermediate_dim=self.intermediate_dim, dropout=self.dropout_rate,
             position=self.position, norm_first=self.norm_first, tie_weights=self.tie_weights,
             activation=self.activation, layer_norm_epsilon=self.layer_norm_epsilon)

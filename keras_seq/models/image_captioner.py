@@ -33,9 +33,9 @@ class ImageCaptioner(Seq2SeqModel):
     `ops.while_loop` (greedy, beam or sampling), the state and the image features as cache.
 
     Args:
-        vocab_size: int, caption vocabulary (id 0 = padding, 2 = [START], 3 = [END]).
+        vocabulary_size: int, caption vocabulary (id 0 = padding, 2 = [START], 3 = [END]).
         image_size: int, side of the square input images.
-        embed_dim: word embedding size (and size of the global image embedding x̄).
+        embedding_dim: word embedding size (and size of the global image embedding x̄).
         hidden_dim: RNN state size.
         rnn: "gru" or "lstm".
         attention: bool, attend over the image grid at every step.
@@ -62,12 +62,12 @@ class ImageCaptioner(Seq2SeqModel):
         training: bool.
 
     Returns:
-        Logits `(B, T, vocab_size)`.
+        Logits `(B, T, vocabulary_size)`.
 
     Example:
 
     >>> import numpy as np
-    >>> model = ImageCaptioner(12, image_size=32, embed_dim=8, hidden_dim=16,
+    >>> model = ImageCaptioner(12, image_size=32, embedding_dim=8, hidden_dim=16,
     ...                        encoder_filters=(4, 8))
     >>> images, caption_in = np.zeros((2, 32, 32, 3), "float32"), np.array([[2, 5, 6]] * 2)
     >>> tuple(model({"image": images, "caption_in": caption_in}).shape)
@@ -78,7 +78,7 @@ class ImageCaptioner(Seq2SeqModel):
     (2, 5)
     """
 
-    def __init__(self, vocab_size, image_size=64, embed_dim=128, hidden_dim=256, rnn="gru",
+    def __init__(self, vocabulary_size, image_size=64, embedding_dim=128, hidden_dim=256, rnn="gru",
                  attention=True, condition_on="both", encoder_filters=(32, 64, 128),
                  encoder_pooling="both", encoder_self_attention_heads=0, encoder_twin_heads=0,
                  encoder_self_similarity=False, encoder_self_similarity_heads=0,
@@ -93,9 +93,9 @@ class ImageCaptioner(Seq2SeqModel):
                              f"condition_on={condition_on!r}.")
         if not isinstance(image_size, int) or image_size < 16:
             raise ValueError(f"`image_size` must be an int >= 16, got image_size={image_size!r}.")
-        self.vocab_size = vocab_size
+        self.vocabulary_size = vocabulary_size
         self.image_size = image_size
-        self.embed_dim = embed_dim
+        self.embedding_dim = embedding_dim
         self.hidden_dim = hidden_dim
         self.rnn = rnn
         self.use_attention = bool(attention)
@@ -113,10 +113,10 @@ class ImageCaptioner(Seq2SeqModel):
         self.dropout_rate = dropout
         if backbone:
             self.image_encoder = BackboneImageEncoder(
-                backbone, embed_dim=embed_dim, backbone_weights=backbone_weights,
+                backbone, embedding_dim=embedding_dim, backbone_weights=backbone_weights,
                 trainable_backbone=trainable_backbone, dropout=dropout, name="image_encoder")
         else:
-            self.image_encoder = ConvImageEncoder(self.encoder_filters, embed_dim=embed_dim,
+            self.image_encoder = ConvImageEncoder(self.encoder_filters, embedding_dim=embedding_dim,
                                                   dropout=dropout, pooling=encoder_pooling,
                                                   self_attention_heads=encoder_self_attention_heads,
                                                   twin_heads=self.encoder_twin_heads,
@@ -124,7 +124,7 @@ class ImageCaptioner(Seq2SeqModel):
                                                   self_similarity_heads=(
                                                       self.encoder_self_similarity_heads),
                                                   name="image_encoder")
-        self.word_embedding = keras.layers.Embedding(vocab_size, embed_dim, mask_zero=True,
+        self.word_embedding = keras.layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True,
                                                      name="word_embedding")
         self.initial_state = None  # h_0 = 0 when the image enters only the input
         if condition_on in ("both", "state"):
@@ -135,7 +135,7 @@ class ImageCaptioner(Seq2SeqModel):
         cell = keras.layers.GRUCell if rnn == "gru" else keras.layers.LSTMCell
         self.decoder_cell = cell(hidden_dim, name="decoder_cell")
         self.dropout = keras.layers.Dropout(dropout)
-        self.output_projection = keras.layers.Dense(vocab_size, name="output_projection")
+        self.output_projection = keras.layers.Dense(vocabulary_size, name="output_projection")
 
     # -- building -------------------------------------------------------------------------
     def build(self, input_shape=None):
@@ -143,7 +143,7 @@ class ImageCaptioner(Seq2SeqModel):
         self.image_encoder.build((None, size, size, 3))
         grid_shape, vector_shape = self.image_encoder.compute_output_shape((None, size, size, 3))
         self.grid_channels = int(grid_shape[-1])
-        self.vector_dim = int(vector_shape[-1])  # x̄: embed_dim (+ self-similarity scores)
+        self.vector_dim = int(vector_shape[-1])  # x̄: embedding_dim (+ self-similarity scores)
         self.word_embedding.build((None, None))
         if self.initial_state is not None:
             self.initial_state.build((None, self.vector_dim))
@@ -155,7 +155,7 @@ class ImageCaptioner(Seq2SeqModel):
         self.built = True
 
     def _step_input_dim(self):
-        dim = self.embed_dim
+        dim = self.embedding_dim
         if self.condition_on in ("both", "input"):
             dim += self.vector_dim
         if self.use_attention:
@@ -274,8 +274,8 @@ class ImageCaptioner(Seq2SeqModel):
 
     def get_config(self):
         config = super().get_config()
-        config.update(vocab_size=self.vocab_size, image_size=self.image_size,
-                      embed_dim=self.embed_dim, hidden_dim=self.hidden_dim, rnn=self.rnn,
+        config.update(vocabulary_size=self.vocabulary_size, image_size=self.image_size,
+                      embedding_dim=self.embedding_dim, hidden_dim=self.hidden_dim, rnn=self.rnn,
                       attention=self.use_attention, condition_on=self.condition_on,
                       encoder_filters=list(self.encoder_filters),
                       encoder_pooling=self.encoder_pooling,

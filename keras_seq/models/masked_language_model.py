@@ -33,7 +33,7 @@ class MaskedLanguageModel(keras.Model):
         sequence_length: the longest input (size of the position table).
         num_layers: L, encoder blocks.
         num_heads: attention heads per block.
-        embed_dim: d, hidden size.
+        embedding_dim: d, hidden size.
         intermediate_dim: hidden size of the feed-forward networks.
         dropout: dropout of embeddings, attention weights and sub-layer outputs.
         num_segments: size of the segment table (2: sentence A / B).
@@ -56,7 +56,7 @@ class MaskedLanguageModel(keras.Model):
 
     >>> import numpy as np
     >>> model = MaskedLanguageModel(vocabulary_size=50, sequence_length=8, num_layers=1,
-    ...                             num_heads=2, embed_dim=16, intermediate_dim=32)
+    ...                             num_heads=2, embedding_dim=16, intermediate_dim=32)
     >>> x = {"token_ids": np.array([[2, 9, 4, 11, 3, 0, 0, 0]]),
     ...      "segment_ids": np.zeros((1, 8), "int32"),
     ...      "padding_mask": np.array([[1, 1, 1, 1, 1, 0, 0, 0]], bool),
@@ -66,26 +66,26 @@ class MaskedLanguageModel(keras.Model):
     """
 
     def __init__(self, vocabulary_size, sequence_length=128, num_layers=4, num_heads=4,
-                 embed_dim=256, intermediate_dim=1024, dropout=0.1, num_segments=2,
+                 embedding_dim=256, intermediate_dim=1024, dropout=0.1, num_segments=2,
                  layer_norm_epsilon=1e-12, **kwargs):
         super().__init__(**kwargs)
         for name, value in (("vocabulary_size", vocabulary_size),
                             ("sequence_length", sequence_length), ("num_layers", num_layers),
-                            ("num_heads", num_heads), ("embed_dim", embed_dim),
+                            ("num_heads", num_heads), ("embedding_dim", embedding_dim),
                             ("intermediate_dim", intermediate_dim),
                             ("num_segments", num_segments)):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"`{name}` must be a positive int, got {name}={value!r}.")
-        if embed_dim % num_heads:
-            raise ValueError(f"`embed_dim` must be a multiple of `num_heads`, got "
-                             f"embed_dim={embed_dim} and num_heads={num_heads}.")
+        if embedding_dim % num_heads:
+            raise ValueError(f"`embedding_dim` must be a multiple of `num_heads`, got "
+                             f"embedding_dim={embedding_dim} and num_heads={num_heads}.")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1), got dropout={dropout!r}.")
         self.vocabulary_size = vocabulary_size
         self.sequence_length = sequence_length
         self.num_layers = num_layers
         self.num_heads = num_heads
-        self.embed_dim = embed_dim
+        self.embedding_dim = embedding_dim
         self.intermediate_dim = intermediate_dim
         self.dropout = float(dropout)
         self.num_segments = num_segments
@@ -96,10 +96,10 @@ class MaskedLanguageModel(keras.Model):
 
         policy = self.dtype_policy
         self.embeddings = PositionalEmbedding(
-            vocabulary_size, sequence_length, embed_dim, position="learned", mask_zero=True,
+            vocabulary_size, sequence_length, embedding_dim, position="learned", mask_zero=True,
             embeddings_initializer=init(), dtype=policy, name="embeddings")
         self.segment_embedding = keras.layers.Embedding(
-            num_segments, embed_dim, embeddings_initializer=init(), dtype=policy,
+            num_segments, embedding_dim, embeddings_initializer=init(), dtype=policy,
             name="segment_embedding")
         self.embeddings_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=policy, name="embeddings_norm")
@@ -111,14 +111,14 @@ class MaskedLanguageModel(keras.Model):
                                     kernel_initializer=init(), dtype=policy,
                                     name=f"encoder_block_{i}")
             for i in range(num_layers)]
-        self.head_dense = keras.layers.Dense(embed_dim, activation="gelu",
+        self.head_dense = keras.layers.Dense(embedding_dim, activation="gelu",
                                              kernel_initializer=init(), dtype=policy,
                                              name="mlm_head_dense")
         self.head_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=policy, name="mlm_head_norm")
 
     def build(self, input_shape=None):
-        hidden = (None, None, self.embed_dim)
+        hidden = (None, None, self.embedding_dim)
         self.embeddings.build((None, None))
         self.segment_embedding.build((None, None))
         self.embeddings_norm.build(hidden)
@@ -184,7 +184,7 @@ class MaskedLanguageModel(keras.Model):
         config = super().get_config()
         config.update(vocabulary_size=self.vocabulary_size, sequence_length=self.sequence_length,
                       num_layers=self.num_layers, num_heads=self.num_heads,
-                      embed_dim=self.embed_dim, intermediate_dim=self.intermediate_dim,
+                      embedding_dim=self.embedding_dim, intermediate_dim=self.intermediate_dim,
                       dropout=self.dropout, num_segments=self.num_segments,
                       layer_norm_epsilon=self.layer_norm_epsilon)
         return config

@@ -17,8 +17,8 @@ class RNNEncoderDecoder(Seq2SeqModel):
         p(y_t | y_{<t}, x) = softmax(W_o s_t + b_o)
 
     Args:
-        source_vocab_size, target_vocab_size: vocabulary sizes (id 0 = padding).
-        embed_dim: token embedding size.
+        source_vocabulary_size, target_vocabulary_size: vocabulary sizes (id 0 = padding).
+        embedding_dim: token embedding size.
         hidden_dim: GRU state size.
         dropout: dropout on embeddings and decoder outputs.
         **kwargs: `keras.Model` arguments.
@@ -28,12 +28,12 @@ class RNNEncoderDecoder(Seq2SeqModel):
         training: bool.
 
     Returns:
-        Logits `(B, T, target_vocab_size)`.
+        Logits `(B, T, target_vocabulary_size)`.
 
     Example:
 
     >>> import numpy as np
-    >>> model = RNNEncoderDecoder(20, 15, embed_dim=8, hidden_dim=16)
+    >>> model = RNNEncoderDecoder(20, 15, embedding_dim=8, hidden_dim=16)
     >>> src, tgt = np.array([[5, 6, 7, 0]]), np.array([[2, 4, 9]])
     >>> tuple(model({"source": src, "target_in": tgt}).shape)
     (1, 3, 15)
@@ -41,29 +41,31 @@ class RNNEncoderDecoder(Seq2SeqModel):
     (1, 6)
     """
 
-    def __init__(self, source_vocab_size, target_vocab_size, embed_dim=128, hidden_dim=256,
+    def __init__(self, source_vocabulary_size, target_vocabulary_size, embedding_dim=128,
+                 hidden_dim=256,
                  dropout=0.1, **kwargs):
         super().__init__(**kwargs)
-        self.source_vocab_size = source_vocab_size
-        self.target_vocab_size = target_vocab_size
-        self.embed_dim = embed_dim
+        self.source_vocabulary_size = source_vocabulary_size
+        self.target_vocabulary_size = target_vocabulary_size
+        self.embedding_dim = embedding_dim
         self.hidden_dim = hidden_dim
         self.dropout_rate = dropout
         self.source_embedding = keras.layers.Embedding(
-            source_vocab_size, embed_dim, mask_zero=True, name="source_embedding")
+            source_vocabulary_size, embedding_dim, mask_zero=True, name="source_embedding")
         self.target_embedding = keras.layers.Embedding(
-            target_vocab_size, embed_dim, mask_zero=True, name="target_embedding")
+            target_vocabulary_size, embedding_dim, mask_zero=True, name="target_embedding")
         self.encoder = keras.layers.GRU(hidden_dim, return_state=True, name="encoder")
         self.decoder = keras.layers.GRU(hidden_dim, return_sequences=True, name="decoder")
         self.dropout = keras.layers.Dropout(dropout)
-        self.output_projection = keras.layers.Dense(target_vocab_size, name="output_projection")
+        self.output_projection = keras.layers.Dense(target_vocabulary_size,
+                                                    name="output_projection")
 
     def build(self, input_shape=None):
         # Shapes follow from the constructor's sizes, so `model.build()` needs no input shape.
         self.source_embedding.build((None, None))
         self.target_embedding.build((None, None))
-        self.encoder.build((None, None, self.embed_dim))
-        self.decoder.build((None, None, self.embed_dim + self.hidden_dim))
+        self.encoder.build((None, None, self.embedding_dim))
+        self.decoder.build((None, None, self.embedding_dim + self.hidden_dim))
         self.output_projection.build((None, None, self.hidden_dim))
         self.built = True
 
@@ -107,7 +109,8 @@ class RNNEncoderDecoder(Seq2SeqModel):
 
     def get_config(self):
         config = super().get_config()
-        config.update(source_vocab_size=self.source_vocab_size,
-                      target_vocab_size=self.target_vocab_size, embed_dim=self.embed_dim,
+        config.update(source_vocabulary_size=self.source_vocabulary_size,
+                      target_vocabulary_size=self.target_vocabulary_size,
+                      embedding_dim=self.embedding_dim,
                       hidden_dim=self.hidden_dim, dropout=self.dropout_rate)
         return config

@@ -53,7 +53,7 @@ class RNNForecaster(keras.Model):
     Args:
         horizon: H, the number of future values forecast at once (direct multi-step).
         rnn: "gru" or "lstm".
-        units: units of every recurrent layer.
+        hidden_dim: units of every recurrent layer.
         num_layers: stacked recurrent layers (>= 1).
         dropout: dropout on the inputs of each recurrent layer and before the head, in [0, 1).
         head: "mse" (point forecast) or "gaussian" (mean and log-variance).
@@ -72,22 +72,23 @@ class RNNForecaster(keras.Model):
     Example:
 
     >>> import numpy as np
-    >>> model = RNNForecaster(horizon=3, units=8, head="gaussian")
+    >>> model = RNNForecaster(horizon=3, hidden_dim=8, head="gaussian")
     >>> tuple(model(np.zeros((2, 12), "float32")).shape)
     (2, 3, 2)
-    >>> tuple(RNNForecaster(horizon=1, rnn="lstm", units=4, num_layers=2)(np.zeros((5, 7))).shape)
+    >>> two = RNNForecaster(horizon=1, rnn="lstm", hidden_dim=4, num_layers=2)
+    >>> tuple(two(np.zeros((5, 7))).shape)
     (5, 1)
     """
 
-    def __init__(self, horizon=1, rnn="gru", units=64, num_layers=1, dropout=0.0, head="mse",
+    def __init__(self, horizon=1, rnn="gru", hidden_dim=64, num_layers=1, dropout=0.0, head="mse",
                  residual="last", season=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(horizon, int) or horizon <= 0:
             raise ValueError(f"`horizon` must be a positive int, got horizon={horizon!r}.")
         if rnn not in RNN_TYPES:
             raise ValueError(f"`rnn` must be one of {sorted(RNN_TYPES)}, got rnn={rnn!r}.")
-        if not isinstance(units, int) or units <= 0:
-            raise ValueError(f"`units` must be a positive int, got units={units!r}.")
+        if not isinstance(hidden_dim, int) or hidden_dim <= 0:
+            raise ValueError(f"`hidden_dim` must be a positive int, got hidden_dim={hidden_dim!r}.")
         if not isinstance(num_layers, int) or num_layers <= 0:
             raise ValueError(f"`num_layers` must be a positive int, got num_layers={num_layers!r}.")
         if not 0.0 <= dropout < 1.0:
@@ -99,11 +100,12 @@ class RNNForecaster(keras.Model):
         if residual == "seasonal" and (not isinstance(season, int) or season <= 0):
             raise ValueError("`season` must be a positive int with residual='seasonal', got "
                              f"season={season!r}.")
-        self.horizon, self.rnn, self.units, self.num_layers = horizon, rnn, units, num_layers
+        self.horizon, self.rnn, self.num_layers = horizon, rnn, num_layers
+        self.hidden_dim = hidden_dim
         self.dropout, self.head, self.residual = float(dropout), head, residual
         self.season = season
         self.rnn_layers = [
-            RNN_TYPES[rnn](units, return_sequences=i < num_layers - 1, dropout=self.dropout,
+            RNN_TYPES[rnn](hidden_dim, return_sequences=i < num_layers - 1, dropout=self.dropout,
                            dtype=self.dtype_policy, name=f"{rnn}_{i}")
             for i in range(num_layers)]
         self.head_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy,
@@ -154,7 +156,7 @@ class RNNForecaster(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update(horizon=self.horizon, rnn=self.rnn, units=self.units,
+        config.update(horizon=self.horizon, rnn=self.rnn, hidden_dim=self.hidden_dim,
                       num_layers=self.num_layers, dropout=self.dropout, head=self.head,
                       residual=self.residual, season=self.season)
         return config

@@ -8,10 +8,10 @@ RNN_TYPES = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 
 
 def build_sentiment_classifier(
-    vocab_size,
+    vocabulary_size,
     embedding_dim=128,
     rnn="lstm",
-    units=64,
+    hidden_dim=64,
     num_stacked=1,
     dropout=0.3,
     logits=False,
@@ -37,10 +37,10 @@ def build_sentiment_classifier(
     `keras_seq.export` for the raw-string model.
 
     Args:
-        vocab_size: size of the vocabulary, padding and OOV ids included (int >= 3).
+        vocabulary_size: size of the vocabulary, padding and OOV ids included (int >= 3).
         embedding_dim: embedding width.
         rnn: "lstm" or "gru".
-        units: units of each RNN direction.
+        hidden_dim: units of each RNN direction.
         num_stacked: bidirectional sequence layers below the pooled one (int >= 0).
         dropout: dropout rate after the embedding and before the head, in [0, 1).
         logits: if True the head outputs a logit; else a sigmoid probability.
@@ -64,15 +64,16 @@ def build_sentiment_classifier(
     Example:
 
     >>> import numpy as np
-    >>> model = build_sentiment_classifier(vocab_size=100, units=8, embedding_dim=8)
+    >>> model = build_sentiment_classifier(vocabulary_size=100, hidden_dim=8, embedding_dim=8)
     >>> model.predict(np.array([[5, 6, 7, 0, 0]]), verbose=0).shape
     (1, 1)
     """
-    if not isinstance(vocab_size, int) or vocab_size < 3:
-        raise ValueError(f"`vocab_size` must be an int >= 3, got vocab_size={vocab_size!r}.")
+    if not isinstance(vocabulary_size, int) or vocabulary_size < 3:
+        raise ValueError("`vocabulary_size` must be an int >= 3, got "
+                         f"vocabulary_size={vocabulary_size!r}.")
     if rnn not in RNN_TYPES:
         raise ValueError(f"`rnn` must be one of {sorted(RNN_TYPES)}, got rnn={rnn!r}.")
-    for arg, value in (("embedding_dim", embedding_dim), ("units", units)):
+    for arg, value in (("embedding_dim", embedding_dim), ("hidden_dim", hidden_dim)):
         if not isinstance(value, int) or value <= 0:
             raise ValueError(f"`{arg}` must be a positive int, got {arg}={value!r}.")
     if not isinstance(num_stacked, int) or num_stacked < 0:
@@ -83,7 +84,8 @@ def build_sentiment_classifier(
     rnn_class = RNN_TYPES[rnn]
     dropout_class = dropout_class or HashDropout
     ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-    x = keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(ids)
+    x = keras.layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True,
+                               name="embedding")(ids)
     if elmo is not None:
         x = keras.layers.Concatenate(name="word_and_elmo")([x, elmo(ids)])
     if word_dropout:
@@ -92,9 +94,9 @@ def build_sentiment_classifier(
     x = dropout_class(dropout, name="embedding_dropout")(x)
     for i in range(num_stacked):
         x = keras.layers.Bidirectional(
-            rnn_class(units, return_sequences=True), name=f"bidirectional_{rnn}_{i}"
+            rnn_class(hidden_dim, return_sequences=True), name=f"bidirectional_{rnn}_{i}"
         )(x)
-    x = BidirectionalMeanPooledRNN(rnn_class(units), pooling=pooling,
+    x = BidirectionalMeanPooledRNN(rnn_class(hidden_dim), pooling=pooling,
                                    name=f"mean_pooled_bi{rnn}")(x)
     x = dropout_class(dropout, name="head_dropout")(x)
     out = keras.layers.Dense(

@@ -39,7 +39,7 @@ class SequenceTagger(keras.Model):
         num_tags: number of tags (the head's width), int >= 2.
         cell: "elman" (the lecture's `ElmanRNNCell`, φ = `activation`), "rnn"
             (`keras.layers.SimpleRNN`), "gru" or "lstm".
-        units: hidden units per direction and layer.
+        hidden_dim: hidden units per direction and layer.
         num_layers: L, stacked RNN layers.
         bidirectional: run each layer in both directions and concatenate.
         embedding_dim: size of the character embedding.
@@ -59,7 +59,7 @@ class SequenceTagger(keras.Model):
     Example:
 
     >>> import numpy as np
-    >>> tagger = SequenceTagger(vocabulary_size=97, num_tags=5, cell="gru", units=8,
+    >>> tagger = SequenceTagger(vocabulary_size=97, num_tags=5, cell="gru", hidden_dim=8,
     ...                         num_layers=2, embedding_dim=8)
     >>> tuple(tagger(np.array([[40, 41, 42, 0, 0]])).shape)
     (1, 5, 5)
@@ -67,12 +67,12 @@ class SequenceTagger(keras.Model):
     (1, 5)
     """
 
-    def __init__(self, vocabulary_size, num_tags, cell="lstm", units=64, num_layers=2,
+    def __init__(self, vocabulary_size, num_tags, cell="lstm", hidden_dim=64, num_layers=2,
                  bidirectional=True, embedding_dim=32, dropout=0.0, activation="tanh",
                  **kwargs):
         super().__init__(**kwargs)
         for name, value, low in (("vocabulary_size", vocabulary_size, 2),
-                                 ("num_tags", num_tags, 2), ("units", units, 1),
+                                 ("num_tags", num_tags, 2), ("hidden_dim", hidden_dim, 1),
                                  ("num_layers", num_layers, 1),
                                  ("embedding_dim", embedding_dim, 1)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
@@ -85,7 +85,7 @@ class SequenceTagger(keras.Model):
         self.vocabulary_size = int(vocabulary_size)
         self.num_tags = int(num_tags)
         self.cell_type = cell
-        self.units = int(units)
+        self.hidden_dim = int(hidden_dim)
         self.num_layers = int(num_layers)
         self.bidirectional = bool(bidirectional)
         self.embedding_dim = int(embedding_dim)
@@ -107,14 +107,14 @@ class SequenceTagger(keras.Model):
         name = f"{self.cell_type}_{i}"
         common = dict(return_sequences=True, dtype=self.dtype_policy, name=name)
         if self.cell_type == "lstm":
-            rnn = keras.layers.LSTM(self.units, **common)
+            rnn = keras.layers.LSTM(self.hidden_dim, **common)
         elif self.cell_type == "gru":
-            rnn = keras.layers.GRU(self.units, **common)
+            rnn = keras.layers.GRU(self.hidden_dim, **common)
         elif self.cell_type == "rnn":
-            rnn = keras.layers.SimpleRNN(self.units, activation=self.activation, **common)
+            rnn = keras.layers.SimpleRNN(self.hidden_dim, activation=self.activation, **common)
         else:
             rnn = keras.layers.RNN(
-                ElmanRNNCell(self.units, activation=self.activation, dtype=self.dtype_policy),
+                ElmanRNNCell(self.hidden_dim, activation=self.activation, dtype=self.dtype_policy),
                 **common)
         if self.bidirectional:
             return keras.layers.Bidirectional(rnn, merge_mode="concat",
@@ -146,7 +146,7 @@ class SequenceTagger(keras.Model):
     def get_config(self):
         config = super().get_config()
         config.update(vocabulary_size=self.vocabulary_size, num_tags=self.num_tags,
-                      cell=self.cell_type, units=self.units, num_layers=self.num_layers,
+                      cell=self.cell_type, hidden_dim=self.hidden_dim, num_layers=self.num_layers,
                       bidirectional=self.bidirectional, embedding_dim=self.embedding_dim,
                       dropout=self.dropout_rate, activation=self.activation)
         return config

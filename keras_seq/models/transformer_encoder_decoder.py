@@ -18,9 +18,9 @@ class TransformerEncoderDecoder(Seq2SeqModel):
     so every new token costs one position, not the whole prefix.
 
     Args:
-        source_vocab_size, target_vocab_size: vocabulary sizes (id 0 = padding).
+        source_vocabulary_size, target_vocabulary_size: vocabulary sizes (id 0 = padding).
         max_source_length, max_target_length: longest sequences (positions).
-        embed_dim: model width d.
+        embedding_dim: model width d.
         num_heads: attention heads.
         intermediate_dim: feed-forward hidden size.
         num_layers: encoder and decoder blocks (each).
@@ -32,12 +32,12 @@ class TransformerEncoderDecoder(Seq2SeqModel):
         training: bool.
 
     Returns:
-        Logits `(B, T, target_vocab_size)`.
+        Logits `(B, T, target_vocabulary_size)`.
 
     Example:
 
     >>> import numpy as np
-    >>> model = TransformerEncoderDecoder(20, 15, 8, 8, embed_dim=16, num_heads=2,
+    >>> model = TransformerEncoderDecoder(20, 15, 8, 8, embedding_dim=16, num_heads=2,
     ...                                   intermediate_dim=32)
     >>> src, tgt = np.array([[5, 6, 7, 0]]), np.array([[2, 4, 9]])
     >>> tuple(model({"source": src, "target_in": tgt}).shape)
@@ -46,24 +46,24 @@ class TransformerEncoderDecoder(Seq2SeqModel):
     (1, 8)
     """
 
-    def __init__(self, source_vocab_size, target_vocab_size, max_source_length,
-                 max_target_length, embed_dim=256, num_heads=8, intermediate_dim=1024,
+    def __init__(self, source_vocabulary_size, target_vocabulary_size, max_source_length,
+                 max_target_length, embedding_dim=256, num_heads=8, intermediate_dim=1024,
                  num_layers=1, dropout=0.1, **kwargs):
         super().__init__(**kwargs)
-        self.source_vocab_size = source_vocab_size
-        self.target_vocab_size = target_vocab_size
+        self.source_vocabulary_size = source_vocabulary_size
+        self.target_vocabulary_size = target_vocabulary_size
         self.max_source_length = max_source_length
         self.max_target_length = max_target_length
-        self.embed_dim = embed_dim
+        self.embedding_dim = embedding_dim
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
         self.num_layers = num_layers
         self.dropout_rate = dropout
         self.source_embedding = PositionalEmbedding(
-            source_vocab_size, max_source_length, embed_dim, scale_embeddings=True,
+            source_vocabulary_size, max_source_length, embedding_dim, scale_embeddings=True,
             name="source_embedding")
         self.target_embedding = PositionalEmbedding(
-            target_vocab_size, max_target_length, embed_dim, scale_embeddings=True,
+            target_vocabulary_size, max_target_length, embedding_dim, scale_embeddings=True,
             name="target_embedding")
         self.embedding_dropout = keras.layers.Dropout(dropout)
         self.encoder_blocks = [
@@ -72,10 +72,11 @@ class TransformerEncoderDecoder(Seq2SeqModel):
         self.decoder_blocks = [
             TransformerDecoderBlock(num_heads, intermediate_dim, dropout=dropout,
                                     name=f"decoder_block_{i}") for i in range(num_layers)]
-        self.output_projection = keras.layers.Dense(target_vocab_size, name="output_projection")
+        self.output_projection = keras.layers.Dense(target_vocabulary_size,
+                                                    name="output_projection")
 
     def build(self, input_shape=None):
-        d = self.embed_dim
+        d = self.embedding_dim
         self.source_embedding.build((None, None))
         self.target_embedding.build((None, None))
         for block in self.encoder_blocks:
@@ -161,9 +162,10 @@ class TransformerEncoderDecoder(Seq2SeqModel):
     def get_config(self):
         config = super().get_config()
         config.update(
-            source_vocab_size=self.source_vocab_size, target_vocab_size=self.target_vocab_size,
+            source_vocabulary_size=self.source_vocabulary_size,
+            target_vocabulary_size=self.target_vocabulary_size,
             max_source_length=self.max_source_length, max_target_length=self.max_target_length,
-            embed_dim=self.embed_dim, num_heads=self.num_heads,
+            embedding_dim=self.embedding_dim, num_heads=self.num_heads,
             intermediate_dim=self.intermediate_dim, num_layers=self.num_layers,
             dropout=self.dropout_rate)
         return config

@@ -224,7 +224,7 @@ class BertMLM(Task):
                              f"embedding_dim={embedding_dim} and num_heads={num_heads}.")
         network = MaskedLanguageModel(
             preprocessor.vocabulary_size, sequence_length=sequence_length,
-            num_layers=num_layers, num_heads=num_heads, embed_dim=embedding_dim,
+            num_layers=num_layers, num_heads=num_heads, embedding_dim=embedding_dim,
             intermediate_dim=intermediate_dim, dropout=dropout)
         network.build()
         return cls(network, preprocessor, top_k=top_k)

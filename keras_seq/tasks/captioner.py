@@ -137,7 +137,7 @@ def build_network(vocabulary_size, image_size=64, embedding_dim=64, hidden_dim=1
     from keras_seq.models import ImageCaptioner
 
     network = ImageCaptioner(
-        vocabulary_size, image_size=image_size, embed_dim=embedding_dim,
+        vocabulary_size, image_size=image_size, embedding_dim=embedding_dim,
         hidden_dim=hidden_dim, rnn=rnn, attention=bool(attention), condition_on=condition_on,
         encoder_filters=tuple(encoder_filters), encoder_pooling=encoder_pooling,
         encoder_self_attention_heads=region_attention_heads, encoder_twin_heads=twin_heads,

@@ -132,7 +132,7 @@ def raw_text(x, name="x"):
 def build_network(vocabulary_size, cell="lstm", hidden_dim=256, num_layers=1,
                   embedding_dim=32, dropout=0.2, recurrent_dropout=0.0, stateful=False):
     """The `CharLanguageModel` of the task (`embedding_dim` 0 or None: one-hot inputs)."""
-    return CharLanguageModel(vocabulary_size, cell=cell, units=hidden_dim,
+    return CharLanguageModel(vocabulary_size, cell=cell, hidden_dim=hidden_dim,
                              num_layers=num_layers, embedding_dim=embedding_dim or None,
                              dropout=dropout, recurrent_dropout=recurrent_dropout,
                              stateful=stateful)

@@ -205,7 +205,7 @@ class ElmoLM(Task):
         preprocessor = ElmoLMPreprocessor.build_from_text(text, vocabulary_size, mode,
                                                           max_sequence_length)
         network = BidirectionalLanguageModel(
-            preprocessor.vocabulary_size, embedding_dim=embedding_dim, units=hidden_dim,
+            preprocessor.vocabulary_size, embedding_dim=embedding_dim, hidden_dim=hidden_dim,
             num_layers=num_layers, dropout=dropout, share_softmax=share_softmax)
         network.build((None, None))
         return cls(network, preprocessor, sequence_length=sequence_length)
@@ -398,7 +398,7 @@ class ElmoLM(Task):
         parts = [self._run("serving_outputs", texts[i:i + batch_size])
                  for i in range(0, n, batch_size)]
         if not parts:
-            width = 2 * self.network.units
+            width = 2 * self.network.hidden_dim
             return {"sentence_embedding": np.zeros([0, width], "float32"), "next_word": [],
                     "next_word_probability": np.zeros([0], "float32"), "previous_word": [],
                     "previous_word_probability": np.zeros([0], "float32")}

@@ -164,7 +164,7 @@ class Forecaster(Task):
     Example:
 
     >>> series = [10 + (t % 7) for t in range(120)]
-    >>> task = Forecaster.from_series(series, window=14, units=4)
+    >>> task = Forecaster.from_series(series, window=14, hidden_dim=4)
     >>> _ = task.fit(series, epochs=1, verbose=0)
     >>> sorted(task.predict([series[-14:]]))
     ['forecast', 'forecast_text']
@@ -185,7 +185,7 @@ class Forecaster(Task):
 
     @classmethod
     def from_series(cls, series, *, window=None, horizon=1, transform="none", target="delta",
-                    season=12, rnn="gru", units=64, num_layers=1, dropout=0.0, loss="mse"):
+                    season=12, rnn="gru", hidden_dim=64, num_layers=1, dropout=0.0, loss="mse"):
         """An untrained forecaster with the application's defaults; fits the scaling.
 
         Args:
@@ -196,7 +196,7 @@ class Forecaster(Task):
             target: "delta" (the change from the last value), "seasonal-delta" (from the
                 value one season earlier; needs window >= season) or "level".
             season: m, the season of "seasonal-delta".
-            rnn, units, num_layers, dropout: the `RNNForecaster`'s architecture.
+            rnn, hidden_dim, num_layers, dropout: the `RNNForecaster`'s architecture.
             loss: "mse" (point forecast) or "gaussian" (mean, log-variance, 95% intervals).
         """
         from keras_seq.models.rnn_forecaster import RNNForecaster
@@ -211,7 +211,8 @@ class Forecaster(Task):
                              f"{window} and season {season}.")
         preprocessor = ForecasterPreprocessor.build_from_series(series, window, horizon,
                                                                 transform)
-        network = RNNForecaster(horizon=horizon, rnn=rnn, units=units, num_layers=num_layers,
+        network = RNNForecaster(horizon=horizon, rnn=rnn, hidden_dim=hidden_dim,
+                                num_layers=num_layers,
                                 dropout=dropout, head="gaussian" if loss == "gaussian" else "mse",
                                 residual=RESIDUALS[target], season=season)
         task = cls(network, preprocessor)

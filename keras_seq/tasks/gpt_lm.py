@@ -203,7 +203,7 @@ def build_network(vocabulary_size, sequence_length=64, num_layers=3, num_heads=4
 
     network = GPTLanguageModel(
         vocabulary_size, max_length=sequence_length, num_layers=num_layers,
-        num_heads=num_heads, embed_dim=embedding_dim, intermediate_dim=intermediate_dim,
+        num_heads=num_heads, embedding_dim=embedding_dim, intermediate_dim=intermediate_dim,
         dropout=dropout, position=position, norm_first=not post_norm, tie_weights=tie_weights)
     network.build()
     return network

@@ -157,8 +157,8 @@ class ImdbClassifier(Task):
         preprocessor = ImdbPreprocessor.build_from_texts(
             texts, vocabulary_size, max_sequence_length, punctuation, log=log)
         network = build_sentiment_classifier(
-            vocab_size=preprocessor.vocabulary_size, embedding_dim=embedding_dim, rnn=rnn,
-            units=hidden_dim, num_stacked=num_stacked, dropout=dropout,
+            vocabulary_size=preprocessor.vocabulary_size, embedding_dim=embedding_dim, rnn=rnn,
+            hidden_dim=hidden_dim, num_stacked=num_stacked, dropout=dropout,
             word_dropout=word_dropout, pooling=pooling)
         return cls(network, preprocessor, adversarial=adversarial,
                    adversarial_weight=adversarial_weight)

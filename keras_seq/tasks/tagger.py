@@ -157,7 +157,7 @@ class Tagger(Task):
 
     >>> texts = ["paid 12 on 3 May 2001.", "it rose to 42."] * 8
     >>> spans = [[[5, 7, "NUM"], [11, 21, "DATE"]], [[11, 13, "NUM"]]] * 8
-    >>> task = Tagger.from_examples(texts, spans, units=4, embedding_dim=4, num_layers=1)
+    >>> task = Tagger.from_examples(texts, spans, hidden_dim=4, embedding_dim=4, num_layers=1)
     >>> _ = task.fit(texts, spans, epochs=1, verbose=0)
     >>> sorted(task.predict(["paid 7 on 1 May 2000."]))
     ['num_spans', 'spans', 'tags']
@@ -177,7 +177,7 @@ class Tagger(Task):
 
     @classmethod
     def from_examples(cls, texts, spans, *, types=None, max_chars=2000, cell="lstm",
-                      units=64, num_layers=2, bidirectional=True, embedding_dim=32,
+                      hidden_dim=64, num_layers=2, bidirectional=True, embedding_dim=32,
                       dropout=0.1):
         """An untrained tagger with the application's defaults; learns the span types.
 
@@ -186,14 +186,14 @@ class Tagger(Task):
             spans: one list of `[start, end, "TYPE"]` per text.
             types: the span types in order (default: the sorted types found in `spans`).
             max_chars: texts are cut to this many characters.
-            cell, units, num_layers, bidirectional, embedding_dim, dropout: the
+            cell, hidden_dim, num_layers, bidirectional, embedding_dim, dropout: the
                 `SequenceTagger`'s architecture.
         """
         from keras_seq.models.sequence_tagger import SequenceTagger
 
         preprocessor = TaggerPreprocessor.build_from_examples(texts, spans, types, max_chars)
         network = SequenceTagger(st.VOCABULARY_SIZE, len(preprocessor.tag_names), cell=cell,
-                                 units=units, num_layers=num_layers,
+                                 hidden_dim=hidden_dim, num_layers=num_layers,
                                  bidirectional=bidirectional, embedding_dim=embedding_dim,
                                  dropout=dropout)
         task = cls(network, preprocessor)

@@ -104,16 +104,17 @@ def build_network(model, source_vocabulary_size, target_vocabulary_size, max_sou
 
     if model == "seq2seq":
         return RNNEncoderDecoder(source_vocabulary_size, target_vocabulary_size,
-                                 embed_dim=embedding_dim, hidden_dim=hidden_dim, dropout=dropout)
+                                 embedding_dim=embedding_dim, hidden_dim=hidden_dim,
+                                 dropout=dropout)
     if model == "attention":
         return BahdanauEncoderDecoder(
-            source_vocabulary_size, target_vocabulary_size, embed_dim=embedding_dim,
+            source_vocabulary_size, target_vocabulary_size, embedding_dim=embedding_dim,
             hidden_dim=hidden_dim, dropout=dropout,
             bidirectional_encoder=bidirectional_encoder, deep_output_dim=deep_output_dim)
     if model == "transformer":
         return TransformerEncoderDecoder(
             source_vocabulary_size, target_vocabulary_size, max_source_length,
-            max_target_length + 1, embed_dim=embedding_dim, num_heads=num_heads,
+            max_target_length + 1, embedding_dim=embedding_dim, num_heads=num_heads,
             intermediate_dim=intermediate_dim, num_layers=num_layers, dropout=dropout)
     raise ValueError(f"`model` must be one of {MODELS}, got model={model!r}.")
 

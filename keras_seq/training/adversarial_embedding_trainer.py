@@ -65,7 +65,7 @@ class AdversarialEmbeddingTrainer(keras.Model):
 
     >>> import numpy as np, keras
     >>> from keras_seq.models import build_sentiment_classifier
-    >>> classifier = build_sentiment_classifier(vocab_size=50, embedding_dim=8, units=4)
+    >>> classifier = build_sentiment_classifier(vocabulary_size=50, embedding_dim=8, hidden_dim=4)
     >>> trainer = AdversarialEmbeddingTrainer(classifier, epsilon=0.5)
     >>> trainer.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     >>> ids = np.random.default_rng(0).integers(1, 50, size=(8, 6)).astype("int32")

@@ -85,7 +85,7 @@ def test_cli_quick_run_learns_and_exports(tmp_path):
 
 
 @pytest.mark.parametrize("extra, match", [
-    (["--embed-dim", "30", "--heads", "4"], "--embed-dim"),
+    (["--embedding-dim", "30", "--heads", "4"], "--embedding-dim"),
     (["--sample", "no mask"], "--sample"),
     (["--mask-rate", "1.5"], "--mask-rate"),
 ])
@@ -113,8 +113,8 @@ def test_too_short_text_is_a_clear_error(tmp_path, capsys):
 # The config.json of a run made before the lifecycle rewrite (its argparse options).
 OLD_CONFIG = {
     "data_file": None, "data_dir": None, "dataset": "generated", "no_download": False,
-    "val_fraction": 0.1, "max_sentences": 400, "vocab_size": 400, "sequence_length": 32,
-    "mask_rate": 0.15, "layers": 1, "heads": 2, "embed_dim": 32, "intermediate_dim": 64,
+    "val_fraction": 0.1, "max_sentences": 400, "vocabulary_size": 400, "sequence_length": 32,
+    "mask_rate": 0.15, "layers": 1, "heads": 2, "embedding_dim": 32, "intermediate_dim": 64,
     "dropout": 0.1, "top_k": 5, "sample": None, "epochs": 1, "batch_size": 16,
     "learning_rate": 0.002, "jit_compile": "auto", "seed": 1337, "time_budget_minutes": None,
     "quick": True, "strategy": "none", "runs_root": "runs", "run_dir": "old",
@@ -126,7 +126,7 @@ def test_an_old_run_folder_resumes_with_its_options(tmp_path):
     app = _app()
     args = app.build_parser().parse_args(["--run-dir", str(tmp_path), "--epochs", "3"])
     config = app.APPLICATION.config(args, log=lambda line: None)
-    assert (config.vocab_size, config.embed_dim, config.epochs, config.max_sentences) == (
+    assert (config.vocabulary_size, config.embedding_dim, config.epochs, config.max_sentences) == (
         400, 32, 1, 400)
 
 

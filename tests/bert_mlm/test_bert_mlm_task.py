@@ -98,7 +98,7 @@ def test_bad_construction_is_one_clear_value_error(task, sentences):
     with pytest.raises(ValueError, match="mask_rate"):
         BertMLMPreprocessor(vocabulary, mask_rate=1.0)
     wrong = MaskedLanguageModel(50, sequence_length=24, num_layers=1, num_heads=1,
-                                embed_dim=8, intermediate_dim=8)
+                                embedding_dim=8, intermediate_dim=8)
     with pytest.raises(ValueError, match="word pieces"):
         BertMLM(wrong, task.preprocessor)
     with pytest.raises(ValueError, match="`top_k`"):

@@ -41,7 +41,7 @@ PLAIN_TF = textwrap.dedent("""
 def exported(tmp_path_factory):
     vocab = list(tiny_vocabulary())
     model = MaskedLanguageModel(len(vocab), sequence_length=32, num_layers=1, num_heads=2,
-                                embed_dim=16, intermediate_dim=32)
+                                embedding_dim=16, intermediate_dim=32)
     task = BertMLM(model, BertMLMPreprocessor(vocab, sequence_length=32), top_k=4)
     module = BertMLMServingModule(task)
     path = tmp_path_factory.mktemp("export") / "bert"

@@ -14,7 +14,7 @@ V, T = 60, 12
 
 
 def _model(**kw):
-    return MaskedLanguageModel(V, sequence_length=T, num_layers=2, num_heads=2, embed_dim=16,
+    return MaskedLanguageModel(V, sequence_length=T, num_layers=2, num_heads=2, embedding_dim=16,
                                intermediate_dim=32, dropout=0.0, **kw)
 
 
@@ -124,7 +124,7 @@ def test_fit_step_reduces_the_loss_and_attention_maps():
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(vocabulary_size=0), "vocabulary_size"),
-    (dict(vocabulary_size=10, embed_dim=10, num_heads=4), "multiple"),
+    (dict(vocabulary_size=10, embedding_dim=10, num_heads=4), "multiple"),
     (dict(vocabulary_size=10, dropout=1.0), "dropout"),
 ])
 def test_bad_arguments(kwargs, match):

@@ -24,7 +24,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 # so the assertion fails without training.
 QUICK_LEARNER = ["--train-size", "3000", "--validation-size", "100", "--test-size", "200",
                  "--epochs", "5", "--learning-rate", "0.003", "--image-size", "32",
-                 "--embed-dim", "32", "--hidden-dim", "64", "--encoder-filters", "16,32",
+                 "--embedding-dim", "32", "--hidden-dim", "64", "--encoder-filters", "16,32",
                  "--batch-size", "32"]
 BLEU_2_MARGIN = 0.25  # measured 0.633 - 0.154 = 0.48 above the baseline
 
@@ -39,7 +39,7 @@ def _tiny_args(tmp_path, *extra):
     """A run too short to learn (slow tests of other options)."""
     return captioner.build_parser().parse_args([
         "--runs-root", str(tmp_path), "--train-size", "256", "--validation-size", "32",
-        "--test-size", "32", "--epochs", "1", "--image-size", "32", "--embed-dim", "16",
+        "--test-size", "32", "--epochs", "1", "--image-size", "32", "--embedding-dim", "16",
         "--hidden-dim", "24", "--encoder-filters", "8,16", "--batch-size", "32",
         "--verbose", "0", *extra])
 
@@ -185,8 +185,8 @@ def test_flickr8k_subset_trains_and_scores_against_all_references(tmp_path):
         missing_data("no Flickr8k copy ($KERAS_SEQ_DATA_DIR/captions or ../shared/datasets)")
     metrics = captioner.run(captioner.build_parser().parse_args([
         "--data-dir", str(root), "--runs-root", str(tmp_path), "--epochs", "1",
-        "--image-size", "32", "--embed-dim", "16", "--hidden-dim", "16",
-        "--encoder-filters", "8,16", "--vocab-size", "300", "--verbose", "0"]),
+        "--image-size", "32", "--embedding-dim", "16", "--hidden-dim", "16",
+        "--encoder-filters", "8,16", "--vocabulary-size", "300", "--verbose", "0"]),
         log=lambda line: None)
     assert metrics["dataset"] == "flickr8k" and metrics["test_images"] == 50
     run = next((tmp_path / "captioner").iterdir())
@@ -246,8 +246,8 @@ def test_evaluate_only_reproduces_the_test_scores(tmp_path):
 OLD_CONFIG = {
     "dataset": "shapes", "data_dir": None, "no_download": False, "train_size": 20000,
     "validation_size": 1000, "test_size": 2000, "train_mix": "0.2,0.6,0.2",
-    "image_size": 64, "max_caption_length": 12, "vocab_size": 1000, "augment": False,
-    "rnn": "gru", "attention": "on", "condition_on": "both", "embed_dim": 64,
+    "image_size": 64, "max_caption_length": 12, "vocabulary_size": 1000, "augment": False,
+    "rnn": "gru", "attention": "on", "condition_on": "both", "embedding_dim": 64,
     "hidden_dim": 192, "encoder_filters": "16,32,64", "encoder_pooling": "both",
     "region_attention_heads": 2, "twin_heads": 0, "self_similarity": "on",
     "self_similarity_heads": 0, "backbone": "none", "backbone_weights": None,

@@ -27,7 +27,7 @@ IDS = [f"{v['rnn']}-{'att' if v['attention'] else 'noatt'}-{v['condition_on']}" 
 
 
 def _model(**kwargs):
-    return ImageCaptioner(VOCAB, image_size=SIZE, embed_dim=8, hidden_dim=12,
+    return ImageCaptioner(VOCAB, image_size=SIZE, embedding_dim=8, hidden_dim=12,
                           encoder_filters=(4, 8), dropout=0.0, **kwargs)
 
 
@@ -37,7 +37,7 @@ def _logits(model, images, caption_in):
 
 @pytest.mark.parametrize("pooling,heads", [("both", 0), ("mean", 0), ("both", 2)])
 def test_conv_encoder_harness(pooling, heads):
-    run_layer_test(ConvImageEncoder, dict(filters=(4, 8), embed_dim=6, pooling=pooling,
+    run_layer_test(ConvImageEncoder, dict(filters=(4, 8), embedding_dim=6, pooling=pooling,
                                           self_attention_heads=heads),
                    {"images": IMAGES}, expected_output_shape=[(2, 64, 8), (2, 6)],
                    run_mixed_precision=pooling == "both", run_save=pooling == "both")
@@ -49,14 +49,14 @@ def test_region_self_attention_lets_every_region_see_the_others():
     changed = image.copy()
     changed[0, 28:, 28:] = 1.0  # bottom-right corner only
     for heads, expect_change in ((0, False), (2, True)):
-        encoder = ConvImageEncoder(filters=(4, 8), embed_dim=6, self_attention_heads=heads)
+        encoder = ConvImageEncoder(filters=(4, 8), embedding_dim=6, self_attention_heads=heads)
         top_left = [np.array(encoder(x)[0])[0, 0] for x in (image, changed)]
         assert (not np.allclose(*top_left, atol=1e-6)) == expect_change, heads
 
 
 def test_conv_encoder_global_vector_knows_left_from_right():
     """A flattened grid (not an average pool): a mirrored image gets another embedding."""
-    encoder = ConvImageEncoder(filters=(4, 8), embed_dim=16, pooling="flatten")
+    encoder = ConvImageEncoder(filters=(4, 8), embedding_dim=16, pooling="flatten")
     image = np.zeros((1, SIZE, SIZE, 3), "float32")
     image[0, 10:20, 2:10] = 1.0
     _, left = encoder(image)
@@ -67,8 +67,8 @@ def test_conv_encoder_global_vector_knows_left_from_right():
 def test_conv_encoder_rejects_bad_arguments():
     with pytest.raises(ValueError, match="filters"):
         ConvImageEncoder(filters=())
-    with pytest.raises(ValueError, match="embed_dim"):
-        ConvImageEncoder(embed_dim=0)
+    with pytest.raises(ValueError, match="embedding_dim"):
+        ConvImageEncoder(embedding_dim=0)
     with pytest.raises(ValueError, match="pooling"):
         ConvImageEncoder(pooling="max")
     with pytest.raises(ValueError, match="known image size"):
@@ -76,7 +76,7 @@ def test_conv_encoder_rejects_bad_arguments():
 
 
 def test_backbone_encoder_frozen_and_serializable():
-    encoder = BackboneImageEncoder("mobilenet_v2", embed_dim=6)
+    encoder = BackboneImageEncoder("mobilenet_v2", embedding_dim=6)
     grid, vector = encoder(IMAGES)
     assert tuple(grid.shape) == (2, 1, 1280) and tuple(vector.shape) == (2, 6)
     assert encoder.backbone.trainable is False
@@ -93,7 +93,7 @@ def test_backbone_encoder_loads_a_user_weights_file(tmp_path):
                                             input_shape=(SIZE, SIZE, 3))
     path = str(tmp_path / "backbone.weights.h5")
     source.save_weights(path)
-    encoder = BackboneImageEncoder("mobilenet_v2", embed_dim=6, backbone_weights=path,
+    encoder = BackboneImageEncoder("mobilenet_v2", embedding_dim=6, backbone_weights=path,
                                    trainable_backbone=True)
     encoder(IMAGES)
     for a, b in zip(source.weights, encoder.backbone.weights):

@@ -19,7 +19,8 @@ def _train(tmp_path, *extra, epochs="2"):
     data.write_text(TINY_TEXT)
     run_dir = tmp_path / "run"
     code = cli.main(["train", "char-lm", "--data-file", str(data), "--run-dir", str(run_dir),
-                     "--epochs", epochs, "--units", "16", "--batch-size", "4", "--num-steps", "16",
+                     "--epochs", epochs, "--hidden-dim", "16", "--batch-size", "4", "--num-steps",
+                     "16",
                      "--sample-chars", "12", "--backup-every", "5", "--verbose", "0", *extra])
     assert code == 0
     return run_dir
@@ -94,7 +95,7 @@ def test_every_option_of_the_old_application_parses():
     args = char_lm.build_parser().parse_args([
         "--data-file", "t.txt", "--data-dir", "d", "--dataset", "generated", "--no-download",
         "--tokenizer", "full", "--max-chars", "9", "--val-fraction", "0.2", "--cell", "elman",
-        "--units", "4", "--layers", "2", "--embedding-dim", "0", "--dropout", "0.1",
+        "--hidden-dim", "4", "--layers", "2", "--embedding-dim", "0", "--dropout", "0.1",
         "--recurrent-dropout", "0", "--epochs", "1", "--batch-size", "2", "--num-steps", "8",
         "--sampling", "sequential", "--stateful", "--learning-rate", "0.01", "--lr-decay",
         "none", "--clip-norm", "0", "--patience", "0", "--jit-compile", "off",
@@ -105,7 +106,7 @@ def test_every_option_of_the_old_application_parses():
         "--collective-timeout", "5"])
     config = char_lm.APPLICATION.config(args, log=lambda line: None)
     assert config.prompt == ["a", "b"] and config.top_k == 3 and config.embedding_dim == 0
-    assert config.max_chars == 9 and config.units == 4  # explicit options win over --quick
+    assert config.max_chars == 9 and config.hidden_dim == 4  # explicit options win over --quick
 
 
 class _Interrupt(keras.callbacks.Callback):
@@ -139,7 +140,7 @@ def test_killed_run_resumes_from_its_backup(tmp_path):
     run_dir = tmp_path / "run"
     parser = char_lm.build_parser()
     args = parser.parse_args(["--data-file", str(data), "--run-dir", str(run_dir), "--epochs", "2",
-                              "--units", "8", "--batch-size", "4", "--num-steps", "16",
+                              "--hidden-dim", "8", "--batch-size", "4", "--num-steps", "16",
                               "--sample-chars", "5", "--backup-every", "2", "--verbose", "0",
                               "--tokenizer", "full"])
     with pytest.raises(KeyboardInterrupt):
@@ -151,7 +152,7 @@ def test_killed_run_resumes_from_its_backup(tmp_path):
     args = parser.parse_args(["--run-dir", str(run_dir), "--verbose", "0"])  # options from config
     metrics = char_lm.run(args, extra_callbacks=[recorder], log=lines.append)
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["units"] == 8 and config["tokenizer"] == "full" and config["epochs"] == 2
+    assert config["hidden_dim"] == 8 and config["tokenizer"] == "full" and config["epochs"] == 2
     assert recorder.epochs == [1]  # continued with the second epoch
     assert metrics["epochs_run_this_call"] == 1
     assert (run_dir / "tokenizer.json").read_text() == tokenizer

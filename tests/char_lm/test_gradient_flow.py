@@ -30,7 +30,7 @@ def _direct_elman_gradient_norms(model, ids):
 
 
 def test_gradient_flow_matches_the_direct_bptt_computation():
-    model = CharLanguageModel(11, cell="elman", units=6, embedding_dim=None)
+    model = CharLanguageModel(11, cell="elman", hidden_dim=6, embedding_dim=None)
     ids = np.random.default_rng(1).integers(2, 11, (3, 9))
     model(ids)
     got = gradient_flow_through_time(model, ids)
@@ -43,7 +43,7 @@ def test_gradient_flow_matches_the_direct_bptt_computation():
 def test_callback_writes_one_scalar_per_step(tmp_path):
     import tensorflow as tf
 
-    model = CharLanguageModel(11, cell="gru", units=6, embedding_dim=4)
+    model = CharLanguageModel(11, cell="gru", hidden_dim=6, embedding_dim=4)
     ids = np.random.default_rng(2).integers(2, 11, (2, 6))
     model(ids)
     cb = GradientFlowTensorBoard(tmp_path, ids)

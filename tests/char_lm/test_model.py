@@ -9,7 +9,7 @@ RNG = np.random.default_rng(0)
 
 
 def _model(cell, **kwargs):
-    kwargs = {"units": 12, "num_layers": 2, "embedding_dim": 6, **kwargs}
+    kwargs = {"hidden_dim": 12, "num_layers": 2, "embedding_dim": 6, **kwargs}
     model = CharLanguageModel(20, cell=cell, **kwargs)
     model(np.ones((1, 2), "int32"))
     return model
@@ -80,8 +80,8 @@ def test_sampling_is_seeded_and_top_k_one_is_greedy():
 
 
 def test_stateful_model_carries_the_state_across_batches_and_resets():
-    model = CharLanguageModel(20, cell="lstm", units=8, embedding_dim=4, stateful=True)
-    stateless = CharLanguageModel(20, cell="lstm", units=8, embedding_dim=4)
+    model = CharLanguageModel(20, cell="lstm", hidden_dim=8, embedding_dim=4, stateful=True)
+    stateless = CharLanguageModel(20, cell="lstm", hidden_dim=8, embedding_dim=4)
     ids = RNG.integers(2, 20, (3, 12)).astype("int32")
     model(ids[:, :6])
     stateless(ids[:, :6])
@@ -109,7 +109,7 @@ def test_keras_save_and_load_keeps_outputs(tmp_path):
 @pytest.mark.parametrize("kwargs, match", [
     ({"vocabulary_size": 2}, "vocabulary_size"),
     ({"vocabulary_size": 20, "cell": "transformer"}, "cell"),
-    ({"vocabulary_size": 20, "units": 0}, "units"),
+    ({"vocabulary_size": 20, "hidden_dim": 0}, "hidden_dim"),
     ({"vocabulary_size": 20, "dropout": 1.0}, "dropout"),
 ])
 def test_bad_constructor_arguments(kwargs, match):
@@ -137,7 +137,7 @@ import keras
 assert keras.backend.backend() == "jax"
 from keras_seq.generation import get_sampler
 from keras_seq.models.char_language_model import CharLanguageModel
-m = CharLanguageModel(20, cell="lstm", units=8, embedding_dim=4)
+m = CharLanguageModel(20, cell="lstm", hidden_dim=8, embedding_dim=4)
 p = np.array([[3, 4, 5]])
 out = m.generate(p, 13)
 seq = p

@@ -15,8 +15,8 @@ import pytest
 from keras_seq.distribution.local_worker_launcher import LocalWorkerLauncher
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-TINY_IMDB = ["--dataset", "synthetic", "--vocab-size", "300", "--max-length", "48",
-             "--embedding-dim", "16", "--units", "8", "--batch-size", "32", "--dropout", "0",
+TINY_IMDB = ["--dataset", "synthetic", "--vocabulary-size", "300", "--max-length", "48",
+             "--embedding-dim", "16", "--hidden-dim", "8", "--batch-size", "32", "--dropout", "0",
              "--word-dropout", "0",
              "--test-size", "64", "--verbose", "0"]
 

@@ -83,7 +83,7 @@ def test_quick_run_writes_the_run_folder_metrics_logs_and_export(quick_run):
     assert len(m["history"]["val_forward_perplexity"]) == 3
     assert m["samples"][0]["next"] and m["samples"][0]["previous"]
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["units"] == 48 and config["data"]["validation_tokens"] == 1200
+    assert config["hidden_dim"] == 48 and config["data"]["validation_tokens"] == 1200
     tags = set()
     for path in (run_dir / "logs").rglob("events.*"):
         for event in tf.compat.v1.train.summary_iterator(str(path)):
@@ -109,7 +109,7 @@ def test_bad_options_exit_with_status_2_and_leave_nothing(tmp_path, capsys):
         cli.main(["train", "elmo-lm", "--help"])
     assert info.value.code == 0 and "--sentence" in capsys.readouterr().out
     with pytest.raises(SystemExit) as info:
-        cli.main(["train", "elmo-lm", "--vocab-size", "0", "--runs-root", str(tmp_path)])
+        cli.main(["train", "elmo-lm", "--vocabulary-size", "0", "--runs-root", str(tmp_path)])
     assert info.value.code == 2
     with pytest.raises(SystemExit) as info:
         cli.main(["train", "elmo-lm", "--data-file", str(tmp_path / "missing.txt"),
@@ -152,7 +152,7 @@ def test_load_bilm_reads_task_runs_and_runs_of_the_previous_version(quick_run, t
 
 
 IMDB_TINY = ["--dataset", "synthetic", "--train-size", "120", "--test-size", "40",
-             "--max-length", "24", "--epochs", "1", "--units", "8", "--embedding-dim", "8",
+             "--max-length", "24", "--epochs", "1", "--hidden-dim", "8", "--embedding-dim", "8",
              "--batch-size", "32", "--verbose", "0"]
 
 

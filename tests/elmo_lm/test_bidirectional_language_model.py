@@ -21,7 +21,7 @@ MASK = IDS != 0
 
 
 def _model(**kw):
-    args = dict(embedding_dim=6, units=8, num_layers=2, dropout=0.0)
+    args = dict(embedding_dim=6, hidden_dim=8, num_layers=2, dropout=0.0)
     args.update(kw)
     model = BidirectionalLanguageModel(20, **args)
     model.build((None, None))
@@ -49,7 +49,7 @@ def test_shapes_and_masks_of_embed_and_the_layer_stack():
     # the model's own mix is the uniform mean of the L+1 layers (s = 0, γ = 1)
     np.testing.assert_allclose(_np(emb), stack.mean(axis=1), atol=1e-5)
     # a layer of a different width (projected token layer) works the same way
-    assert tuple(_model(embedding_dim=8, units=8).embed(IDS)[0].shape) == (3, 6, 16)
+    assert tuple(_model(embedding_dim=8, hidden_dim=8).embed(IDS)[0].shape) == (3, 6, 16)
 
 
 def test_padding_changes_no_real_position_outputs_or_embeddings():
@@ -93,7 +93,7 @@ def test_a_tiny_model_learns_that_backward_predicts_the_previous_token():
     starts = rng.integers(0, 10, 256)
     ids = (2 + (starts[:, None] + np.arange(8)[None, :]) % 10).astype("int32")
     keras.utils.set_random_seed(0)
-    model = _model(units=16, embedding_dim=16, num_layers=1)
+    model = _model(hidden_dim=16, embedding_dim=16, num_layers=1)
     compile_network(model, 0.02)
     targets, weights = BidirectionalLanguageModel.targets(ids)
     model.fit(ids, targets, sample_weight=weights, batch_size=64, epochs=12, verbose=0)
@@ -133,7 +133,7 @@ JAX_SCRIPT = textwrap.dedent("""
     assert keras.backend.backend() == "jax"
     from keras_seq.models.bidirectional_language_model import BidirectionalLanguageModel
     from keras_seq.models.elmo_embedding import ElmoEmbedding
-    lm = BidirectionalLanguageModel(20, embedding_dim=6, units=8, num_layers=2)
+    lm = BidirectionalLanguageModel(20, embedding_dim=6, hidden_dim=8, num_layers=2)
     ids = np.array([[5, 6, 7, 0], [8, 9, 0, 0]], "int32")
     out = lm(ids)
     emb, mask = lm.embed(ids)

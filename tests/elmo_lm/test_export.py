@@ -82,6 +82,6 @@ def test_serving_default_sentence_embedding_and_neighbour_words(exported):
 
 def test_mismatched_tokenizer_is_refused():
     task = ElmoLM.from_text("a b", embedding_dim=4, hidden_dim=4, num_layers=1)
-    model = BidirectionalLanguageModel(10, embedding_dim=4, units=4, num_layers=1)
+    model = BidirectionalLanguageModel(10, embedding_dim=4, hidden_dim=4, num_layers=1)
     with pytest.raises(ValueError, match="vocabulary_size"):
         ElmoLM(model, task.preprocessor)

@@ -65,7 +65,7 @@ def test_quick_run_writes_the_run_folder_and_honest_metrics(quick_run):
     assert metrics["export_max_abs_diff"] < 1e-3
     config = json.loads((run_dir / "config.json").read_text())
     assert config["data"]["dataset"] == "csv" and config["data"]["settings"]["window"] == 12
-    assert config["units"] == 16  # --quick
+    assert config["hidden_dim"] == 16  # --quick
     assert {"epoch_loss", "epoch_mae_original", "epoch_rmse_original", "learning_rate",
             "forecast_vs_truth/validation", "forecast_vs_truth/test"} <= _tags(run_dir / "logs")
 
@@ -92,7 +92,7 @@ def test_gaussian_multi_step_seasonal_delta_run(tmp_path):
     assert cli.main(["train", "forecaster", "--csv", str(path), "--value-column", "Value",
                      "--window", "12", "--horizon", "3", "--season", "12", "--test-periods", "24",
                      "--val-periods", "24", "--loss", "gaussian", "--target", "seasonal-delta",
-                     "--epochs", "2", "--units", "8", "--run-dir", str(run_dir),
+                     "--epochs", "2", "--hidden-dim", "8", "--run-dir", str(run_dir),
                      "--verbose", "0"]) == 0
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["horizon"] == 3 and metrics["test"]["points"] == 22 * 3

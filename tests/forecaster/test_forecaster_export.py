@@ -51,7 +51,7 @@ def exports(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     models, paths = {}, []
     for gaussian in (False, True):
-        model = RNNForecaster(horizon=H, units=5, head="gaussian" if gaussian else "mse")
+        model = RNNForecaster(horizon=H, hidden_dim=5, head="gaussian" if gaussian else "mse")
         model(np.zeros((1, W), "float32"))
         path = root / ("gaussian" if gaussian else "mse")
         Forecaster(model, ForecasterPreprocessor(W, H, **scaler.get_config())).export(path)
@@ -99,7 +99,7 @@ def test_export_equals_the_keras_model_in_plain_tensorflow(exported):
 
 
 def test_task_rejects_bad_settings():
-    model = RNNForecaster(horizon=1, units=2)
+    model = RNNForecaster(horizon=1, hidden_dim=2)
     with pytest.raises(ValueError, match="transform"):
         ForecasterPreprocessor(3, 1, transform="sqrt")
     with pytest.raises(ValueError, match="window"):

@@ -24,7 +24,7 @@ def series():
 
 
 def _task(series, **kwargs):
-    return Forecaster.from_series(series, window=W, horizon=H, units=4, **kwargs)
+    return Forecaster.from_series(series, window=W, horizon=H, hidden_dim=4, **kwargs)
 
 
 def test_forecaster_harness(series, tmp_path):

@@ -90,20 +90,20 @@ def _seq2seq(kind):
     source = SOURCES
     if kind == "transformer":
         model = TransformerEncoderDecoder(SOURCE_VOCAB, TARGET_VOCAB, 6, MAX_LENGTH,
-                                          embed_dim=16, num_heads=2, intermediate_dim=32,
+                                          embedding_dim=16, num_heads=2, intermediate_dim=32,
                                           num_layers=2, dropout=0.0)
     elif kind == "bahdanau":
-        model = BahdanauEncoderDecoder(SOURCE_VOCAB, TARGET_VOCAB, embed_dim=8, hidden_dim=16,
+        model = BahdanauEncoderDecoder(SOURCE_VOCAB, TARGET_VOCAB, embedding_dim=8, hidden_dim=16,
                                        dropout=0.0)
     elif kind == "bahdanau_bidirectional_deep":
-        model = BahdanauEncoderDecoder(SOURCE_VOCAB, TARGET_VOCAB, embed_dim=8, hidden_dim=16,
+        model = BahdanauEncoderDecoder(SOURCE_VOCAB, TARGET_VOCAB, embedding_dim=8, hidden_dim=16,
                                        dropout=0.0, bidirectional_encoder=True,
                                        deep_output_dim=12)
     elif kind == "rnn":
-        model = RNNEncoderDecoder(SOURCE_VOCAB, TARGET_VOCAB, embed_dim=8, hidden_dim=16,
+        model = RNNEncoderDecoder(SOURCE_VOCAB, TARGET_VOCAB, embedding_dim=8, hidden_dim=16,
                                   dropout=0.0)
     else:
-        model = ImageCaptioner(TARGET_VOCAB, image_size=16, embed_dim=8, hidden_dim=16,
+        model = ImageCaptioner(TARGET_VOCAB, image_size=16, embedding_dim=8, hidden_dim=16,
                                rnn="gru" if kind == "captioner_gru_attention" else "lstm",
                                attention=kind == "captioner_gru_attention",
                                encoder_filters=(4, 8), dropout=0.0)
@@ -221,7 +221,7 @@ def _gpt():
     # Separate output projection (`--no-tie-weights`) so the pad id can get a bias; the
     # cache code is the same as with tied weights.
     model = GPTLanguageModel(TARGET_VOCAB, max_length=16, num_layers=2, num_heads=2,
-                             embed_dim=16, dropout=0.0, tie_weights=False)
+                             embedding_dim=16, dropout=0.0, tie_weights=False)
     model.build()
     _sharpen(model, 3.0)
     return model

@@ -74,7 +74,7 @@ def test_cli_quick_run_end_to_end_and_predict(tmp_path, capsys):
     data.write_text(TINY_TEXT, encoding="utf-8")
     run_dir = tmp_path / "run"
     code = cli.main(["train", "gpt-lm", "--data-file", str(data), "--run-dir", str(run_dir),
-                     "--quick", "--layers", "1", "--embed-dim", "32", "--intermediate-dim",
+                     "--quick", "--layers", "1", "--embedding-dim", "32", "--intermediate-dim",
                      "64", "--sequence-length", "32", "--batch-size", "2", "--epochs", "2",
                      "--learning-rate", "0.01", "--sample-tokens", "10", "--verbose", "0",
                      "--sampler", "top_k"])
@@ -107,7 +107,7 @@ def test_cli_quick_run_end_to_end_and_predict(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--embed-dim", "30", "--heads", "4"], "--embed-dim"),
+    (["--embedding-dim", "30", "--heads", "4"], "--embedding-dim"),
     (["--sample-tokens", "64", "--sequence-length", "64"], "--sample-tokens"),
     (["--sequence-length", "5000", "--batch-size", "64"], "--sequence-length"),
 ])

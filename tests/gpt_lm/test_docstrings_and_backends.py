@@ -55,7 +55,7 @@ JAX_SCRIPT = textwrap.dedent("""
     from keras_seq.models.gpt_language_model import GPTLanguageModel
     # Sinusoidal positions: the learned table of PositionalEmbedding fails under JAX in
     # Keras 3.15 (ops.slice on a Variable; see the gpt-lm report).
-    m = GPTLanguageModel(20, max_length=24, num_layers=2, num_heads=2, embed_dim=16,
+    m = GPTLanguageModel(20, max_length=24, num_layers=2, num_heads=2, embedding_dim=16,
                          intermediate_dim=32, dropout=0.0, position="sinusoidal")
     x = np.random.default_rng(0).integers(1, 20, (2, 9)).astype("int32")
     full = np.asarray(m(x))

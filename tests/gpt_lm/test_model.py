@@ -14,7 +14,7 @@ VOCAB = 23
 
 def tiny(**kwargs):
     config = dict(vocabulary_size=VOCAB, max_length=40, num_layers=2, num_heads=2,
-                  embed_dim=16, intermediate_dim=32, dropout=0.0)
+                  embedding_dim=16, intermediate_dim=32, dropout=0.0)
     config.update(kwargs)
     model = GPTLanguageModel(**config)
     model(np.ones((1, 4), "int32"))
@@ -179,7 +179,7 @@ def test_bad_prompts_and_constructor_arguments():
     with pytest.raises(ValueError, match="max_length"):
         model(np.ones((1, 41), "int32"))
     with pytest.raises(ValueError, match="multiple of `num_heads`"):
-        GPTLanguageModel(VOCAB, embed_dim=10, num_heads=4)
+        GPTLanguageModel(VOCAB, embedding_dim=10, num_heads=4)
     with pytest.raises(ValueError, match="position"):
         GPTLanguageModel(VOCAB, position="rotary")
     with pytest.raises(ValueError, match="vocabulary_size"):

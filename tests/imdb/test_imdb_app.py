@@ -27,7 +27,8 @@ def _tiny_args(tmp_path, *extra):
     parser = imdb_app.build_parser()
     return parser.parse_args([
         "--dataset", "synthetic", "--train-size", "320", "--test-size", "64",
-        "--vocab-size", "300", "--max-length", "48", "--embedding-dim", "16", "--units", "8",
+        "--vocabulary-size", "300", "--max-length", "48", "--embedding-dim", "16", "--hidden-dim",
+        "8",
         "--batch-size", "32", "--epochs", "1", "--runs-root", str(tmp_path / "runs"),
         "--verbose", "0", *extra])
 

@@ -14,7 +14,7 @@ MODELS_DIR = pathlib.Path(__file__).resolve().parents[2] / "keras_seq" / "models
 
 @pytest.mark.parametrize("rnn, stacked", [("lstm", 1), ("gru", 0)])
 def test_padding_does_not_change_the_output(rnn, stacked):
-    model = build_sentiment_classifier(50, embedding_dim=8, rnn=rnn, units=4,
+    model = build_sentiment_classifier(50, embedding_dim=8, rnn=rnn, hidden_dim=4,
                                        num_stacked=stacked)
     ids = np.array([[5, 6, 7, 8], [9, 3, 0, 0]], "int32")
     padded = np.concatenate([ids, np.zeros((2, 5), "int32")], axis=1)
@@ -24,7 +24,7 @@ def test_padding_does_not_change_the_output(rnn, stacked):
 
 @pytest.mark.parametrize("pooling", ["mean", "mean_max", "last"])
 def test_keras_file_round_trip(tmp_path, pooling):
-    model = build_sentiment_classifier(40, embedding_dim=8, units=4, num_stacked=1,
+    model = build_sentiment_classifier(40, embedding_dim=8, hidden_dim=4, num_stacked=1,
                                        pooling=pooling)
     assert model.get_layer("head").kernel.shape == ((16 if pooling == "mean_max" else 8), 1)
     ids = np.array([[1, 2, 3, 0]], "int32")
@@ -37,7 +37,7 @@ def test_keras_file_round_trip(tmp_path, pooling):
 
 def test_compile_defaults_and_a_fit_step_under_xla():
     model = compile_sentiment_classifier(
-        build_sentiment_classifier(30, embedding_dim=8, units=4), jit_compile=True)
+        build_sentiment_classifier(30, embedding_dim=8, hidden_dim=4), jit_compile=True)
     assert isinstance(model.optimizer, keras.optimizers.Adam)
     # The whole gradient is clipped to global norm 1, not each variable on its own.
     assert model.optimizer.global_clipnorm == 1.0 and model.optimizer.clipnorm is None
@@ -49,7 +49,7 @@ def test_compile_defaults_and_a_fit_step_under_xla():
 def test_global_clipnorm_is_passed_to_the_optimizer_and_checked():
     """`global_clipnorm` clips all variables' gradients together (Keras's global_clipnorm)."""
     def compiled(**kwargs):
-        model = build_sentiment_classifier(30, embedding_dim=4, units=2)
+        model = build_sentiment_classifier(30, embedding_dim=4, hidden_dim=2)
         return compile_sentiment_classifier(model, **kwargs).optimizer
 
     optimizer = compiled(global_clipnorm=0.5)
@@ -61,7 +61,7 @@ def test_global_clipnorm_is_passed_to_the_optimizer_and_checked():
 
 
 def test_word_dropout_drops_whole_word_vectors_in_training_only():
-    model = build_sentiment_classifier(30, embedding_dim=16, units=4, word_dropout=0.5,
+    model = build_sentiment_classifier(30, embedding_dim=16, hidden_dim=4, word_dropout=0.5,
                                        dropout=0.0)
     layer = model.get_layer("word_dropout")
     x = np.ones((4, 50, 16), "float32")
@@ -77,17 +77,18 @@ def test_word_dropout_drops_whole_word_vectors_in_training_only():
 
 
 def test_logits_head():
-    model = build_sentiment_classifier(30, embedding_dim=8, units=4, logits=True)
+    model = build_sentiment_classifier(30, embedding_dim=8, hidden_dim=4, logits=True)
     assert model.layers[-1].activation is keras.activations.linear
 
 
 @pytest.mark.parametrize("kwargs, named", [
-    ({"vocab_size": 2}, "vocab_size"), ({"rnn": "rnn"}, "rnn"), ({"units": 0}, "units"),
+    ({"vocabulary_size": 2}, "vocabulary_size"), ({"rnn": "rnn"}, "rnn"),
+    ({"hidden_dim": 0}, "hidden_dim"),
     ({"num_stacked": -1}, "num_stacked"), ({"dropout": 1.0}, "dropout"),
     ({"word_dropout": -0.1}, "word_dropout"), ({"pooling": "max"}, "pooling"),
 ])
 def test_bad_arguments_name_themselves(kwargs, named):
-    args = {"vocab_size": 30, **kwargs}
+    args = {"vocabulary_size": 30, **kwargs}
     with pytest.raises(ValueError, match=named):
         build_sentiment_classifier(**args)
 

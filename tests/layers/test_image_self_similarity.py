@@ -72,7 +72,7 @@ def test_two_identical_objects_score_half_and_beat_different_pairs():
 
 def test_conv_encoder_appends_the_scores():
     images = np.random.default_rng(2).random((2, 32, 32, 3)).astype("float32")
-    kwargs = dict(filters=(4, 8), embed_dim=6, self_similarity=True, self_similarity_heads=2)
+    kwargs = dict(filters=(4, 8), embedding_dim=6, self_similarity=True, self_similarity_heads=2)
     run_layer_test(ConvImageEncoder, kwargs, {"images": images},
                    expected_output_shape=[(2, 64, 8), (2, 9)], run_save=True)
     encoder = ConvImageEncoder(**kwargs)

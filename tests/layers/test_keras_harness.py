@@ -101,14 +101,14 @@ CASES = [
         run_training_check=False,
     )),
     ("positional_embedding_sinusoidal", PositionalEmbedding, dict(
-        init_kwargs=dict(vocab_size=20, sequence_length=12, embed_dim=8),
+        init_kwargs=dict(vocabulary_size=20, sequence_length=12, embedding_dim=8),
         input_data=_ids(2, 7, 20),
         expected_output_shape=(2, 7, 8),
         supports_masking=True,
         expected_mask_shape=(2, 7),
     )),
     ("positional_embedding_learned", PositionalEmbedding, dict(
-        init_kwargs=dict(vocab_size=20, sequence_length=12, embed_dim=8,
+        init_kwargs=dict(vocabulary_size=20, sequence_length=12, embedding_dim=8,
                          position="learned", mask_zero=False, scale_embeddings=True),
         input_data=_ids(2, 7, 20),
         expected_output_shape=(2, 7, 8),
@@ -205,13 +205,13 @@ CASES = [
         supports_masking=False,
     )),
     ("conv_image_encoder", ConvImageEncoder, dict(
-        init_kwargs=dict(filters=(4, 8), embed_dim=6, dropout=0.1),
+        init_kwargs=dict(filters=(4, 8), embedding_dim=6, dropout=0.1),
         input_data=np.random.default_rng(1).random((2, 16, 16, 3)).astype("float32"),
         expected_output_shape=((2, 16, 8), (2, 6)),
         supports_masking=False,
     )),
     ("conv_image_encoder_all_options", ConvImageEncoder, dict(
-        init_kwargs=dict(filters=(4, 8), embed_dim=6, pooling="mean", self_attention_heads=2,
+        init_kwargs=dict(filters=(4, 8), embedding_dim=6, pooling="mean", self_attention_heads=2,
                          twin_heads=2, self_similarity=True, self_similarity_heads=1),
         input_data=np.random.default_rng(1).random((2, 16, 16, 3)).astype("float32"),
         expected_output_shape=((2, 16, 8), (2, 8)),
@@ -219,7 +219,7 @@ CASES = [
         run_training_check=False,  # the sub-layers' own cases train them; this keeps it fast
     )),
     ("backbone_image_encoder", BackboneImageEncoder, dict(
-        init_kwargs=dict(backbone="mobilenet_v2", embed_dim=6, dropout=0.1),
+        init_kwargs=dict(backbone="mobilenet_v2", embedding_dim=6, dropout=0.1),
         input_data=np.random.default_rng(2).random((2, 32, 32, 3)).astype("float32"),
         expected_output_shape=((2, 1, 1280), (2, 6)),
         supports_masking=False,

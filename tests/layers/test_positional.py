@@ -34,7 +34,7 @@ def test_sinusoidal_harness():
 def test_positional_embedding_harness(position):
     run_layer_test(
         PositionalEmbedding,
-        dict(vocab_size=10, sequence_length=8, embed_dim=6, position=position),
+        dict(vocabulary_size=10, sequence_length=8, embedding_dim=6, position=position),
         {"token_ids": IDS},
         expected_output_shape=(2, 5, 6),
     )

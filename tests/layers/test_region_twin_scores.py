@@ -51,7 +51,7 @@ def test_a_repeated_pattern_scores_higher_than_two_different_ones():
 
 def test_conv_encoder_reads_twin_scores():
     images = np.random.default_rng(2).random((2, 32, 32, 3)).astype("float32")
-    run_layer_test(ConvImageEncoder, dict(filters=(4, 8), embed_dim=6, twin_heads=2),
+    run_layer_test(ConvImageEncoder, dict(filters=(4, 8), embedding_dim=6, twin_heads=2),
                    {"images": images}, expected_output_shape=[(2, 64, 8), (2, 6)],
                    run_mixed_precision=True, run_save=True)
 

@@ -13,7 +13,7 @@ from keras_seq.data import span_tagging as st
 def test_quick_run_end_to_end(tmp_path, capsys):
     run_dir = tmp_path / "run"
     code = cli.main(["train", "tagger", "--quick", "--train-size", "256", "--validation-size",
-                     "32", "--test-size", "64", "--units", "8",
+                     "32", "--test-size", "64", "--hidden-dim", "8",
                      "--embedding-dim", "8", "--layers", "1", "--cell", "gru",
                      "--batch-size", "16", "--epochs", "2", "--learning-rate", "0.01",
                      "--run-dir", str(run_dir), "--verbose", "0"])
@@ -65,7 +65,7 @@ def test_own_jsonl_data_with_other_types(tmp_path):
 
     tagger = import_application("keras_seq.applications.tagger")
     args = tagger.build_parser().parse_args(
-        ["--data-file", str(data), "--epochs", "1", "--units", "4", "--embedding-dim", "4",
+        ["--data-file", str(data), "--epochs", "1", "--hidden-dim", "4", "--embedding-dim", "4",
          "--layers", "1", "--no-bidirectional", "--cell", "elman", "--batch-size", "16",
          "--run-dir", str(tmp_path / "run"), "--verbose", "0"])
     metrics = tagger.run(args, log=lambda line: None)
@@ -77,7 +77,7 @@ def test_own_jsonl_data_with_other_types(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["--data-file", "MISSING.jsonl"], "--data-file"),
     (["--max-length", "10"], "--max-length"),
-    (["--units", "0"], "--units"),
+    (["--hidden-dim", "0"], "--hidden-dim"),
 ])
 def test_bad_input_exits_with_code_2(tmp_path, capsys, argv, message):
     argv = [a.replace("MISSING", str(tmp_path / "missing")) for a in argv]

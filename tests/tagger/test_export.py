@@ -41,7 +41,7 @@ def _biased_tagger():
     tag almost nothing as a span, and the test below would have too little to compare.
     """
     keras.utils.set_random_seed(0)
-    model = SequenceTagger(st.VOCABULARY_SIZE, 5, cell="gru", units=8, num_layers=1,
+    model = SequenceTagger(st.VOCABULARY_SIZE, 5, cell="gru", hidden_dim=8, num_layers=1,
                            bidirectional=True, embedding_dim=8)
     model(np.ones((1, 3), "int32"))
     kernel = np.random.default_rng(0).normal(0, 2.0, model.head.kernel.shape)

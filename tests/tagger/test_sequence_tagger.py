@@ -10,7 +10,7 @@ IDS = np.array([[40, 41, 42, 43, 0, 0], [5, 6, 7, 8, 9, 10], [12, 0, 0, 0, 0, 0]
 
 
 def _tagger(cell, bidirectional, layers=2, **kwargs):
-    model = SequenceTagger(97, 5, cell=cell, units=6, num_layers=layers,
+    model = SequenceTagger(97, 5, cell=cell, hidden_dim=6, num_layers=layers,
                            bidirectional=bidirectional, embedding_dim=4, **kwargs)
     model(IDS)
     return model
@@ -71,9 +71,10 @@ def test_stacked_elman_formula_in_numpy(bidirectional):
 def test_config_round_trip_and_keras_file(tmp_path):
     model = _tagger("gru", True, layers=1, dropout=0.2)
     config = model.get_config()
-    assert {k: config[k] for k in ("vocabulary_size", "num_tags", "cell", "units", "num_layers",
-                                   "bidirectional", "embedding_dim", "dropout")} == \
-        dict(vocabulary_size=97, num_tags=5, cell="gru", units=6, num_layers=1,
+    assert {k: config[k] for k in ("vocabulary_size", "num_tags", "cell", "hidden_dim",
+                                   "num_layers", "bidirectional", "embedding_dim",
+                                   "dropout")} == \
+        dict(vocabulary_size=97, num_tags=5, cell="gru", hidden_dim=6, num_layers=1,
              bidirectional=True, embedding_dim=4, dropout=0.2)
     path = tmp_path / "tagger.keras"
     model.save(path)
@@ -98,7 +99,7 @@ def test_fit_ignores_padding_with_sample_weights():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(cell="transformer"), "cell"), (dict(units=0), "units"),
+    (dict(cell="transformer"), "cell"), (dict(hidden_dim=0), "hidden_dim"),
     (dict(num_layers=1.5), "num_layers"), (dict(dropout=1.0), "dropout"),
     (dict(num_tags=1), "num_tags"),
 ])

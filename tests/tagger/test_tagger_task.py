@@ -19,7 +19,7 @@ def examples():
 
 
 def _task(texts, spans, **kwargs):
-    return Tagger.from_examples(texts, spans, units=4, embedding_dim=4, num_layers=1,
+    return Tagger.from_examples(texts, spans, hidden_dim=4, embedding_dim=4, num_layers=1,
                                 cell="gru", **kwargs)
 
 

@@ -14,7 +14,8 @@ LABELS = np.array([[1.0], [0.0], [1.0]], "float32")
 
 def _classifier(seed=0, dropout=0.0, **kwargs):
     keras.utils.set_random_seed(seed)
-    return build_sentiment_classifier(vocab_size=20, embedding_dim=6, units=4, dropout=dropout,
+    return build_sentiment_classifier(vocabulary_size=20, embedding_dim=6, hidden_dim=4,
+                                      dropout=dropout,
                                       **kwargs)
 
 
@@ -138,7 +139,7 @@ def test_a_model_with_embed_and_call_on_vectors_trains_too():
     from keras_seq.models.char_language_model import CharLanguageModel
 
     keras.utils.set_random_seed(0)
-    lm = CharLanguageModel(vocabulary_size=12, cell="gru", units=8, embedding_dim=4)
+    lm = CharLanguageModel(vocabulary_size=12, cell="gru", hidden_dim=8, embedding_dim=4)
     ids = np.random.default_rng(0).integers(2, 12, size=(16, 9)).astype("int32")
     np.testing.assert_allclose(lm.call_on_vectors(lm.embed(ids)), lm(ids), atol=1e-6)
     trainer = AdversarialEmbeddingTrainer(lm, epsilon=0.5)
@@ -182,7 +183,7 @@ def test_one_hot_inputs_are_perturbed_too_and_stateful_models_are_refused():
     from keras_seq.models.char_language_model import CharLanguageModel
 
     keras.utils.set_random_seed(1)
-    lm = CharLanguageModel(vocabulary_size=12, cell="lstm", units=8, embedding_dim=None)
+    lm = CharLanguageModel(vocabulary_size=12, cell="lstm", hidden_dim=8, embedding_dim=None)
     ids = np.random.default_rng(1).integers(2, 12, size=(8, 7)).astype("int32")
     lm(ids)
     trainer = AdversarialEmbeddingTrainer(lm, epsilon=0.5)
@@ -190,6 +191,6 @@ def test_one_hot_inputs_are_perturbed_too_and_stateful_models_are_refused():
                     loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     history = trainer.fit(ids[:, :-1], ids[:, 1:], epochs=1, batch_size=4, verbose=0).history
     assert history["adversarial_loss"][0] > history["loss"][0]
-    stateful = CharLanguageModel(vocabulary_size=12, cell="gru", units=8, stateful=True)
+    stateful = CharLanguageModel(vocabulary_size=12, cell="gru", hidden_dim=8, stateful=True)
     with pytest.raises(ValueError, match="stateful"):
         AdversarialEmbeddingTrainer(stateful)

@@ -12,14 +12,15 @@ SOURCE = np.array([[5, 6, 7, 8, 0, 0], [9, 10, 11, 12, 13, 14]], "int32")
 TARGET_IN = np.array([[2, 4, 5, 6, 0, 0, 0], [2, 7, 8, 9, 10, 11, 12]], "int32")
 
 FACTORIES = {
-    "seq2seq": lambda: RNNEncoderDecoder(SRC_VOCAB, TGT_VOCAB, embed_dim=8, hidden_dim=12),
-    "attention": lambda: BahdanauEncoderDecoder(SRC_VOCAB, TGT_VOCAB, embed_dim=8, hidden_dim=12),
+    "seq2seq": lambda: RNNEncoderDecoder(SRC_VOCAB, TGT_VOCAB, embedding_dim=8, hidden_dim=12),
+    "attention": lambda: BahdanauEncoderDecoder(SRC_VOCAB, TGT_VOCAB, embedding_dim=8,
+                                                hidden_dim=12),
     # The paper's variant: bidirectional encoder, deep output layer.
     "attention_bi_deep": lambda: BahdanauEncoderDecoder(
-        SRC_VOCAB, TGT_VOCAB, embed_dim=8, hidden_dim=12, bidirectional_encoder=True,
+        SRC_VOCAB, TGT_VOCAB, embedding_dim=8, hidden_dim=12, bidirectional_encoder=True,
         deep_output_dim=10),
     "transformer": lambda: TransformerEncoderDecoder(
-        SRC_VOCAB, TGT_VOCAB, 16, 16, embed_dim=16, num_heads=2, intermediate_dim=32,
+        SRC_VOCAB, TGT_VOCAB, 16, 16, embedding_dim=16, num_heads=2, intermediate_dim=32,
         num_layers=2),
 }
 
@@ -207,4 +208,4 @@ def test_bidirectional_encoder_sees_the_whole_sentence():
 ])
 def test_bahdanau_options_refuse_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        BahdanauEncoderDecoder(SRC_VOCAB, TGT_VOCAB, embed_dim=8, **kwargs)
+        BahdanauEncoderDecoder(SRC_VOCAB, TGT_VOCAB, embedding_dim=8, **kwargs)

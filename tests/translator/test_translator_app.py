@@ -14,7 +14,7 @@ def _args(tmp_path, *extra):
     parser = translator.build_parser()
     return parser.parse_args([
         "--runs-root", str(tmp_path), "--train-size", "300", "--validation-size", "40",
-        "--test-size", "40", "--epochs", "1", "--embed-dim", "16", "--hidden-dim", "16",
+        "--test-size", "40", "--epochs", "1", "--embedding-dim", "16", "--hidden-dim", "16",
         "--num-heads", "2", "--intermediate-dim", "32", "--num-layers", "1", "--verbose", "0",
         *extra])
 
@@ -125,7 +125,8 @@ def test_word_pieces_train_export_and_serve_with_tensorflow_text(tmp_path):
     data = _write_pairs(tmp_path / "data")
     lines = []
     args = _args(tmp_path, "--model", "transformer", "--data-dir", str(data), "--tokens",
-                 "word-piece", "--vocab-size", "60", "--train-size", "280", "--test-size", "40",
+                 "word-piece", "--vocabulary-size", "60", "--train-size", "280", "--test-size",
+                 "40",
                  "--validation-size", "40", "--epochs", "2")
     metrics = translator.run(args, log=lines.append)
     assert metrics["export_matches_in_process_decoding"] is True
