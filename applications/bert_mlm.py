@@ -16,13 +16,12 @@ SavedModel (`serving_default`, `fill_mask`), config.json and metrics.json (valid
 masked-token perplexity per word piece, also by corruption type and by piece type).
 """
 
-import argparse
 import dataclasses
 import math
 import sys
 
-from keras_seq.lifecycle import (AppConfig, Application, fraction, option, positive_float,
-                                 positive_int)
+from keras_seq.lifecycle import (Application, TextCorpusConfig, entry_points, fraction, option,
+                                 positive_float, positive_int)
 
 SAMPLES = (
     "Let's make [MASK] chicken! [SEP] It [MASK] great with orange sauce",
@@ -32,20 +31,11 @@ SAMPLES = (
 
 
 @dataclasses.dataclass
-class BertMLMConfig(AppConfig):
+class BertMLMConfig(TextCorpusConfig):
     """The options of `keras-seq train bert-mlm`."""
 
     APP = "bert-mlm"
 
-    data_file: str = option(None, "data", "any UTF-8 text file to train on (instead of The "
-                            "Time Machine)")
-    data_dir: str = option(None, "data", "folder holding timemachine.txt (or timemachine/"
-                           "timemachine.txt). Default: $KERAS_SEQ_DATA_DIR, ../shared/datasets, "
-                           "the cache, or a download")
-    dataset: str = option("auto", "data", "auto: the book if found/downloadable, else the "
-                          "generated corpus; timemachine: the book or an error; generated: the "
-                          "generated corpus", choices=("auto", "timemachine", "generated"))
-    no_download: bool = option(False, "data", "never try to download")
     val_fraction: float = option(0.1, "data", "last share of the text (by position) for "
                                  "validation", type=fraction)
     # --quick: measured on the generated corpus (the default test's data), see
@@ -287,23 +277,7 @@ def evaluate_masked_lm(model, dataset, vocabulary):
 
 
 APPLICATION = BertMLMApplication()
-add_arguments = APPLICATION.add_arguments
-run = APPLICATION.run
-
-
-def build_parser(parser=None):
-    """An `argparse` parser for running this app directly."""
-    if parser is None:
-        parser = argparse.ArgumentParser(prog="bert_mlm",
-                                         description=APPLICATION.description)
-    return add_arguments(parser)
-
-
-def main(argv=None):
-    """Command-line entry point of `python applications/bert_mlm.py`."""
-    from keras_seq.app_args import run_main
-
-    return run_main(build_parser(), run, argv)
+run, add_arguments, build_parser, main = entry_points(APPLICATION)
 
 
 if __name__ == "__main__":

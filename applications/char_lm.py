@@ -13,27 +13,18 @@ import dataclasses
 import pathlib
 import sys
 
-from keras_seq.lifecycle import (AppConfig, Application, fit_verbosity, fraction,
-                                 non_negative_float, option, positive_float, positive_int)
+from keras_seq.lifecycle import (Application, TextCorpusConfig, entry_points, fit_verbosity,
+                                 fraction, non_negative_float, option, positive_float, positive_int)
 
 PROMPTS = ("time traveller", "the machine")
 
 
 @dataclasses.dataclass
-class CharLMConfig(AppConfig):
+class CharLMConfig(TextCorpusConfig):
     """The options of `keras-seq train char-lm`."""
 
     APP = "char-lm"
 
-    data_file: str = option(None, "data", "any UTF-8 text file to train on (instead of The "
-                            "Time Machine)")
-    data_dir: str = option(None, "data", "folder holding timemachine.txt (or timemachine/"
-                           "timemachine.txt). Default: $KERAS_SEQ_DATA_DIR, "
-                           "../shared/datasets, the cache, or a download")
-    dataset: str = option("auto", "data", "auto: the book if found/downloadable, else the "
-                          "generated corpus; timemachine: the book or an error; generated: "
-                          "the generated corpus", choices=("auto", "timemachine", "generated"))
-    no_download: bool = option(False, "data", "never try to download")
     tokenizer: str = option("d2l", "data", "d2l: lower-case a-z + space (+ unknown), 28 "
                             "symbols; full: every character of the training text",
                             choices=("d2l", "full"))
@@ -260,20 +251,7 @@ def task_samples(task, log_dir, config, log=None):
 
 
 APPLICATION = CharLMApplication()
-add_arguments = APPLICATION.add_arguments
-run = APPLICATION.run
-
-
-def build_parser(parser=None):
-    """An `argparse` parser for running this app directly."""
-    return add_arguments(parser) if parser else APPLICATION.build_parser()
-
-
-def main(argv=None):
-    """Command-line entry point of `python applications/char_lm.py`."""
-    from keras_seq.app_args import run_main
-
-    return run_main(build_parser(), run, argv)
+run, add_arguments, build_parser, main = entry_points(APPLICATION)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ import json
 import pathlib
 import sys
 
-from keras_seq.lifecycle import (AppConfig, Application, fraction, fit_verbosity,
-                                 non_negative_float, option, positive_float, positive_int)
+from keras_seq.lifecycle import (Application, TextCorpusConfig, entry_points, fit_verbosity,
+                                 fraction, non_negative_float, option, positive_float, positive_int)
 
 SENTENCES = ("the time traveller", "i saw the machine", "the sun was setting",
              "and then", "he said")
@@ -35,20 +35,11 @@ TOKENIZER_FILE = "tokenizer.json"
 
 
 @dataclasses.dataclass
-class ElmoLMConfig(AppConfig):
+class ElmoLMConfig(TextCorpusConfig):
     """The options of `keras-seq train elmo-lm`."""
 
     APP = "elmo-lm"
 
-    data_file: str = option(None, "data", "any UTF-8 text file to train on (instead of The "
-                            "Time Machine)")
-    data_dir: str = option(None, "data", "folder holding timemachine.txt (or timemachine/"
-                           "timemachine.txt). Default: $KERAS_SEQ_DATA_DIR, "
-                           "../shared/datasets, the cache, or a download")
-    dataset: str = option("auto", "data", "auto: the book if found/downloadable, else the "
-                          "generated corpus; timemachine: the book or an error; generated: "
-                          "the generated corpus", choices=("auto", "timemachine", "generated"))
-    no_download: bool = option(False, "data", "never try to download")
     tokenizer: str = option("words", "data", "words: lower-cased words and punctuation; "
                             "review: the IMDB classifier's tokenization (use it for `imdb "
                             "--elmo`)", choices=("words", "review"))
@@ -267,20 +258,7 @@ def load_bilm(path):
 
 
 APPLICATION = ElmoLMApplication()
-add_arguments = APPLICATION.add_arguments
-run = APPLICATION.run
-
-
-def build_parser(parser=None):
-    """An `argparse` parser for running this app directly."""
-    return add_arguments(parser) if parser else APPLICATION.build_parser()
-
-
-def main(argv=None):
-    """Command-line entry point of `python applications/elmo_lm.py`."""
-    from keras_seq.app_args import run_main
-
-    return run_main(build_parser(), run, argv)
+run, add_arguments, build_parser, main = entry_points(APPLICATION)
 
 
 if __name__ == "__main__":

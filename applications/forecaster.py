@@ -24,8 +24,8 @@ import sys
 
 import numpy as np
 
-from keras_seq.lifecycle import (AppConfig, Application, fraction, option, positive_float,
-                                 positive_int)
+from keras_seq.lifecycle import (AppConfig, Application, entry_points, fraction, option,
+                                 positive_float, positive_int)
 
 SERIES_CHOICES = ("auto", "daily-min-temperatures", "monthly-sunspots", "airline-passengers",
                   "generated")
@@ -273,20 +273,7 @@ def resolve_settings(values, info, config):
 
 
 APPLICATION = ForecasterApplication()
-add_arguments = APPLICATION.add_arguments
-run = APPLICATION.run
-
-
-def build_parser(parser=None):
-    """An `argparse` parser for running this app directly."""
-    return add_arguments(parser) if parser else APPLICATION.build_parser()
-
-
-def main(argv=None):
-    """Command-line entry point of `python applications/forecaster.py`."""
-    from keras_seq.app_args import run_main
-
-    return run_main(build_parser(), run, argv)
+run, add_arguments, build_parser, main = entry_points(APPLICATION)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ import argparse
 import dataclasses
 import sys
 
-from keras_seq.lifecycle import (AppConfig, Application, fit_verbosity, fraction, option,
-                                 positive_float, positive_int)
+from keras_seq.lifecycle import (Application, TextCorpusConfig, entry_points, fit_verbosity,
+                                 fraction, option, positive_float, positive_int)
 
 PROMPTS = ("time traveller", "the machine")
 
@@ -32,20 +32,11 @@ def top_p_value(text):
 
 
 @dataclasses.dataclass
-class GptLMConfig(AppConfig):
+class GptLMConfig(TextCorpusConfig):
     """The options of `keras-seq train gpt-lm`."""
 
     APP = "gpt-lm"
 
-    data_file: str = option(None, "data", "any UTF-8 text file to train on (instead of The "
-                            "Time Machine)")
-    data_dir: str = option(None, "data", "folder holding timemachine.txt (or timemachine/"
-                           "timemachine.txt). Default: $KERAS_SEQ_DATA_DIR, "
-                           "../shared/datasets, the cache, or a download")
-    dataset: str = option("auto", "data", "auto: the book if found/downloadable, else the "
-                          "generated corpus; timemachine: the book or an error; generated: "
-                          "the generated corpus", choices=("auto", "timemachine", "generated"))
-    no_download: bool = option(False, "data", "never try to download")
     tokenizer: str = option("char", "data", "char: characters (see --char-vocabulary); "
                             "word-piece: a WordPiece vocabulary trained on the training part "
                             "(see --vocabulary-size)", choices=("char", "word-piece"))
@@ -304,20 +295,7 @@ class GptLMApplication(Application):
 
 
 APPLICATION = GptLMApplication()
-add_arguments = APPLICATION.add_arguments
-run = APPLICATION.run
-
-
-def build_parser(parser=None):
-    """An `argparse` parser for running this app directly."""
-    return add_arguments(parser) if parser else APPLICATION.build_parser()
-
-
-def main(argv=None):
-    """Command-line entry point of `python applications/gpt_lm.py`."""
-    from keras_seq.app_args import run_main
-
-    return run_main(build_parser(), run, argv)
+run, add_arguments, build_parser, main = entry_points(APPLICATION)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ metrics.json) and prints a summary with predictions of the exported model.
 import dataclasses
 import sys
 
-from keras_seq.lifecycle import (AppConfig, Application, fraction, non_negative_float,
+from keras_seq.lifecycle import (AppConfig, Application, entry_points, fraction, non_negative_float,
                                  option, positive_float, positive_int)
 
 EXAMPLES = ("this movie is so great", "this movie is so bad")
@@ -250,20 +250,7 @@ class ImdbApplication(Application):
 
 
 APPLICATION = ImdbApplication()
-add_arguments = APPLICATION.add_arguments
-run = APPLICATION.run
-
-
-def build_parser(parser=None):
-    """An `argparse` parser for running this app directly."""
-    return add_arguments(parser) if parser else APPLICATION.build_parser()
-
-
-def main(argv=None):
-    """Command-line entry point of `python applications/imdb.py`."""
-    from keras_seq.app_args import run_main
-
-    return run_main(build_parser(), run, argv)
+run, add_arguments, build_parser, main = entry_points(APPLICATION)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ metrics.json (test token accuracy, span precision/recall/F1 per type and micro).
 import dataclasses
 import sys
 
-from keras_seq.lifecycle import (AppConfig, Application, fraction, option, positive_float,
-                                 positive_int)
+from keras_seq.lifecycle import (AppConfig, Application, entry_points, fraction, option,
+                                 positive_float, positive_int)
 
 EXAMPLES = ("We paid 12 on 12 March 1998.", "The price rose to 1,200 on 2021-03-04.",
             "Only 3/4 of the boxes came on 04/03/2021, -7 kg.",
@@ -188,20 +188,7 @@ def _columns(examples):
 
 
 APPLICATION = TaggerApplication()
-add_arguments = APPLICATION.add_arguments
-run = APPLICATION.run
-
-
-def build_parser(parser=None):
-    """An `argparse` parser for running this app directly."""
-    return add_arguments(parser) if parser else APPLICATION.build_parser()
-
-
-def main(argv=None):
-    """Command-line entry point of `python applications/tagger.py`."""
-    from keras_seq.app_args import run_main
-
-    return run_main(build_parser(), run, argv)
+run, add_arguments, build_parser, main = entry_points(APPLICATION)
 
 
 if __name__ == "__main__":

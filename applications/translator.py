@@ -14,8 +14,8 @@ import dataclasses
 import sys
 import time
 
-from keras_seq.lifecycle import (AppConfig, Application, fraction, option, positive_float,
-                                 positive_int)
+from keras_seq.lifecycle import (AppConfig, Application, entry_points, fraction, option,
+                                 positive_float, positive_int)
 
 DATE_EXAMPLES = ("saturday, march 3rd 1998", "the 1st of january 2000", "12 dec 1975",
                  "july 4, 2026")
@@ -329,20 +329,7 @@ def evaluate_run(config, log=print):
 
 
 APPLICATION = TranslatorApplication()
-add_arguments = APPLICATION.add_arguments
-run = APPLICATION.run
-
-
-def build_parser(parser=None):
-    """An `argparse` parser for running this app directly."""
-    return add_arguments(parser) if parser else APPLICATION.build_parser()
-
-
-def main(argv=None):
-    """Command-line entry point of `python applications/translator.py`."""
-    from keras_seq.app_args import run_main
-
-    return run_main(build_parser(), run, argv)
+run, add_arguments, build_parser, main = entry_points(APPLICATION)
 
 
 if __name__ == "__main__":

@@ -226,6 +226,21 @@ class AppConfig:
         "seconds for the other workers", type=positive_float, resumed=False)
 
 
+@dataclasses.dataclass
+class TextCorpusConfig(AppConfig):
+    """The data options of the applications that learn from one text (The Time Machine)."""
+
+    data_file: str = option(None, "data", "any UTF-8 text file to train on (instead of The "
+                            "Time Machine)")
+    data_dir: str = option(None, "data", "folder holding timemachine.txt (or timemachine/"
+                           "timemachine.txt). Default: $KERAS_SEQ_DATA_DIR, "
+                           "../shared/datasets, the cache, or a download")
+    dataset: str = option("auto", "data", "auto: the book if found/downloadable, else the "
+                          "generated corpus; timemachine: the book or an error; generated: "
+                          "the generated corpus", choices=("auto", "timemachine", "generated"))
+    no_download: bool = option(False, "data", "never try to download")
+
+
 def fit_verbosity(verbose):
     """`model.fit`'s verbosity for `--verbose`: auto = a progress bar on a terminal only."""
     if str(verbose) == "auto":
@@ -314,12 +329,8 @@ class Application(abc.ABC):
         """
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import keras
-        import tensorflow as tf
 
         from keras_seq.app_args import model_scope, resolve_jit
-        from keras_seq.callbacks import (LearningRateLogger, ResumableBackupAndRestore,
-                                         TrainingTimeBudget)
-        from keras_seq.runs import RunDirectory
 
         config = self.config(args, log)
         started = time.time()
@@ -329,6 +340,39 @@ class Application(abc.ABC):
         jit = resolve_jit(config.jit_compile, "train")
         splits, data_info = self.load_data(config, log)
         # The run folder is made only once the data is there (a bad --data-dir leaves nothing).
+        run_dir = self._open_run_folder(config, data_info, jit, log)
+        with model_scope():  # the --strategy scope (a no-op without one)
+            task, train_ds, val_ds, steps = self.build_task(config, splits, run_dir, log)
+            task.compile(total_steps=max(1, (steps or int(train_ds.cardinality()))
+                                         * config.epochs),
+                         jit_compile=jit, **self.compile_options(config))
+        log(f"Task {self.name}: {task.network.count_params():,} parameters; XLA train step: "
+            f"{jit}; dtype policy {keras.config.dtype_policy().name}.")
+        history, budget, fit_seconds = self._fit(task, config, splits, run_dir, train_ds,
+                                                 val_ds, steps, extra_callbacks, log)
+        metrics = {"dataset": data_info.get("dataset"),
+                   **self.evaluate(task, config, splits, history, run_dir, log)}
+        task.save(run_dir.file("task.kseq"))  # keras_seq.load(RUN_DIR) reopens it
+        examples, exported = self._export(task, config, splits, run_dir, metrics)
+        metrics.update(
+            epochs=config.epochs, epochs_run_this_call=len(history.history.get("loss", [])),
+            stopped_by_time_budget=budget.stopped_at if budget else None,
+            fit_seconds=fit_seconds, total_seconds=time.time() - started,
+            # "input": the example as given (an output may itself be named "text").
+            examples=[{"input": text, **{k: _jsonable(v[i]) for k, v in exported.items()}}
+                      for i, text in enumerate(examples)],
+            history={k: [float(x) for x in v] for k, v in history.history.items()})
+        run_dir.write_json("metrics.json", metrics)
+        self._report(config, metrics, data_info, run_dir, list(exported), examples, log)
+        return metrics
+
+    def _open_run_folder(self, config, data_info, jit, log):
+        """The run folder (new or resumed), with config.json written."""
+        import keras
+        import tensorflow as tf
+
+        from keras_seq.runs import RunDirectory
+
         run_dir = RunDirectory(self.name, root=config.runs_root, run_dir=config.run_dir,
                                logdir=config.logdir, export_dir=config.export_dir)
         for line in run_dir.describe():
@@ -339,14 +383,15 @@ class Application(abc.ABC):
             **dataclasses.asdict(config), "app": self.name, "data": data_info,
             "jit_compile_resolved": jit, "run_dir": str(run_dir.path),
             "keras": keras.__version__, "tensorflow": tf.__version__})
-        with model_scope():  # the --strategy scope (a no-op without one)
-            task, train_ds, val_ds, steps = self.build_task(config, splits, run_dir, log)
-            task.compile(total_steps=max(1, (steps or int(train_ds.cardinality()))
-                                         * config.epochs),
-                         jit_compile=jit, **self.compile_options(config))
-        network = task.network
-        log(f"Task {self.name}: {network.count_params():,} parameters; XLA train step: "
-            f"{jit}; dtype policy {keras.config.dtype_policy().name}.")
+        return run_dir
+
+    def _fit(self, task, config, splits, run_dir, train_ds, val_ds, steps, extra_callbacks,
+             log):
+        """`fit` with the backup, TensorBoard, CSV and time-budget callbacks."""
+        import keras
+
+        from keras_seq.callbacks import (LearningRateLogger, ResumableBackupAndRestore,
+                                         TrainingTimeBudget)
 
         budget_minutes = getattr(config, "time_budget_minutes", None)
         budget = TrainingTimeBudget(budget_minutes, log=log) if budget_minutes else None
@@ -365,38 +410,32 @@ class Application(abc.ABC):
                                    steps_per_epoch=steps, callbacks=callbacks,
                                    verbose=fit_verbosity(config.verbose),
                                    shuffle=False)  # tf.data shuffles (seeded, every epoch)
-        fit_seconds = time.time() - fit_started
-        metrics = {"dataset": data_info.get("dataset"),
-                   **self.evaluate(task, config, splits, history, run_dir, log)}
+        return history, budget, time.time() - fit_started
 
-        task.save(run_dir.file("task.kseq"))  # keras_seq.load(RUN_DIR) reopens it
+    def _export(self, task, config, splits, run_dir, metrics):
+        """Exports, reloads the SavedModel and runs the examples and the app's check on it."""
+        import tensorflow as tf
+
         task.export(run_dir.export)
         serving = tf.saved_model.load(str(run_dir.export)).signatures["serving_default"]
         examples = list(self.examples(config))
         exported = serving(**{self.export_input: tf.constant(self.example_inputs(examples),
                                                              tf.string)})
         metrics.update(self.check_export(task, config, splits, serving))
-        metrics.update(
-            epochs=config.epochs, epochs_run_this_call=len(history.history.get("loss", [])),
-            stopped_by_time_budget=budget.stopped_at if budget else None,
-            fit_seconds=fit_seconds, total_seconds=time.time() - started,
-            # "input": the example as given (an output may itself be named "text").
-            examples=[{"input": text, **{k: _jsonable(v[i]) for k, v in exported.items()}}
-                      for i, text in enumerate(examples)],
-            history={k: [float(x) for x in v] for k, v in history.history.items()})
-        run_dir.write_json("metrics.json", metrics)
+        return examples, exported
 
+    def _report(self, config, metrics, data_info, run_dir, output_names, examples, log):
+        """The summary printed at the end of a run."""
         banner = "=" * 78
         log(banner)
         log(f"DATA: {data_info.get('description', data_info.get('dataset'))}")
         for line in self.summary(config, metrics, run_dir):
             log(line)
         log(f"Training: epochs {config.epochs} ({metrics['epochs_run_this_call']} run now), fit "
-            f"{fit_seconds:.0f} s.")
+            f"{metrics['fit_seconds']:.0f} s.")
         log(f"Run folder: {run_dir.path}  (Python: keras_seq.load({str(run_dir.path)!r}))")
         log(f"Export (SavedModel, serving_default: {self.export_input} -> "
-            f"{', '.join(exported)}): "
-            f"{run_dir.export}")
+            f"{', '.join(output_names)}): {run_dir.export}")
         for row in metrics["examples"]:
             shown = ", ".join(f"{k}={_short(v)}" for k, v in row.items() if k != "input")
             log(f"  {row['input']!r:36} -> {shown}")
@@ -404,7 +443,6 @@ class Application(abc.ABC):
             log(f"Predict: keras-seq predict {run_dir.export} \"{examples[0]}\"")
         log(f"TensorBoard: {run_dir.tensorboard_command()}")
         log(banner)
-        return metrics
 
     def compile_options(self, config):
         """Keyword arguments of `task.compile` taken from the config."""
@@ -420,3 +458,21 @@ def _jsonable(value):
 
 def _short(value):
     return f"{value:.3f}" if isinstance(value, float) else repr(value)
+
+
+def entry_points(application):
+    """The module-level names of an application file: `run, add_arguments, build_parser, main`.
+
+    `main(argv)` is `python applications/<stem>.py`: `keras_seq.app_args.run_main` over the
+    application's parser (one-line errors, exit codes). `build_parser(parser=None)` adds the
+    options to `parser`, or makes the application's own parser.
+    """
+    def build_parser(parser=None):
+        return application.add_arguments(parser) if parser else application.build_parser()
+
+    def main(argv=None):
+        from keras_seq.app_args import run_main
+
+        return run_main(build_parser(), application.run, argv)
+
+    return application.run, application.add_arguments, build_parser, main

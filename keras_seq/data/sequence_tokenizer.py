@@ -132,7 +132,7 @@ class SequenceTokenizer(Tokenizer):
             raise ValueError("`texts` hold no words to learn word pieces from.")
         reserved = [t for t in SPECIAL_TOKENS if t]  # the learner cannot hold "" (padding)
         vocabulary = wordpiece_tokenizer_learner_lib.learn(
-            sorted(counts.items()), vocabulary_size=max_tokens - 1, reserved_tokens=reserved,
+            sorted(counts.items()), vocab_size=max_tokens - 1, reserved_tokens=reserved,
             lower_thresh=max(1, int(min_count)), include_joiner_token=True, joiner=JOINER)
         vocabulary = [t for t in vocabulary if t not in SPECIAL_TOKENS]
         # The learner may overshoot `max_tokens` a little. Trim longer pieces only: every

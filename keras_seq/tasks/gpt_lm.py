@@ -275,8 +275,9 @@ class GptLM(Task):
             text: the training text (a str or a list of str).
             tokenizer, char_vocabulary, vocabulary_size, sequence_length: see
                 `GptLMPreprocessor.build_from_text`.
-            num_layers, num_heads, embedding_dim, intermediate_dim, dropout, position,
-                post_norm, tie_weights: the network (see `GPTLanguageModel`).
+            num_layers, num_heads, embedding_dim, intermediate_dim: the network's sizes
+                (see `GPTLanguageModel`).
+            dropout, position, post_norm, tie_weights: the network's options.
             num_tokens: tokens generated per prompt by `predict`.
         """
         preprocessor = GptLMPreprocessor.build_from_text(

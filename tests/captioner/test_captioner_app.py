@@ -97,7 +97,7 @@ def test_shapes_end_to_end_learns_and_exports_to_plain_tensorflow(tmp_path, caps
     assert len(metrics["examples"]) == 3 and all("caption" in row for row in metrics["examples"])
     import keras_seq
 
-    examples = [open(row["text"], "rb").read() for row in metrics["examples"]]
+    examples = [open(row["input"], "rb").read() for row in metrics["examples"]]
     assert keras_seq.load(run).predict(examples)["caption"] == [
         row["caption"] for row in metrics["examples"]]
     held_out = json.loads((run / "combinations.json").read_text())

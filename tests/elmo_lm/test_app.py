@@ -131,8 +131,9 @@ def test_a_run_folder_of_the_previous_version_resumes_with_its_options(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps(old))
     args = elmo_lm.build_parser().parse_args(["--run-dir", str(tmp_path)])
     config = elmo_lm.APPLICATION.config(args, log=lambda line: None)
-    assert {k: getattr(config, k) for k in old if k not in ("app", "verbose")} == {
-        k: v for k, v in old.items() if k not in ("app", "verbose")}
+    renamed = {"vocab_size": "vocabulary_size", "units": "hidden_dim"}  # renamed_from
+    assert {k: getattr(config, renamed.get(k, k)) for k in old if k not in ("app", "verbose")} \
+        == {k: v for k, v in old.items() if k not in ("app", "verbose")}
 
 
 def test_load_bilm_reads_task_runs_and_runs_of_the_previous_version(quick_run, tmp_path):
@@ -156,6 +157,7 @@ IMDB_TINY = ["--dataset", "synthetic", "--train-size", "120", "--test-size", "40
              "--batch-size", "32", "--verbose", "0"]
 
 
+@pytest.mark.slow  # a second IMDB end-to-end run (the imdb tests keep one)
 def test_imdb_classifier_with_frozen_elmo(quick_run, tmp_path):
     imdb = import_application("keras_seq.applications.imdb")
     common = IMDB_TINY + ["--elmo", str(quick_run)]
