@@ -14,6 +14,10 @@ from keras_seq.models.masked_language_model import MaskedLanguageModel
 from keras_seq.tasks import BertMLM, BertMLMPreprocessor
 from tests.bert_mlm.helpers import tiny_vocabulary
 
+# The task harness (test_bert_mlm_task.py) runs the same export through plain TensorFlow
+# against predict (one fill-mask graph for both signatures); these repeats are slow.
+pytestmark = pytest.mark.slow
+
 SEED_EXAMPLE = "Let's make [MASK] chicken! [SEP] It [MASK] great with orange sauce"
 
 PLAIN_TF = textwrap.dedent("""
