@@ -197,8 +197,8 @@ def test_last_pooling_with_holes_equals_masked_keras_rnns():
 def test_template_rnn_is_not_a_tracked_unbuilt_sublayer():
     pool = BidirectionalMeanPooledRNN(keras.layers.GRU(4, name="gru_template"))
     pool(np.zeros((2, 5, 3), "float32"))
-    assert all(layer.built for layer in pool._flatten_layers())
-    assert "gru_template" not in [layer.name for layer in pool._flatten_layers()]
+    assert pool.forward_layer.built and pool.backward_layer.built
+    assert not any("gru_template" in w.path.split("/") for w in pool.weights)
     assert pool.layer.name == "gru_template" and not pool.layer.built  # a fresh copy
     assert len(pool.trainable_weights) == 6  # forward + backward GRU: kernel, recurrent, bias
 
