@@ -153,12 +153,6 @@ class CaptionerApplication(Application):
             raise ValueError(f"--image-size must be >= 32, got {config.image_size}")
         return config
 
-    def run(self, args, extra_callbacks=(), log=print):
-        config = self.config(args, log)
-        if config.evaluate_only:
-            return evaluate_run(config, log)
-        return super().run(config, extra_callbacks, log)
-
     def load_data(self, config, log):
         """Splits of (PNG bytes, or Flickr8k image paths read when used; references)."""
         if config.dataset == "shapes":
@@ -247,6 +241,20 @@ class CaptionerApplication(Application):
                 f"in-process decoding: {metrics['export_matches_in_process_decoding']}.",
                 *[f"  {s['caption']!r:50} ref {s['references'][0]!r}"
                   for s in metrics["test_samples"][:4]]]
+
+    def rescore(self, config, run_dir, log):
+        """`--evaluate-only`: captions the test split again (the scenes are deterministic for
+        the stored seed and sizes) with `--sampler`; writes `metrics_<sampler>.json`."""
+        splits, _ = self.load_data(config, log)
+        task = build_task(config, splits, run_dir)
+        task.network.load_weights(str(run_dir.file("model.weights.h5")))
+        _, scores = score_test_split(task, _image_bytes(splits["test"][0]), splits["test"][1],
+                                     config)
+        metrics = {"dataset": config.dataset, "attention": config.attention,
+                   "weights": str(run_dir.file("model.weights.h5")), **scores}
+        return (f"metrics_{config.sampler}.json", metrics,
+                f"BLEU-4 {metrics['test_bleu_4']:.3f}, exact match "
+                f"{metrics['test_exact_match']:.3f} on {metrics['test_images']} test images")
 
 
 def _suffix(data):
@@ -342,38 +350,6 @@ def score_test_split(task, images, references, config):
         "test_decode_ms_per_image": 1000 * seconds / max(1, len(references)),
         "test_samples": [{"caption": h, "references": r}
                          for h, r in zip(hypotheses[:10], references[:10])]}
-
-
-def evaluate_run(config, log=print):
-    """`--evaluate-only`: captions a finished run's test split again (e.g. beam search).
-
-    Rebuilds the data (the scenes are deterministic for the stored seed and sizes), the task
-    (config.json, tokenizers.json) and loads model.weights.h5; writes metrics_<sampler>.json.
-    """
-    import keras
-
-    from keras_seq.runs import RunDirectory
-
-    needed = ("config.json", "tokenizers.json", "model.weights.h5")
-    if not config.run_dir:
-        raise ValueError("--evaluate-only needs --run-dir (a finished run's folder)")
-    run_dir = RunDirectory(CaptionerConfig.APP, run_dir=config.run_dir)
-    if not all(run_dir.file(name).is_file() for name in needed):
-        raise ValueError(f"{config.run_dir} holds no finished captioner run "
-                         f"({', '.join(needed)} are needed)")
-    keras.config.set_dtype_policy("mixed_bfloat16" if config.mixed_precision else "float32")
-    splits, _ = APPLICATION.load_data(config, log)
-    task = build_task(config, splits, run_dir)
-    task.network.load_weights(str(run_dir.file("model.weights.h5")))
-    _, scores = score_test_split(task, _image_bytes(splits["test"][0]), splits["test"][1],
-                                 config)
-    metrics = {"dataset": config.dataset, "attention": config.attention,
-               "weights": str(run_dir.file("model.weights.h5")), **scores}
-    out = run_dir.write_json(f"metrics_{config.sampler}.json", metrics)
-    log(f"{config.run_dir}, {config.sampler} decoding: BLEU-4 {metrics['test_bleu_4']:.3f}, "
-        f"exact match {metrics['test_exact_match']:.3f} on {metrics['test_images']} test "
-        f"images -> {out}")
-    return metrics
 
 
 APPLICATION = CaptionerApplication()

@@ -132,12 +132,6 @@ class TranslatorApplication(Application):
             key: value for key, value in defaults.items()
             if getattr(config, key) is None or key == "dataset"})
 
-    def run(self, args, extra_callbacks=(), log=print):
-        config = self.config(args, log)
-        if config.evaluate_only:
-            return evaluate_run(config, log)
-        return super().run(config, extra_callbacks, log)
-
     def load_data(self, config, log):
         splits, info = load_pairs(config, log)
         info["description"] = info.get("path") or info["source"]
@@ -201,6 +195,30 @@ class TranslatorApplication(Application):
                 f"{metrics['test_exact_match']:.3f}; decoding "
                 f"{metrics['test_decode_ms_per_sentence']:.1f} ms/sentence; the export agrees "
                 f"with in-process decoding: {metrics['export_matches_in_process_decoding']}."]
+
+    def finished_run_files(self, config):
+        return ("config.json", "tokenizers.json", "split.json", config.weights)
+
+    def rescore(self, config, run_dir, log):
+        """`--evaluate-only`: decodes `split.json`'s test pairs (or validation pairs, with
+        `--evaluate-split`) with the weights `--weights` and `--sampler`; writes
+        `metrics_<sampler>[_<weights>][_k<beams>_lp<penalty>][_validation].json`."""
+        splits = run_dir.read_json("split.json")
+        task = build_task(config, build_preprocessor(config, splits, run_dir))
+        task.network.load_weights(str(run_dir.file(config.weights)))
+        split = config.evaluate_split
+        _, scores = score_test_split(task, [tuple(p) for p in splits[split]], config)
+        metrics = {"dataset": config.dataset, "model": config.model,
+                   "weights": str(run_dir.file(config.weights)), "split": split, **scores}
+        suffix = "" if config.weights == "model.weights.h5" else "_" + config.weights.split(".")[0]
+        if config.sampler == "beam" and (config.num_beams, config.length_penalty) != (4, 0.6):
+            suffix += f"_k{config.num_beams}_lp{config.length_penalty:g}"
+        if split != "test":  # the keys keep their "test_" names; "split" says which
+            suffix += f"_{split}"
+        return (f"metrics_{config.sampler}{suffix}.json", metrics,
+                f"({config.model}) BLEU {metrics['test_bleu']:.1f}, exact match "
+                f"{metrics['test_exact_match']:.3f} on {metrics['test_pairs']} {split} pairs, "
+                f"{metrics['test_decode_ms_per_sentence']:.1f} ms/sentence")
 
 
 def load_pairs(args, log):
@@ -286,46 +304,6 @@ def score_test_split(task, test_pairs, args):
         "test_samples": [{"source": src, "reference": ref, "translation": hyp}
                          for (src, ref), hyp in zip(test_pairs[:10], hypotheses[:10])],
     }
-
-
-def evaluate_run(config, log=print):
-    """`--evaluate-only`: decodes a split of a finished run again, e.g. with beam search.
-
-    Rebuilds the task from the run's `config.json` and `tokenizers.json`, loads its weights
-    (`--weights`), decodes `split.json`'s test pairs (or validation pairs) with `--sampler`
-    and writes `metrics_<sampler>[_<weights>][_k<beams>_lp<penalty>][_validation].json`.
-    Nothing is trained and the export is left as it is.
-    """
-    import keras
-
-    from keras_seq.runs import RunDirectory
-
-    needed = ("config.json", "tokenizers.json", "split.json", config.weights)
-    if not config.run_dir:
-        raise ValueError("--evaluate-only needs --run-dir (a finished run's folder)")
-    run_dir = RunDirectory(TranslatorConfig.APP, run_dir=config.run_dir)
-    if not all(run_dir.file(name).is_file() for name in needed):
-        raise ValueError(f"{config.run_dir} holds no finished translator run "
-                         f"({', '.join(needed)} are needed)")
-    splits = run_dir.read_json("split.json")
-    keras.config.set_dtype_policy("mixed_bfloat16" if config.mixed_precision else "float32")
-    task = build_task(config, build_preprocessor(config, splits, run_dir))
-    task.network.load_weights(str(run_dir.file(config.weights)))
-    split = config.evaluate_split
-    _, scores = score_test_split(task, [tuple(p) for p in splits[split]], config)
-    metrics = {"dataset": config.dataset, "model": config.model,
-               "weights": str(run_dir.file(config.weights)), "split": split, **scores}
-    suffix = "" if config.weights == "model.weights.h5" else "_" + config.weights.split(".")[0]
-    if config.sampler == "beam" and (config.num_beams, config.length_penalty) != (4, 0.6):
-        suffix += f"_k{config.num_beams}_lp{config.length_penalty:g}"
-    if split != "test":  # the keys keep their "test_" names; "split" says which
-        suffix += f"_{split}"
-    out = run_dir.write_json(f"metrics_{config.sampler}{suffix}.json", metrics)
-    log(f"{config.run_dir} ({config.model}), {config.sampler} decoding: BLEU "
-        f"{metrics['test_bleu']:.1f}, exact match {metrics['test_exact_match']:.3f} on "
-        f"{metrics['test_pairs']} {split} pairs, {metrics['test_decode_ms_per_sentence']:.1f} "
-        f"ms/sentence -> {out}")
-    return metrics
 
 
 APPLICATION = TranslatorApplication()

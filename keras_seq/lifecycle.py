@@ -318,6 +318,38 @@ class Application(abc.ABC):
         """The summary's lines about the results."""
         return []
 
+    def finished_run_files(self, config):
+        """The files `--evaluate-only` needs in a finished run's folder."""
+        return ("config.json", "tokenizers.json", "model.weights.h5")
+
+    def rescore(self, config, run_dir, log):
+        """`--evaluate-only` (applications that have it): `(file name, metrics, line)`."""
+        raise ValueError(f"{self.name} has no --evaluate-only")
+
+    def evaluate_finished_run(self, config, log=print):
+        """`--evaluate-only`: scores a finished run again (e.g. beam search); no training.
+
+        Checks the run folder, sets the run's dtype policy and writes what `rescore` returns
+        into the folder (the export is left as it is).
+        """
+        import keras
+
+        from keras_seq.runs import RunDirectory
+
+        if not config.run_dir:
+            raise ValueError("--evaluate-only needs --run-dir (a finished run's folder)")
+        run_dir = RunDirectory(self.name, run_dir=config.run_dir)
+        needed = self.finished_run_files(config)
+        if not all(run_dir.file(name).is_file() for name in needed):
+            raise ValueError(f"{config.run_dir} holds no finished {self.name} run "
+                             f"({', '.join(needed)} are needed)")
+        keras.config.set_dtype_policy(
+            "mixed_bfloat16" if getattr(config, "mixed_precision", False) else "float32")
+        name, metrics, line = self.rescore(config, run_dir, log)
+        log(f"{config.run_dir}, {config.sampler} decoding: {line} -> "
+            f"{run_dir.write_json(name, metrics)}")
+        return metrics
+
     # ---- the lifecycle ------------------------------------------------------------------
     def run(self, args, extra_callbacks=(), log=print):
         """Trains, evaluates, saves and exports; returns the metrics (also in metrics.json).
@@ -333,6 +365,8 @@ class Application(abc.ABC):
         from keras_seq.app_args import model_scope, resolve_jit
 
         config = self.config(args, log)
+        if getattr(config, "evaluate_only", False):
+            return self.evaluate_finished_run(config, log)
         started = time.time()
         keras.utils.set_random_seed(config.seed)
         keras.config.set_dtype_policy(

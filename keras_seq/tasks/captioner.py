@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from keras_seq.data import images as image_ops
 from keras_seq.data.sequence_tokenizer import SequenceTokenizer
-from keras_seq.tasks.task import Task
+from keras_seq.tasks.task import Task, string_tensor
 
 SAMPLER_NAMES = ("greedy", "beam")
 
@@ -110,22 +110,10 @@ def image_bytes_tensor(images, name="images"):
     Accepts a list of `bytes` (or a rank-1 `tf.string` tensor). A text string in their place
     (`str`, e.g. a file path) is refused: read the file's bytes first.
     """
-    if isinstance(images, (str, bytes)):
-        raise ValueError(f"`{name}` must be a list of encoded image bytes, got one "
-                         f"{type(images).__name__} {images[:20]!r}: wrap it in a list.")
-    if isinstance(images, tf.Tensor):
-        if images.dtype != tf.string or images.shape.rank != 1:
-            raise ValueError(f"`{name}` must be a rank-1 tf.string tensor, got "
-                             f"{images.dtype.name} of shape {images.shape}.")
-        return images
-    values = list(images)
-    for i, value in enumerate(values):
-        if not isinstance(value, (bytes, np.bytes_)):
-            hint = " (a text string: pass the file's bytes, e.g. open(path, 'rb').read())" \
-                if isinstance(value, (str, np.str_)) else ""
-            raise ValueError(f"`{name}` must hold encoded image bytes (JPEG, PNG, GIF or "
-                             f"BMP), got {type(value).__name__} at index {i}{hint}.")
-    return tf.constant(values, tf.string, shape=[len(values)])
+    return string_tensor(
+        images, name, "encoded image bytes (JPEG, PNG, GIF or BMP)", (bytes, np.bytes_),
+        hint=lambda value: " (a text string: pass the file's bytes, e.g. "
+        "open(path, 'rb').read())" if isinstance(value, (str, np.str_)) else "")
 
 
 def build_network(vocabulary_size, image_size=64, embedding_dim=64, hidden_dim=192,

@@ -211,9 +211,27 @@ def text_tensor(x, name="x"):
     Accepts a list or array of str/bytes, or a rank-1 `tf.string` tensor (also symbolic,
     inside `tf.data` and the SavedModel).
     """
+    return string_tensor(x, name)
+
+
+def string_tensor(x, name="x", what="strings", types=(str, bytes, np.str_, np.bytes_),
+                  hint=None):
+    """`x` (a list or array of `types`, or a rank-1 `tf.string` tensor) as `tf.string [B]`.
+
+    Args:
+        x: the values.
+        name: the argument's name in the errors.
+        what: what `x` must hold, in the errors ("strings", "encoded image bytes").
+        types: the accepted Python types of the values (str values are UTF-8 encoded).
+        hint: optional `hint(value)` -> text added to the error about a refused value.
+
+    Raises:
+        ValueError: one string in place of a list, a tensor of another dtype or rank, or a
+            value of another type (its index named).
+    """
     if isinstance(x, (str, bytes)):
-        raise ValueError(f"`{name}` must be a list of strings, got one string {x[:40]!r}: "
-                         f"wrap it in a list.")
+        raise ValueError(f"`{name}` must be a list of {what}, got one {type(x).__name__} "
+                         f"{x[:40]!r}: wrap it in a list.")
     if isinstance(x, tf.Tensor):
         if x.dtype != tf.string or x.shape.rank != 1:
             raise ValueError(f"`{name}` must be a rank-1 tf.string tensor, got {x.dtype.name} "
@@ -221,9 +239,9 @@ def text_tensor(x, name="x"):
         return x
     values = list(x)
     for i, value in enumerate(values):
-        if not isinstance(value, (str, bytes, np.str_, np.bytes_)):
-            raise ValueError(f"`{name}` must hold strings, got {type(value).__name__} at "
-                             f"index {i}.")
+        if not isinstance(value, types):
+            raise ValueError(f"`{name}` must hold {what}, got {type(value).__name__} at "
+                             f"index {i}{hint(value) if hint else ''}.")
     return tf.constant([v if isinstance(v, (bytes, np.bytes_)) else str(v) for v in values],
                        tf.string, shape=[len(values)])
 
