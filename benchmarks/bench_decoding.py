@@ -15,11 +15,11 @@ tokens (no early stop), batch 1 and 32. Timed callables:
   (f) with --bf16: ours with a bfloat16 copy of the weights (graph).
 
 All are timed interleaved in one process (`bench_common.interleaved_median`: rounds rotate
-the order, first call untimed, median per call). Rows per (batch, N), rule 3 of
-benchmarks/RESULTS.md: the LIKE-FOR-LIKE row first, (c) vs (b): a KV cache is the only
-difference (same model, weights, greedy sampler, XLA both); then labelled rows naming what
-they add: hoisting ((d) vs (b)), the faster of XLA and graph as before ((d)/(e)/(f) vs (b)),
-and the eager tutorial (a). Prints a table per row kind; writes JSON (`--json`).
+the order, the first call (the token check) untimed, median per call). Rows per (batch, N),
+rule 3 of benchmarks/RESULTS.md: the LIKE-FOR-LIKE row first, (c) vs (b): a KV cache is the
+only difference (same model, weights, greedy sampler, XLA both); then labelled rows naming
+what they add: hoisting ((d) vs (b)), the faster of XLA and graph as before ((d)/(e)/(f) vs
+(b)), and the eager tutorial (a). Prints a table per row kind; writes JSON (`--json`).
 
     python benchmarks/bench_decoding.py [--tokens 10 40 160] [--batches 1 32] [--repeats 5]
     python benchmarks/bench_decoding.py --quick     # a < 1 min check: batch 1, 10 tokens
@@ -154,7 +154,8 @@ def main():
             if n <= args.skip_tutorial_above:
                 np.testing.assert_array_equal(a, tutorial())
                 fns["tutorial"] = tutorial
-            timed = interleaved_median(fns, calls=1, rounds=args.repeats, warmup=1)
+            # Every callable already ran once above (the token checks: tracing, compiling).
+            timed = interleaved_median(fns, calls=1, rounds=args.repeats, warmup=0)
             row.update({f"{k}_s": v["median_s"] for k, v in timed.items()})
             row["times_s"] = {k: v["times_s"] for k, v in timed.items()}
             modes = [k for k in fns if k.startswith("ours_") and k != "ours_cache_only_xla"]
