@@ -15,12 +15,18 @@ Each part prints a table and writes `benchmarks/out/char_lm_<part>.json`.
   wall-clock limit `--time-limit` (default 600 s).
 * full: the whole book, 90/10 split by position; random-sampling batches; validation over
   non-overlapping subsequences of the held-out 10% (state reset per subsequence).
-* generation: chars/s of `CharLanguageModel.generate` (prefill once + one XLA while_loop that
-  carries the state) vs re-running the model on the growing prefix (a `tf.function` with a
-  shape-relaxed trace, i.e. the full-sequence forward compiled once) for 200 characters.
-* training: chars/s of a train step of our model (mixed_bfloat16 on a CPU with AVX512-BF16)
-  vs a plain Keras `Embedding -> LSTM(256) -> Dense` in float32, seq 35, batch 32, the two
-  interleaved in one process (alternating blocks of steps), step times from a callback.
+* generation: `CharLanguageModel.generate` (prefill once + one while_loop that carries the
+  state) vs re-running the model on the growing prefix (a `tf.function` with a shape-relaxed
+  trace) for 200 characters. Like-for-like rows first (the same XLA setting on both sides,
+  `--xla`), then the "our defaults" row (ours XLA, baseline without XLA) naming the
+  difference. Interleaved rounds, median per generation.
+* training: a train step of our model vs a plain Keras `Embedding -> LSTM(256) -> Dense`,
+  seq 35, batch 32, all models interleaved in one process (`train_on_batch`, median step).
+  Like-for-like rows first (the same precision, `--precision`, no clipping, the same XLA
+  setting, `--xla`, on both sides), then the "our defaults" row (ours mixed_bfloat16 with
+  clipping vs plain float32, no XLA) naming each difference.
+
+    python benchmarks/bench_char_lm.py --part training --quick   # a < 1 min check
 """
 
 import argparse
@@ -43,7 +49,10 @@ from keras_seq.data.sequence_batches import (  # noqa: E402
     random_sampling_dataset, split_by_position, window_dataset, windows)
 from keras_seq.data.timemachine import load_text  # noqa: E402
 from keras_seq.models.char_language_model import CharLanguageModel  # noqa: E402
+from keras_seq.runtime import default_jit_compile  # noqa: E402
 from keras_seq.training import AdversarialEmbeddingTrainer  # noqa: E402
+
+from bench_common import interleaved_median, print_speed_rows, speed_row  # noqa: E402
 
 
 def _book_ids():
@@ -430,138 +439,182 @@ def part_full(args):
 
 
 def part_generation(args):
+    """Cached generation vs re-running the model on the growing prefix (rule 3 rows).
+
+    Like-for-like rows: the same XLA setting on both sides (`--xla on`: ours'
+    `generate(jit_compile=True)` vs the re-run forward under `tf.function(jit_compile=True)`,
+    which compiles once per prefix length in the untimed warm-up; `--xla off`: both plain
+    `tf.function` graphs). The "our defaults" row: `generate()` with its default compile
+    setting (XLA for inference on CPU) vs the re-run without XLA, as measured before.
+    """
     tokenizer = CharTokenizer("d2l")
     keras.utils.set_random_seed(args.seed)
     model = _model(args, tokenizer.vocabulary_size)
     prefix = tokenizer.tokenize_text("the time traveller")[None].astype("int32")
     model(prefix)
     n = args.num_chars
+    total = prefix.shape[1] + n
+    default_jit = bool(default_jit_compile("inference"))
+    jits = {"both": (True, False), "on": (True,), "off": (False,)}[args.xla]
 
-    t0 = time.perf_counter()
-    ours = model.generate(prefix, prefix.shape[1] + n)
-    compile_s = time.perf_counter() - t0
-    times = []
-    for _ in range(args.repeats):
+    def rerun_fn(jit):
+        forward = tf.function(lambda ids: model(ids, training=False)[:, -1],
+                              reduce_retracing=True, jit_compile=jit)
+
+        def rerun():
+            ids = tf.constant(prefix)
+            for _ in range(n):
+                nxt = tf.argmax(forward(ids), axis=-1, output_type=tf.int32)
+                ids = tf.concat([ids, nxt[:, None]], axis=1)
+            return ids.numpy()
+        return rerun
+
+    def ours_fn(jit):
+        return lambda: model.generate(prefix, total, jit_compile=jit)
+
+    fns, first_call = {}, {}
+    for jit in jits:
+        tag = "xla" if jit else "graph"
+        fns[f"ours/{tag}"], fns[f"rerun/{tag}"] = ours_fn(jit), rerun_fn(jit)
+    fns.setdefault(f"ours/{'xla' if default_jit else 'graph'}", ours_fn(default_jit))
+    fns.setdefault("rerun/graph", rerun_fn(False))  # the defaults row's baseline
+    outputs = {}
+    for name, fn in fns.items():  # first call: tracing / compiling, kept apart
         t0 = time.perf_counter()
-        ours = model.generate(prefix, prefix.shape[1] + n)
-        times.append(time.perf_counter() - t0)
-    ours_s = float(np.median(times))
-
-    forward = tf.function(lambda ids: model(ids, training=False)[:, -1],
-                          reduce_retracing=True)
-
-    def rerun():
-        ids = prefix
-        for _ in range(n):
-            nxt = tf.argmax(forward(ids), axis=-1, output_type=tf.int32)
-            ids = tf.concat([ids, nxt[:, None]], axis=1)
-        return ids.numpy()
-
-    t0 = time.perf_counter()
-    base = rerun()  # warm-up (traces with a relaxed shape after the first lengths)
-    base_warm = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    base = rerun()
-    base_s = time.perf_counter() - t0
-    same = bool(np.array_equal(ours, base))
+        outputs[name] = np.asarray(fn())
+        first_call[name] = time.perf_counter() - t0
+    same = all(np.array_equal(outputs["ours/xla" if default_jit else "ours/graph"], o)
+               for o in outputs.values())
+    timed = interleaved_median(fns, calls=1, rounds=args.repeats, warmup=0)
+    med = {k: v["median_s"] for k, v in timed.items()}
+    rows = []
+    for jit in jits:
+        tag = "xla" if jit else "graph"
+        rows.append(speed_row(
+            f"like-for-like: XLA {'on' if jit else 'off'} both sides", med[f"ours/{tag}"],
+            med[f"rerun/{tag}"], True, unit=f"seconds for {n} chars",
+            ours_chars_per_second=n / med[f"ours/{tag}"],
+            baseline_chars_per_second=n / med[f"rerun/{tag}"]))
+    ours_tag = "xla" if default_jit else "graph"
+    differences = (["ours XLA-compiled (`generate()`'s default on this machine), baseline a "
+                    "tf.function without XLA"] if default_jit else [])
+    if differences:
+        rows.append(speed_row(
+            "our defaults (as measured before)", med[f"ours/{ours_tag}"], med["rerun/graph"],
+            False, differences, unit=f"seconds for {n} chars",
+            ours_chars_per_second=n / med[f"ours/{ours_tag}"],
+            baseline_chars_per_second=n / med["rerun/graph"]))
     result = {
         "model": f"{args.cell} x{args.layers} {args.units}u", "num_chars": n,
-        "prefix_chars": int(prefix.shape[1]),
-        "ours_seconds_median": ours_s, "ours_runs": times, "ours_first_call_seconds": compile_s,
-        "ours_chars_per_second": n / ours_s,
-        "rerun_seconds": base_s, "rerun_first_call_seconds": base_warm,
-        "rerun_chars_per_second": n / base_s, "speedup": base_s / ours_s,
-        "same_greedy_tokens": same, "generate_traces": model.generate_traces,
+        "prefix_chars": int(prefix.shape[1]), "repeats": args.repeats,
+        "figure": "median seconds per generation of num_chars, interleaved rounds",
+        "rows": rows, "seconds_per_call": {k: v["times_s"] for k, v in timed.items()},
+        "first_call_seconds": first_call, "same_greedy_tokens": same,
+        "generate_default_jit_compile": default_jit,
+        "speedup": rows[-1]["ratio"], "speedup_like_for_like": rows[0]["ratio"],
+        "generate_traces": model.generate_traces,
     }
-    print("\n| method | chars/s | seconds for 200 chars | first call s |")
-    print("|---|---|---|---|")
-    print(f"| cached: prefill + one XLA while_loop | {n / ours_s:,.0f} | {ours_s:.3f} | "
-          f"{compile_s:.2f} |")
-    print(f"| re-run on growing prefix (tf.function) | {n / base_s:,.0f} | {base_s:.3f} | "
-          f"{base_warm:.2f} |")
-    print(f"speedup {base_s / ours_s:.1f}x; same greedy tokens: {same}")
+    print(f"\ncached generation (prefill + one while_loop) vs re-running the model on the "
+          f"growing prefix: {n} chars after {prefix.shape[1]}, batch 1, median of "
+          f"{args.repeats} interleaved rounds; same greedy tokens: {same}")
+    print_speed_rows(rows, unit=f"ms / {n} chars")
+    print("first calls (s): " + ", ".join(f"{k} {v:.2f}" for k, v in first_call.items()))
     return result
 
 
-class _StepTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.times, self._t = [], None
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._t = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.times.append(time.perf_counter() - self._t)
-
-
 def part_training(args):
-    vocab, seq, batch, units = 29, 35, 32, 256
-    rng = np.random.default_rng(0)
-    x = rng.integers(2, vocab, (batch * args.steps_per_block, seq)).astype("int32")
-    y = rng.integers(2, vocab, (batch * args.steps_per_block, seq)).astype("int32")
-    keras.utils.set_random_seed(args.seed)
+    """Train-step speed of ours vs a plain Keras Embedding -> LSTM -> Dense (rule 3 rows).
 
-    def plain():
-        keras.config.set_dtype_policy("float32")
+    Every model trains on the same batches (seq 35, batch 32) with `train_on_batch`; the
+    models take turns in interleaved rounds (`bench_common.interleaved_median`) and the
+    figure is the median time per step. Like-for-like rows (one per `--precision` and
+    `--xla` setting): the same architecture, precision, Adam(1e-3) without clipping and
+    compile setting on both sides. The "our defaults" row: ours in `--policy` with global
+    clipnorm `--clip-norm` vs the plain model in float32, no XLA (as measured before).
+    """
+    vocab, seq, batch, units = 29, 35, 32, args.units
+    steps = args.steps_per_block
+    rng = np.random.default_rng(0)
+    x = rng.integers(2, vocab, (batch * steps, seq)).astype("int32")
+    y = rng.integers(2, vocab, (batch * steps, seq)).astype("int32")
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def plain(policy, jit):
+        keras.config.set_dtype_policy(policy)
         inp = keras.Input((seq,), dtype="int32")
         h = keras.layers.Embedding(vocab, args.embedding_dim)(inp)
         h = keras.layers.LSTM(units, return_sequences=True)(h)
-        m = keras.Model(inp, keras.layers.Dense(vocab)(h))
-        m.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        m = keras.Model(inp, keras.layers.Dense(vocab, dtype="float32")(h))
+        m.compile(keras.optimizers.Adam(1e-3), loss, jit_compile=jit)
         return m
 
-    def ours():
-        keras.config.set_dtype_policy(args.policy)
+    def ours(policy, jit, clip):
+        keras.config.set_dtype_policy(policy)
         m = CharLanguageModel(vocab, cell="lstm", hidden_dim=units,
                               embedding_dim=args.embedding_dim)
-        m.compile(keras.optimizers.Adam(global_clipnorm=1.0),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        keras.config.set_dtype_policy("float32")
+        m.compile(keras.optimizers.Adam(1e-3, global_clipnorm=clip), loss, jit_compile=jit)
         return m
 
-    def plain_policy():
-        keras.config.set_dtype_policy(args.policy)
-        inp = keras.Input((seq,), dtype="int32")
-        h = keras.layers.Embedding(vocab, args.embedding_dim)(inp)
-        h = keras.layers.LSTM(units, return_sequences=True)(h)
-        out = keras.layers.Dense(vocab, dtype="float32")(h)
-        m = keras.Model(inp, out)
-        m.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    precisions = {"both": ("float32", "mixed_bfloat16")}.get(args.precision, (args.precision,))
+    jits = {"both": (False, True), "on": (True,), "off": (False,)}[args.xla]
+    specs = {}  # name -> (factory, arguments)
+    for policy in precisions:
+        for jit in jits:
+            tag = f"{policy}/{'xla' if jit else 'no-xla'}"
+            specs[f"plain/{tag}"] = (plain, (policy, jit))
+            specs[f"ours/{tag}"] = (ours, (policy, jit, None))
+    specs.setdefault("plain/float32/no-xla", (plain, ("float32", False)))
+    specs[f"ours-defaults/{args.policy}/clip{args.clip_norm:g}"] = (
+        ours, (args.policy, False, args.clip_norm or None))
+    models, fns = {}, {}
+    for name, (factory, fargs) in specs.items():
+        keras.utils.set_random_seed(args.seed)
+        models[name] = factory(*fargs)
         keras.config.set_dtype_policy("float32")
-        return m
+        counter = iter(range(10 ** 9))
 
-    models = {"plain Keras LSTM(256) float32": plain(), f"ours ({args.policy})": ours()}
-    if args.policy != "float32":  # for transparency: the same policy on the plain model
-        models[f"plain Keras LSTM(256) {args.policy}"] = plain_policy()
-    timers = {k: _StepTimer() for k in models}
-    for name, m in models.items():  # warm-up (tracing), not timed
-        m.fit(x, y, batch_size=batch, epochs=1, verbose=0)
-    for _ in range(args.blocks):
-        for name, m in models.items():
-            m.fit(x, y, batch_size=batch, epochs=1, verbose=0, callbacks=[timers[name]])
-    rows = {}
-    for name, timer in timers.items():
-        t = np.array(timer.times)
-        rows[name] = {"median_step_ms": float(np.median(t) * 1e3),
-                      "mean_step_ms": float(t.mean() * 1e3), "steps": len(t),
-                      "chars_per_second": batch * seq / float(np.median(t)),
-                      "parameters": int(models[name].count_params())}
-    names = list(rows)
-    speedup = rows[names[1]]["chars_per_second"] / rows[names[0]]["chars_per_second"]
-    for name in names:
-        rows[name]["speedup_vs_plain_float32"] = (rows[name]["chars_per_second"]
-                                                  / rows[names[0]]["chars_per_second"])
-    print("\n| model | params | median step ms | chars/s | vs plain float32 |")
-    print("|---|---|---|---|---|")
-    for name, r in rows.items():
-        print(f"| {name} | {r['parameters']:,} | {r['median_step_ms']:.1f} | "
-              f"{r['chars_per_second']:,.0f} | {r['speedup_vs_plain_float32']:.2f}x |")
-    print(f"speedup {speedup:.2f}x (median step times, {args.blocks} interleaved blocks of "
-          f"{args.steps_per_block} steps each)")
-    return {"rows": rows, "speedup": speedup, "seq": seq, "batch": batch,
-            "policy": args.policy, "blocks": args.blocks, "steps_per_block": args.steps_per_block,
-            "cpu_threads": os.cpu_count()}
+        def step(m=models[name], counter=counter):
+            i = next(counter) % steps
+            return m.train_on_batch(x[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch])
+        fns[name] = step
+    timed = interleaved_median(fns, calls=steps, rounds=args.blocks, warmup=2)
+    med = {k: v["median_s"] for k, v in timed.items()}
+
+    def figures(a, b):
+        return {"ours_chars_per_second": batch * seq / med[a],
+                "baseline_chars_per_second": batch * seq / med[b],
+                "ours_model": a, "baseline_model": b, "unit": "seconds per train step"}
+
+    rows = []
+    for policy in precisions:
+        for jit in jits:
+            tag = f"{policy}/{'xla' if jit else 'no-xla'}"
+            rows.append(speed_row(
+                f"like-for-like: {policy} both, XLA {'on' if jit else 'off'} both, no clipping",
+                med[f"ours/{tag}"], med[f"plain/{tag}"], True,
+                **figures(f"ours/{tag}", f"plain/{tag}")))
+    name = f"ours-defaults/{args.policy}/clip{args.clip_norm:g}"
+    differences = []
+    if args.policy != "float32":
+        differences.append(f"{args.policy} (baseline float32)")
+    if args.clip_norm:
+        differences.append(f"global gradient clipnorm {args.clip_norm:g} (baseline none)")
+    if differences:
+        rows.append(speed_row("our defaults (as measured before), XLA off both",
+                              med[name], med["plain/float32/no-xla"], False, differences,
+                              **figures(name, "plain/float32/no-xla")))
+    result = {"rows": rows, "seq": seq, "batch": batch, "units": units,
+              "policy": args.policy, "precision": args.precision, "xla": args.xla,
+              "blocks": args.blocks, "steps_per_block": steps,
+              "figure": "median seconds per train step (train_on_batch), interleaved rounds",
+              "models": {k: {"median_step_ms": 1e3 * med[k], "steps": timed[k]["calls"],
+                             "parameters": int(models[k].count_params())} for k in models},
+              "speedup": rows[-1]["ratio"], "speedup_like_for_like": rows[0]["ratio"],
+              "cpu_threads": os.cpu_count()}
+    print(f"\ntrain step, LSTM({units}) char LM, seq {seq}, batch {batch}: median of "
+          f"{args.blocks} interleaved rounds of {steps} steps per model")
+    print_speed_rows(rows, unit="ms/step")
+    return result
 
 
 def main(argv=None):
@@ -609,9 +662,21 @@ def main(argv=None):
     p.add_argument("--time-limit", type=float, default=600.0)
     p.add_argument("--num-chars", type=int, default=200)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--policy", default="mixed_bfloat16")
-    p.add_argument("--blocks", type=int, default=6)
-    p.add_argument("--steps-per-block", type=int, default=20)
+    p.add_argument("--policy", default="mixed_bfloat16",
+                   help="training: ours' policy in the 'our defaults' row")
+    p.add_argument("--precision", default="both", choices=("float32", "mixed_bfloat16", "both"),
+                   help="training: the precision of BOTH sides in the like-for-like rows")
+    p.add_argument("--xla", default="both", choices=("off", "on", "both"),
+                   help="generation/training: the XLA setting of BOTH sides in the "
+                        "like-for-like rows")
+    p.add_argument("--blocks", type=int, default=6, help="training: interleaved rounds")
+    p.add_argument("--steps-per-block", type=int, default=20,
+                   help="training: timed steps per model per round")
+    p.add_argument("--quick", action="store_true",
+                   help="generation/training: a short check (< 1 min on 2 cores): 20 chars, "
+                        "2 repeats / 2 rounds of 4 steps; figures not for the record")
+    p.add_argument("--out", default=None,
+                   help="JSON path (default benchmarks/out/char_lm_<part><tag>.json)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tag", default="", help="suffix of the JSON file name")
     p.add_argument("--ensemble", type=int, default=1,
@@ -621,13 +686,16 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.cycles and args.ema:
         p.error("--cycles keeps each cycle's raw weights; it does not combine with --ema")
+    if args.quick:
+        args.num_chars, args.repeats, args.blocks, args.steps_per_block = 20, 2, 2, 4
     if args.mixed_precision and args.part in ("d2l", "full"):
         keras.config.set_dtype_policy("mixed_bfloat16")
     result = globals()[f"part_{args.part}"](args)
     result.update(command="python " + " ".join(sys.argv), tensorflow=tf.__version__,
                   keras=keras.__version__, note="2-core CPU shared with other jobs; timings noisy")
     OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"char_lm_{args.part}{args.tag}.json"
+    path = pathlib.Path(args.out) if args.out else OUT / f"char_lm_{args.part}{args.tag}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1, default=str))
     print(f"wrote {path}")
 

@@ -8,13 +8,18 @@
 - `format_spread(summary, metric)`: "mean (min–max, N seeds)" for the printed tables;
 - `validation_only(application)`: a lifecycle application (`keras_seq.lifecycle`) whose
   evaluation scores the validation split in place of the test split (for the choosing runs);
-- `machine_info()`: the machine a figure was measured on.
+- `machine_info()`: the machine a figure was measured on;
+- `interleaved_median(fns, calls, rounds)`: A/B(/C...) timing of rule 3: the callables take
+  turns round by round in one process (order rotated), each result blocked on, median per call;
+- `speed_row(...)` / `print_speed_rows(rows)`: one labelled ratio row (`like_for_like` and
+  the `differences` it names) and the printed table of such rows.
 """
 
 import math
 import os
 import platform
 import statistics
+import time
 
 DEFAULT_SEEDS = (1337, 7)
 
@@ -214,3 +219,140 @@ def machine_info():
     return {"python": platform.python_version(), "tensorflow": tf.__version__,
             "keras": keras.__version__, "cpus": os.cpu_count(),
             "gpus": len(tf.config.list_physical_devices("GPU")), "platform": platform.platform()}
+
+
+def block(out):
+    """Waits for `out` (a tensor, array, number or a list/tuple/dict of them) to be computed.
+
+    Every leaf with a `.numpy()` method (TensorFlow tensors, Keras variables) is copied to the
+    host, which waits for the computation that produces it; other leaves are left as they are.
+    Returns `out` unchanged.
+
+    Example:
+
+    >>> block({"a": [1, 2.0], "b": (None,)})
+    {'a': [1, 2.0], 'b': (None,)}
+    """
+    if isinstance(out, dict):
+        for value in out.values():
+            block(value)
+    elif isinstance(out, (list, tuple)):
+        for value in out:
+            block(value)
+    elif hasattr(out, "numpy"):
+        out.numpy()
+    return out
+
+
+def interleaved_median(fns, calls=1, rounds=3, warmup=1, clock=time.perf_counter):
+    """Median seconds per call of each callable, timed interleaved in one process (rule 3).
+
+    Each callable is first called `warmup` times untimed (tracing, compiling). Then, for each
+    of `rounds` rounds, every callable is called `calls` times in a row, each call timed on
+    its own and its result blocked on (`block`); the order of the callables rotates by one
+    each round so none is always first after another's caches.
+
+    Args:
+        fns: {name: callable()} (insertion order is the first round's order).
+        calls: timed calls per callable per round (>= 1).
+        rounds: rounds (>= 1).
+        warmup: untimed calls per callable before the first round (>= 0).
+        clock: the clock (seconds; injectable for tests).
+
+    Returns:
+        {name: {"median_s": median seconds per call, "calls": number of timed calls,
+        "times_s": every timed call in order}}.
+
+    Raises:
+        ValueError: no callables, a value that is not callable, or calls / rounds < 1 or
+            warmup < 0.
+
+    Example:
+
+    >>> t = interleaved_median({"a": lambda: 1, "b": lambda: 2}, calls=2, rounds=2)
+    >>> sorted(t), t["a"]["calls"]
+    (['a', 'b'], 4)
+    """
+    fns = dict(fns)
+    if not fns or not all(callable(fn) for fn in fns.values()):
+        raise ValueError(f"`fns` must map names to callables, got {sorted(map(str, fns))} "
+                         f"with values {[type(f).__name__ for f in fns.values()]}.")
+    for name, value, least in (("calls", calls, 1), ("rounds", rounds, 1),
+                               ("warmup", warmup, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"`{name}` must be an int >= {least}, got {name}={value!r}.")
+    for fn in fns.values():
+        for _ in range(warmup):
+            block(fn())
+    names, times = list(fns), {name: [] for name in fns}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            for _ in range(calls):
+                start = clock()
+                block(fns[name]())
+                times[name].append(clock() - start)
+    return {name: {"median_s": statistics.median(t), "calls": len(t), "times_s": t}
+            for name, t in times.items()}
+
+
+def speed_row(row, ours_s, baseline_s, like_for_like, differences=(), **extra):
+    """One labelled speed-ratio row for the JSON outputs and tables (rule 3).
+
+    Args:
+        row: what the row measures (e.g. "like-for-like: fp32 both, XLA off both").
+        ours_s: our median seconds per unit (step, call, sentence...).
+        baseline_s: the baseline's median seconds per the same unit.
+        like_for_like: True when the two sides run the same architecture, batch, length,
+            precision, optimizer and compile setting; False for an "our defaults" row.
+        differences: each difference of our side in a non-like-for-like row (must be empty
+            for a like-for-like row and non-empty otherwise).
+        **extra: more JSON fields for the row (figures of each side, settings...).
+
+    Returns:
+        A dict with `row`, `like_for_like`, `differences` (a list), `ours_s`, `baseline_s`,
+        `ratio` (baseline_s / ours_s: > 1 means ours is faster) and `extra`'s keys.
+
+    Raises:
+        ValueError: a time that is not a positive finite number, a like-for-like row with
+            differences or a non-like-for-like row without any.
+
+    Example:
+
+    >>> r = speed_row("fp32 both", 0.5, 1.0, True)
+    >>> r["ratio"], r["like_for_like"], r["differences"]
+    (2.0, True, [])
+    """
+    for name, value in (("ours_s", ours_s), ("baseline_s", baseline_s)):
+        if not _is_number(value) or value <= 0:
+            raise ValueError(f"`{name}` must be a positive finite number of seconds, got "
+                             f"{name}={value!r}.")
+    differences = [str(d) for d in differences]
+    if like_for_like and differences:
+        raise ValueError(f"a like-for-like row names no differences, got "
+                         f"differences={differences!r}.")
+    if not like_for_like and not differences:
+        raise ValueError("a row that is not like-for-like must name each difference, got "
+                         "differences=[].")
+    return {"row": row, "like_for_like": bool(like_for_like), "differences": differences,
+            "ours_s": float(ours_s), "baseline_s": float(baseline_s),
+            "ratio": float(baseline_s) / float(ours_s), **extra}
+
+
+def print_speed_rows(rows, unit="ms", scale=1e3, log=print):
+    """Prints `speed_row` rows as a markdown table, then each row's differences.
+
+    Example:
+
+    >>> print_speed_rows([speed_row("fp32 both", 0.5, 1.0, True)])
+    | row | like-for-like | ours ms | baseline ms | ratio (> 1: ours faster) |
+    |---|---|---|---|---|
+    | fp32 both | yes | 500.00 | 1000.00 | 2.00x |
+    """
+    log(f"| row | like-for-like | ours {unit} | baseline {unit} | ratio (> 1: ours faster) |")
+    log("|---|---|---|---|---|")
+    for r in rows:
+        log(f"| {r['row']} | {'yes' if r['like_for_like'] else 'no'} | "
+            f"{scale * r['ours_s']:.2f} | {scale * r['baseline_s']:.2f} | {r['ratio']:.2f}x |")
+    for r in rows:
+        if r["differences"]:
+            log(f"{r['row']}: differs in " + "; ".join(r["differences"]))

@@ -1,20 +1,26 @@
 """Training speed: our transformer translator vs keras_hub TransformerEncoder/Decoder.
 
 Same configuration for both (vocab 15k, width 256, 8 heads, FFN 2048, 1 encoder + 1 decoder
-block, batch 64, source/target length 40), same batches in the same order, same optimizer.
-Rounds alternate between the models in one process (A, B, A, B, ...); each step is timed by
-a callback (not epoch wall time: tf.data autotune makes those snap to 10·(2^k−1) ms).
-Reports target tokens/s (non-padding target tokens per second of training steps) and the
-final training loss of each after the same number of steps.
+block, batch 64, source/target length 40), same batches in the same order, same optimizer
+(Adam(1e-4)), same initial seed. All models train in one process with `train_on_batch`,
+interleaved round by round (`bench_common.interleaved_median`: the order rotates each round,
+each step timed on its own and blocked on; 2 untimed warm-up steps per model; not epoch wall
+time: tf.data autotune makes those snap to 10·(2^k−1) ms).
 
-Variants: keras_hub fp32 with and without XLA (its CPU-best setting is reported as the
-reference), ours fp32 and ours mixed_bfloat16 (oneDNN bf16 matmuls), without XLA on CPU, and
-ours bf16 with length bucketing: the same training pairs grouped into batches of similar
-length and padded only to the longest in the batch (≤ 40), so fewer padded positions go through
-the 15k-way output layer. Bucketing changes which pairs share a batch, so "equal loss" is
-checked on the same fixed validation batches (padded to 40) for every variant.
+Rows (rule 3 of benchmarks/RESULTS.md):
+- LIKE-FOR-LIKE first, one per `--precision` and `--xla` setting: ours and keras_hub on the
+  same fixed batches (every pair padded to 40), the same precision and the same XLA setting
+  on both sides; figure = median seconds per train step;
+- "our defaults" (as reported before): ours mixed_bfloat16 with length buckets (the same
+  training pairs grouped into batches of similar length, padded only to the longest in the
+  batch), no XLA, against the faster keras_hub float32 variant (XLA on or off, padded to 40);
+  figure = seconds per non-padding target token over the timed steps (bucketed batches differ
+  in length); the row names each difference.
+"Equal loss" is checked on the same fixed validation batches (padded to 40) for every model.
 
     python benchmarks/bench_translation_training.py [--steps-per-round 20] [--rounds 4]
+        [--precision float32|mixed_bfloat16|both] [--xla off|on|both]
+    python benchmarks/bench_translation_training.py --quick   # < 1 min check, small model
 """
 
 import argparse
@@ -23,7 +29,7 @@ import os
 import pathlib
 import platform
 import statistics
-import time
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -32,9 +38,20 @@ import keras_hub  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from bench_common import interleaved_median, print_speed_rows, speed_row  # noqa: E402
 from keras_seq.models import TransformerEncoderDecoder  # noqa: E402
 
-VOCAB, WIDTH, HEADS, FFN, LENGTH, BATCH = 15000, 256, 8, 2048, 40, 64
+FULL = dict(vocab=15000, width=256, heads=8, ffn=2048, length=40, batch=64)
+QUICK = dict(vocab=2000, width=64, heads=4, ffn=256, length=20, batch=16)
+VOCAB, WIDTH, HEADS, FFN, LENGTH, BATCH = (FULL[k] for k in ("vocab", "width", "heads", "ffn",
+                                                             "length", "batch"))
+
+
+def configure(sizes):
+    """Sets the module's sizes (FULL or QUICK)."""
+    global VOCAB, WIDTH, HEADS, FFN, LENGTH, BATCH
+    VOCAB, WIDTH, HEADS, FFN, LENGTH, BATCH = (sizes[k] for k in ("vocab", "width", "heads",
+                                                                  "ffn", "length", "batch"))
 
 
 def keras_hub_translator():
@@ -44,7 +61,7 @@ def keras_hub_translator():
     encoded = keras_hub.layers.TransformerEncoder(FFN, HEADS, dropout=0.1)(x)
     y = keras_hub.layers.TokenAndPositionEmbedding(VOCAB, LENGTH, WIDTH, mask_zero=True)(target)
     y = keras_hub.layers.TransformerDecoder(FFN, HEADS, dropout=0.1)(y, encoded)
-    logits = keras.layers.Dense(VOCAB)(y)
+    logits = keras.layers.Dense(VOCAB)(y)  # the global policy, as our output layer
     return keras.Model({"source": source, "target_in": target}, logits)
 
 
@@ -102,90 +119,124 @@ def batches(num, seed=0):
     return x, y, w, name
 
 
-class StepTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.times, self.losses = [], []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._t = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.times.append(time.perf_counter() - self._t)
-        self.losses.append(float(logs["loss"]))
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--steps-per-round", type=int, default=20)
     p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16",
+                                                              "both"),
+                   help="the precision of BOTH sides in the like-for-like rows")
+    p.add_argument("--xla", default="both", choices=("off", "on", "both"),
+                   help="the XLA setting of BOTH sides in the like-for-like rows")
+    p.add_argument("--quick", action="store_true",
+                   help="a < 1 min check: vocab 2k, width 64, FFN 256, length 20, batch 16, "
+                        "2 rounds of 3 steps, no validation loss (not for the record)")
     p.add_argument("--json", default="benchmarks/out/translation_training.json")
     args = p.parse_args()
-
-    total = args.steps_per_round * args.rounds
-    x, y, w, data_name = batches(total + 1 + 8)
+    if args.quick:
+        configure(QUICK)
+        args.steps_per_round, args.rounds = 3, 2
+    warmup = 2
+    total = args.steps_per_round * args.rounds + warmup
+    x, y, w, data_name = batches(total + 8)
     val = ({k: v[-8 * BATCH:] for k, v in x.items()}, y[-8 * BATCH:], w[-8 * BATCH:])
     x, y, w = {k: v[: -8 * BATCH] for k, v in x.items()}, y[: -8 * BATCH], w[: -8 * BATCH]
-    buckets = bucketed({k: v[BATCH:] for k, v in x.items()}, y[BATCH:], w[BATCH:])
-    # Real (non-padding) target tokens of each training step, per variant, in order.
-    fixed_tokens = [float(w[(i + 1) * BATCH:(i + 2) * BATCH].sum()) for i in range(total)]
-    bucket_tokens = [float(b[2].sum()) for b in buckets[:total]]
-    variants = {
-        "keras_hub fp32": ("float32", False, keras_hub_translator),
-        "keras_hub fp32 XLA": ("float32", True, keras_hub_translator),
-        "ours fp32": ("float32", False, ours_translator),
-        "ours bf16": ("mixed_bfloat16", False, ours_translator),
-        "ours bf16 + length buckets": ("mixed_bfloat16", False, ours_translator),
-    }
-    models, timers = {}, {}
-    for name, (policy, jit, factory) in variants.items():
+    fixed = [({k: v[i * BATCH:(i + 1) * BATCH] for k, v in x.items()},
+              y[i * BATCH:(i + 1) * BATCH], w[i * BATCH:(i + 1) * BATCH]) for i in range(total)]
+    buckets = bucketed(x, y, w)
+
+    precisions = {"both": ("float32", "mixed_bfloat16")}.get(args.precision, (args.precision,))
+    jits = {"both": (False, True), "on": (True,), "off": (False,)}[args.xla]
+    variants = {}  # name -> (policy, jit, factory, batches)
+    for policy in precisions:
+        for jit in jits:
+            tag = f"{policy}/{'xla' if jit else 'no-xla'}"
+            variants[f"keras_hub/{tag}"] = (policy, jit, keras_hub_translator, fixed)
+            variants[f"ours/{tag}"] = (policy, jit, ours_translator, fixed)
+    for jit in (False, True):  # the defaults row's baseline: the faster keras_hub fp32
+        variants.setdefault(f"keras_hub/float32/{'xla' if jit else 'no-xla'}",
+                            ("float32", jit, keras_hub_translator, fixed))
+    variants["ours-defaults/mixed_bfloat16/no-xla/buckets"] = (
+        "mixed_bfloat16", False, ours_translator, buckets)
+    models, fns, record = {}, {}, {}
+    for name, (policy, jit, factory, data) in variants.items():
         keras.config.set_dtype_policy(policy)
         keras.utils.set_random_seed(0)
         model = factory()
+        keras.config.set_dtype_policy("float32")
         model.compile(optimizer=keras.optimizers.Adam(1e-4),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       jit_compile=jit)
-        warm = {k: v[:BATCH] for k, v in x.items()}
-        model.fit(warm, y[:BATCH], sample_weight=w[:BATCH], batch_size=BATCH, verbose=0)
-        models[name], timers[name] = model, StepTimer()
-    keras.config.set_dtype_policy("float32")
-    for r in range(args.rounds):
-        lo, hi = ((r * args.steps_per_round + 1) * BATCH,
-                  ((r + 1) * args.steps_per_round + 1) * BATCH)
-        chunk = ({k: v[lo:hi] for k, v in x.items()}, y[lo:hi], w[lo:hi])
-        for name, model in models.items():
-            if name.endswith("length buckets"):
-                for bx, by, bw in buckets[r * args.steps_per_round:(r + 1) * args.steps_per_round]:
-                    model.fit(bx, by, sample_weight=bw, batch_size=BATCH, epochs=1,
-                              shuffle=False, verbose=0, callbacks=[timers[name]])
-                continue
-            model.fit(chunk[0], chunk[1], sample_weight=chunk[2], batch_size=BATCH, epochs=1,
-                      shuffle=False, verbose=0, callbacks=[timers[name]])
+        models[name] = model
+        record[name] = {"tokens": [], "losses": []}
+
+        def step(model=model, data=data, rec=record[name]):
+            bx, by, bw = data[len(rec["losses"]) % len(data)]
+            rec["tokens"].append(float(bw.sum()))
+            rec["losses"].append(float(model.train_on_batch(bx, by, sample_weight=bw)))
+            return None
+        fns[name] = step
+    timed = interleaved_median(fns, calls=args.steps_per_round, rounds=args.rounds,
+                               warmup=warmup)
+    models_out = {}
+    for name, t in timed.items():
+        tokens = record[name]["tokens"][warmup:]
+        losses = record[name]["losses"]
+        models_out[name] = dict(
+            median_step_ms=1e3 * t["median_s"], steps=t["calls"],
+            target_tokens_per_s=sum(tokens) / sum(t["times_s"]),
+            seconds_per_target_token=sum(t["times_s"]) / sum(tokens),
+            final_loss=statistics.mean(losses[-args.steps_per_round:]),
+            validation_loss=None if args.quick else float(models[name].evaluate(
+                val[0], val[1], sample_weight=val[2], batch_size=BATCH, verbose=0)),
+            parameters=int(models[name].count_params()))
     rows = []
-    warm = args.steps_per_round  # the first round includes tracing: left out of the rate
-    for name, timer in timers.items():
-        tokens = bucket_tokens if name.endswith("length buckets") else fixed_tokens
-        step = statistics.median(timer.times)
-        rows.append(dict(variant=name, median_step_ms=1e3 * step,
-                         target_tokens_per_s=sum(tokens[warm:]) / sum(timer.times[warm:]),
-                         final_loss=statistics.mean(timer.losses[-args.steps_per_round:]),
-                         validation_loss=float(models[name].evaluate(
-                             val[0], val[1], sample_weight=val[2], batch_size=BATCH, verbose=0))))
-    reference = max((r for r in rows if r["variant"].startswith("keras_hub")),
-                    key=lambda r: r["target_tokens_per_s"])
-    print(f"data: {data_name}; {total} steps of batch {BATCH}, length {LENGTH}")
-    print("| variant | median step (ms) | target tokens/s | ratio vs best keras_hub | "
-          "mean train loss, last round | validation loss |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        r["ratio_vs_best_keras_hub"] = r["target_tokens_per_s"] / reference["target_tokens_per_s"]
-        print(f"| {r['variant']} | {r['median_step_ms']:.0f} | {r['target_tokens_per_s']:.0f} | "
-              f"{r['ratio_vs_best_keras_hub']:.2f}x | {r['final_loss']:.3f} | "
-              f"{r['validation_loss']:.3f} |")
+    for policy in precisions:
+        for jit in jits:
+            tag = f"{policy}/{'xla' if jit else 'no-xla'}"
+            rows.append(speed_row(
+                f"like-for-like: {policy} both, XLA {'on' if jit else 'off'} both, padded to "
+                f"{LENGTH}", timed[f"ours/{tag}"]["median_s"],
+                timed[f"keras_hub/{tag}"]["median_s"], True,
+                unit="median seconds per train step", ours_model=f"ours/{tag}",
+                baseline_model=f"keras_hub/{tag}"))
+    reference = min(("keras_hub/float32/no-xla", "keras_hub/float32/xla"),
+                    key=lambda k: models_out[k]["seconds_per_target_token"])
+    ours_name = "ours-defaults/mixed_bfloat16/no-xla/buckets"
+    differences = ["mixed_bfloat16 (baseline float32)",
+                   f"length buckets, each batch padded to its longest pair (baseline: every "
+                   f"pair padded to {LENGTH})"]
+    if reference.endswith("/xla"):
+        differences.append("XLA off (baseline XLA on: the faster keras_hub variant)")
+    else:
+        differences.append("baseline: the faster keras_hub variant (XLA off, as ours)")
+    rows.append(speed_row(
+        "our defaults (as reported before)", models_out[ours_name]["seconds_per_target_token"],
+        models_out[reference]["seconds_per_target_token"], False, differences,
+        unit="seconds per non-padding target token", ours_model=ours_name,
+        baseline_model=reference))
+    print(f"\ndata: {data_name}; {args.rounds} interleaved rounds of {args.steps_per_round} "
+          f"steps per model, batch {BATCH}, length {LENGTH}, vocab {VOCAB}, width {WIDTH}")
+    print("| model | median step (ms) | target tokens/s | mean train loss, last round | "
+          "validation loss |")
+    print("|---|---|---|---|---|")
+    for name, r in models_out.items():
+        val_loss = "not run (--quick)" if args.quick else f"{r['validation_loss']:.3f}"
+        print(f"| {name} | {r['median_step_ms']:.0f} | {r['target_tokens_per_s']:.0f} | "
+              f"{r['final_loss']:.3f} | {val_loss} |")
+    print()
+    print_speed_rows([r for r in rows if r["like_for_like"]], unit="ms/step")
+    print()
+    print_speed_rows([r for r in rows if not r["like_for_like"]], unit="us/token", scale=1e6)
     out = pathlib.Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(dict(data=data_name, rows=rows, machine=platform.machine(),
-                                   tensorflow=tf.__version__, keras=keras.__version__), indent=2))
+    out.write_text(json.dumps(dict(
+        data=data_name, rows=rows, models=models_out, precision=args.precision, xla=args.xla,
+        rounds=args.rounds, steps_per_round=args.steps_per_round, warmup_steps=warmup,
+        sizes=dict(vocab=VOCAB, width=WIDTH, heads=HEADS, ffn=FFN, length=LENGTH, batch=BATCH),
+        command="python benchmarks/bench_translation_training.py " + " ".join(sys.argv[1:]),
+        machine=platform.machine(), tensorflow=tf.__version__, keras=keras.__version__),
+        indent=2))
     print(f"wrote {out}")
 
 

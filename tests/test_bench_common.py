@@ -138,3 +138,82 @@ def test_validation_only_scores_the_validation_split_under_validation_names():
 def test_docstring_examples_run():
     result = doctest.testmod(bench_common, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 5 and result.failed == 0
+
+
+class _Clock:
+    """A fake clock: each call returns the next value."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_interleaved_median_rotates_order_times_each_call_and_takes_the_median():
+    clock, order = _Clock(), []
+    cost = {"a": iter([9.0, 1.0, 2.0, 3.0]), "b": iter([5.0, 5.0, 7.0, 6.0])}
+
+    def make(name):
+        def fn():
+            order.append(name)
+            clock.now += next(cost[name]) if len(order) > 2 else 0.0  # warm-up costs nothing
+            return name
+        return fn
+
+    t = bench_common.interleaved_median({"a": make("a"), "b": make("b")}, calls=2, rounds=2,
+                                        warmup=1, clock=clock)
+    # warm-up a, b; round 0: a a b b; round 1 (rotated): b b a a
+    assert order == ["a", "b", "a", "a", "b", "b", "b", "b", "a", "a"]
+    assert t["a"]["times_s"] == [9.0, 1.0, 2.0, 3.0] and t["a"]["median_s"] == 2.5
+    assert t["b"]["times_s"] == [5.0, 5.0, 7.0, 6.0] and t["b"]["median_s"] == 5.5
+    assert t["a"]["calls"] == t["b"]["calls"] == 4
+
+
+def test_interleaved_median_blocks_on_each_result():
+    computed = []
+
+    class Lazy:
+        def numpy(self):
+            computed.append(1)
+
+    bench_common.interleaved_median({"x": lambda: {"out": [Lazy(), Lazy()]}}, calls=3,
+                                    rounds=1, warmup=0)
+    assert len(computed) == 6
+
+
+@pytest.mark.parametrize("fns, kwargs, match", [
+    ({}, {}, "callables"),
+    ({"a": 1}, {}, "callables"),
+    ({"a": lambda: 0}, {"calls": 0}, "calls"),
+    ({"a": lambda: 0}, {"rounds": 1.5}, "rounds"),
+    ({"a": lambda: 0}, {"warmup": -1}, "warmup"),
+])
+def test_interleaved_median_bad_input(fns, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        bench_common.interleaved_median(fns, **kwargs)
+
+
+def test_speed_row_labels_and_ratio():
+    like = bench_common.speed_row("fp32 both, XLA off both", 0.2, 0.3, True, steps=10)
+    assert like["like_for_like"] is True and like["differences"] == []
+    assert like["ratio"] == pytest.approx(1.5) and like["steps"] == 10
+    ours = bench_common.speed_row("our defaults", 0.1, 0.3, False, ("bf16 (baseline fp32)",))
+    assert ours["like_for_like"] is False and ours["differences"] == ["bf16 (baseline fp32)"]
+    assert ours["ratio"] == pytest.approx(3.0)
+    lines = []
+    bench_common.print_speed_rows([like, ours], log=lines.append)
+    assert lines[2] == "| fp32 both, XLA off both | yes | 200.00 | 300.00 | 1.50x |"
+    assert lines[3] == "| our defaults | no | 100.00 | 300.00 | 3.00x |"
+    assert lines[4] == "our defaults: differs in bf16 (baseline fp32)"
+
+
+@pytest.mark.parametrize("args, match", [
+    ((0.0, 1.0, True), "ours_s"),
+    ((1.0, float("nan"), True), "baseline_s"),
+    ((1.0, 1.0, True, ["bf16"]), "names no differences"),
+    ((1.0, 1.0, False), "must name each difference"),
+])
+def test_speed_row_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        bench_common.speed_row("r", *args)
