@@ -52,7 +52,8 @@ from keras_seq.models.char_language_model import CharLanguageModel  # noqa: E402
 from keras_seq.runtime import default_jit_compile  # noqa: E402
 from keras_seq.training import AdversarialEmbeddingTrainer  # noqa: E402
 
-from bench_common import interleaved_median, print_speed_rows, speed_row  # noqa: E402
+from bench_common import (add_seeds_argument, check_seeds, interleaved_median,  # noqa: E402
+                          print_speed_rows, run_seeds, speed_row)
 
 
 def _book_ids():
@@ -617,9 +618,68 @@ def part_training(args):
     return result
 
 
+def part_app_d2l(args):
+    """The char-lm APPLICATION's defaults on d2l's data, per protocol (issue 23).
+
+    `keras-seq train char-lm` with its default options (only the data, the seed and the run
+    folder given) on the first 15,032 characters of the d2l-standardized book: characters
+    0..10,031 (d2l's 10,000 training windows) train, 10,032..15,031 are the application's
+    validation text (early stopping, best weights). Scored once per seed from the saved task:
+    d2l's validation windows 10,000..14,999 (32 steps, stride 1; the figure d2l reports,
+    chosen on: early stopping saw it) and an untouched slice, windows 20,000..24,999 of the
+    same book (no choice saw it).
+    """
+    import tempfile
+
+    import keras_seq
+    from keras_seq.applications import char_lm
+
+    tokenizer, ids, info = _book_ids()
+    x_val, y_val = windows(ids, 32, start=10000, count=5000)
+    x_new, y_new = windows(ids, 32, start=20000, count=5000)
+    used = 15032  # the last character of the last d2l validation window
+    root = pathlib.Path(tempfile.mkdtemp(prefix="char_lm_app_d2l_"))
+
+    def run_one(seed):
+        run_dir = root / f"seed{seed}"
+        metrics = char_lm.run(char_lm.build_parser().parse_args([
+            "--data-file", info["path"], "--max-chars", str(used),
+            "--val-fraction", repr(5000 / used), "--seed", str(seed),
+            "--run-dir", str(run_dir), "--verbose", "0"]), log=lambda line: None)
+        task = keras_seq.load(run_dir)
+        assert task.preprocessor.vocabulary_size == tokenizer.vocabulary_size
+        assert np.array_equal(np.asarray(task.preprocessor.ids("the time machine")),
+                              np.asarray(tokenizer.tokenize_text("the time machine")))
+        return {"d2l_validation_perplexity": float(np.exp(_cross_entropy(task.network, x_val,
+                                                                          y_val))),
+                "untouched_perplexity": float(np.exp(_cross_entropy(task.network, x_new,
+                                                                    y_new))),
+                "app_validation_perplexity": metrics["validation_perplexity"],
+                "epochs_run": metrics["epochs_run_this_call"],
+                "fit_seconds": metrics["fit_seconds"], "run_dir": str(run_dir)}
+
+    summary = run_seeds(run_one, args.seeds, show=("d2l_validation_perplexity",
+                                                    "untouched_perplexity", "epochs_run"))
+    print("\n| model | seeds | d2l validation ppl (early stopping saw it) | untouched ppl "
+          "(windows 20,000..24,999) |")
+    print("|---|---|---|---|")
+    print(f"| `keras-seq train char-lm` defaults | {', '.join(map(str, args.seeds))} | "
+          f"{summary['mean']['d2l_validation_perplexity']:.3f} "
+          f"({summary['min']['d2l_validation_perplexity']:.3f}-"
+          f"{summary['max']['d2l_validation_perplexity']:.3f}) | "
+          f"{summary['mean']['untouched_perplexity']:.3f} "
+          f"({summary['min']['untouched_perplexity']:.3f}-"
+          f"{summary['max']['untouched_perplexity']:.3f}) |")
+    return {"protocol": "the application's defaults; train chars 0..10,031, early stopping "
+                        "on chars 10,032..15,031; d2l validation windows 10,000..14,999 "
+                        "(seen by early stopping) and untouched windows 20,000..24,999, 32 "
+                        "steps, stride 1", "data": info, **summary}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--part", choices=("d2l", "full", "generation", "training"), required=True)
+    p.add_argument("--part", choices=("d2l", "full", "generation", "training", "app_d2l"),
+                   required=True)
     p.add_argument("--cell", default="lstm", choices=("elman", "rnn", "gru", "lstm"))
     p.add_argument("--units", type=int, default=256)
     p.add_argument("--layers", type=int, default=1)
@@ -683,7 +743,10 @@ def main(argv=None):
                    help="d2l part: train N members and average their probabilities")
     p.add_argument("--mixed-precision", action="store_true",
                    help="d2l/full parts: train with the mixed_bfloat16 policy")
+    add_seeds_argument(p, help_text="app_d2l part: the seeds of the application's runs "
+                       "(default 1337 7)")
     args = p.parse_args(argv)
+    check_seeds(p, args.seeds)
     if args.cycles and args.ema:
         p.error("--cycles keeps each cycle's raw weights; it does not combine with --ema")
     if args.quick:

@@ -45,9 +45,9 @@ if (folder / "__init__.py").is_file():
     package = importlib.util.module_from_spec(spec)
     sys.modules["keras_seq.applications"] = package
     spec.loader.exec_module(package)
-from keras_seq.cli import app_parser
+from keras_seq.cli import APPLICATIONS, app_parser
 out = {}
-for app in sys.argv[1:]:
+for app in sys.argv[1:] or APPLICATIONS:
     _, parser = app_parser(app)
     formatter = parser._get_formatter()
     groups = []
@@ -85,14 +85,19 @@ _options_cache = {}
 
 
 def _app_options(apps):
-    missing = [app for app in apps if app not in _options_cache]
-    if missing:
-        proc = subprocess.run([sys.executable, "-c", _DUMP_OPTIONS, *missing], check=False,
+    """The option groups of `apps`; the first call reads every application's (one child
+    process: it imports keras_seq, several seconds, so once per build and not per page)."""
+    if not _options_cache:
+        proc = subprocess.run([sys.executable, "-c", _DUMP_OPTIONS], check=False,
                               cwd=ROOT, capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
-            raise PluginError("keras-seq docs hook: could not read the options of "
-                              f"{', '.join(missing)}: {proc.stderr.strip()[-2000:]}")
+            raise PluginError("keras-seq docs hook: could not read the applications' "
+                              f"options: {proc.stderr.strip()[-2000:]}")
         _options_cache.update(json.loads(proc.stdout))
+    unknown = [app for app in apps if app not in _options_cache]
+    if unknown:
+        raise PluginError(f"keras-seq docs hook: no application named {', '.join(unknown)} "
+                          f"(known: {', '.join(_options_cache)})")
     return {app: _options_cache[app] for app in apps}
 
 

@@ -196,6 +196,9 @@ def test_ema_momentum_validates_and_keeps_the_averaged_weights(tmp_path):
     assert not in_checkpoint(seen.slots[0])
 
 
+# A second end-to-end run: the default suite's adversarial training of the app is the resumed
+# run below (the app's default --adversarial 0.5) and tests/training/test_adversarial_*.
+@pytest.mark.slow
 def test_adversarial_training_trains_the_exported_classifier(tmp_path):
     metrics = imdb_app.run(_tiny_args(tmp_path, *LEARNS, "--adversarial", "0.5"),
                                  log=lambda line: None)
@@ -208,9 +211,6 @@ def test_adversarial_training_trains_the_exported_classifier(tmp_path):
     assert metrics["export_max_abs_diff_vs_keras"] < 1e-5  # the export is the classifier
     # Quality. Chance 0.5 (balanced labels); measured (seed 1337): 0.6825.
     assert metrics["test_accuracy"] > 0.6
-    with pytest.raises(ValueError, match="--elmo"):
-        imdb_app.run(_tiny_args(tmp_path, "--adversarial", "0.5", "--elmo",
-                                      str(tmp_path / "no_such_run")), log=lambda line: None)
 
 
 class _Interrupt(keras.callbacks.Callback):
@@ -274,6 +274,9 @@ def test_bad_app_options_raise_clear_errors(tmp_path):
     args = _tiny_args(tmp_path, "--dataset", "imdb", "--data-dir", str(tmp_path / "nothing"))
     with pytest.raises(ValueError, match="--data-dir"):
         imdb_app.run(args, log=lambda s: None)
+    with pytest.raises(ValueError, match="--elmo"):
+        imdb_app.run(_tiny_args(tmp_path, "--adversarial", "0.5", "--elmo",
+                                str(tmp_path / "no_such_run")), log=lambda line: None)
     assert not (tmp_path / "runs").exists()  # nothing half-written
 
 
