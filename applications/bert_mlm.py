@@ -140,9 +140,6 @@ class BertMLMApplication(Application):
             f"{config.sequence_length} pieces; {int(train_ds.cardinality())} batches per epoch.")
         return task, train_ds, val_ds, None
 
-    def compile_options(self, config):
-        return {"learning_rate": config.learning_rate}
-
     def callbacks(self, task, config, splits, run_dir):
         from keras_seq.callbacks.fill_mask_samples import FillMaskSamples
         from keras_seq.export.bert_mlm_module import BertMLMServingModule

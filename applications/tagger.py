@@ -119,9 +119,6 @@ class TaggerApplication(Application):
             f"validation / {len(splits['test']):,} test texts.")
         return task, train_ds, val_ds, None
 
-    def compile_options(self, config):
-        return {"learning_rate": config.learning_rate}
-
     def callbacks(self, task, config, splits, run_dir):
         from keras_seq.callbacks.tagged_samples import TaggedSamples
         from keras_seq.data.span_tagging import pad_batch

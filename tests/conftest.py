@@ -1,7 +1,13 @@
 import os
+import pathlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# `pytest -n N` on a machine with at most N cores (CI: -n 2 on 2 cores): one TensorFlow
+# intra-op thread per worker (its subprocesses inherit it), not N workers each spinning a
+# pool as wide as the machine against the others.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) >= (os.cpu_count() or 1) > 1:
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
@@ -14,3 +20,24 @@ def _float32_policy_and_seed():
     keras.utils.set_random_seed(1234)
     yield
     keras.config.set_dtype_policy("float32")
+
+
+# The longest test files (seconds of one CI run, `--durations`, 2026-12-03), longest first.
+# `pytest -n 2 --dist loadfile` hands whole files to the two workers in collection order, so
+# running these first keeps a long file from starting last while the other worker sits idle
+# (longest-first scheduling). Files not named keep their order, after these.
+LONGEST_FIRST = (
+    "captioner/test_captioner_app.py", "bert_mlm/test_app.py", "bert_mlm/test_bert_mlm_task.py",
+    "captioner/test_captioner_task.py", "translator/test_translator_app.py",
+    "test_architecture.py", "distribution/test_same_loss.py", "imdb/test_imdb_app.py",
+    "translator/test_seq2seq_models.py", "training/test_adversarial_embedding_trainer.py",
+    "gpt_lm/test_app_export.py", "captioner/test_image_captioner.py",
+    "tasks/test_readme_python.py",
+)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    tests = pathlib.Path(__file__).resolve().parent
+    rank = {str(tests / name): i for i, name in enumerate(LONGEST_FIRST)}
+    # A stable sort: the tests of a file keep their order, and so do the other files.
+    items.sort(key=lambda item: rank.get(str(item.path), len(rank)))
