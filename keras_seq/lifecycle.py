@@ -253,7 +253,8 @@ class Application(abc.ABC):
 
     Subclasses set `config_class` and `description`, and implement `load_data`,
     `build_task`, `evaluate` and `examples`; `callbacks`, `check_export` and `summary`
-    have defaults.
+    have defaults. An application with `--evaluate-only` (a config field `evaluate_only`)
+    gives `rescore`, and `run` then calls `evaluate_finished_run` instead of training.
     """
 
     config_class = AppConfig
