@@ -18,6 +18,7 @@ def decode(
     stop_token_ids=None,
     model=None,
     pad_after_stop=True,
+    hoist_kernels=True,
 ):
     """Fills `token_ids[:, index:]` one token at a time with `sampler`.
 
@@ -44,6 +45,8 @@ def decode(
             batch-1 transformer step 1.9x faster under XLA on CPU
             (`benchmarks/bench_decode_step.py`).
         pad_after_stop: replace everything after a row's first generated stop token by 0.
+        hoist_kernels: with `model`, reshape its attention kernels before the loop (False:
+            the plain cached loop, e.g. to time the cache alone).
 
     Returns:
         The filled int `(B, L)` buffer.
@@ -61,7 +64,8 @@ def decode(
     [[1, 2, 3, 4], [5, 6, 7, 0]]
     """
     sampler = get_sampler(sampler)
-    hoisted = contextlib.nullcontext() if model is None else hoisted_projection_kernels(model)
+    hoisted = (hoisted_projection_kernels(model) if model is not None and hoist_kernels
+               else contextlib.nullcontext())
     with hoisted:  # attention kernels reshaped once, outside the loop
         tokens = sampler(
             next=next_fn,

@@ -69,7 +69,7 @@ class Seq2SeqModel(GenerativeModel, keras.Model):
                                   start_id=start_id, end_id=end_id)
 
     def generate_step(self, inputs, token_ids, sampler="greedy", start_id=START_ID,
-                      end_id=END_ID):
+                      end_id=END_ID, hoist_kernels=True):
         """The traceable decode: `build_cache(inputs)`, then one `ops.while_loop`.
 
         Args:
@@ -77,6 +77,8 @@ class Seq2SeqModel(GenerativeModel, keras.Model):
             token_ids: int `(B, L)` buffer (zeros); column 0 becomes [START].
             sampler: a name or a `keras_hub.samplers.Sampler`.
             start_id, end_id: as in `generate`.
+            hoist_kernels: reshape the attention kernels once before the loop (`decode`);
+                False times the cache alone (`benchmarks/bench_decoding.py`).
 
         Returns:
             int32 `(B, L)`: [START], the generated ids, [END], then zeros.
@@ -93,7 +95,8 @@ class Seq2SeqModel(GenerativeModel, keras.Model):
         cache = self.build_cache(inputs, length)
         stop = None if end_id is None else (end_id,)
         return decode(self.call_with_cache, token_ids, cache=cache, index=1, mask=mask,
-                      sampler=sampler, stop_token_ids=stop, model=self)
+                      sampler=sampler, stop_token_ids=stop, model=self,
+                      hoist_kernels=hoist_kernels)
 
     @staticmethod
     def previous_token(token_ids, cache_update_index):

@@ -47,6 +47,9 @@ def test_cached_greedy_equals_rerunning_the_model(kind):
     expected = _greedy_by_rerunning(model, SOURCE, MAX_LEN)
     eager = np.array(model.generate_step(SOURCE, np.zeros((2, MAX_LEN), "int32")))
     np.testing.assert_array_equal(eager, expected)
+    # Without the hoisted attention kernels (the benchmarks' cache-only loop): the same ids.
+    plain = model.generate_step(SOURCE, np.zeros((2, MAX_LEN), "int32"), hoist_kernels=False)
+    np.testing.assert_array_equal(np.array(plain), expected)
     compiled = model.generate(SOURCE, max_length=MAX_LEN, jit_compile=True)  # XLA runner
     assert compiled.dtype == np.int32 and compiled.shape == (2, MAX_LEN)
     np.testing.assert_array_equal(compiled, expected)
