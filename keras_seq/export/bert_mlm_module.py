@@ -65,7 +65,7 @@ class BertMLMServingModule(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(self, text):
         """The `serving_default` signature (see the class docstring)."""
-        return self._graph(text, tf.constant(self.top_k, tf.int32))
+        return self.fill_mask(text, tf.constant(self.top_k, tf.int32))  # one traced graph
 
     def save(self, export_dir):
         """Writes the SavedModel to `export_dir` atomically (temp folder, then rename)."""

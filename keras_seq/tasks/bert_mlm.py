@@ -107,8 +107,18 @@ class BertMLMPreprocessor:
 
     def pack(self, first, second=None):
         """`(token_ids, segment_ids)` int32 `[B, sequence_length]` of `tf.string [B]`."""
-        segments = (self.tokenizer(first),) if second is None else (
-            self.tokenizer(first), self.tokenizer(second))
+        segments = ((self.tokenizer(first),) if second is None
+                    else self._tokenize_pair(first, second))
+        return self._pack_pieces(segments)
+
+    def _tokenize_pair(self, first, second):
+        # One tokenizer call for both sentences: its graph is large (an export, a predict
+        # and each dataset trace it; a trace costs seconds).
+        pieces = self.tokenizer(tf.concat([first, second], 0))
+        n = tf.shape(first)[0]
+        return pieces[:n], pieces[n:]
+
+    def _pack_pieces(self, segments):
         token_ids, segment_ids = self.packer(segments)
         return tf.cast(token_ids, tf.int32), tf.cast(segment_ids, tf.int32)
 
@@ -118,8 +128,9 @@ class BertMLMPreprocessor:
         parts = tf.strings.split(texts, sep="[SEP]", maxsplit=1)  # ragged (N, 1|2)
         has_pair = parts.row_lengths() > 1
         dense = parts.to_tensor(default_value="", shape=[None, 2])
-        pair_ids, pair_segments = self.pack(dense[:, 0], dense[:, 1])
-        single_ids, single_segments = self.pack(dense[:, 0])
+        first, second = self._tokenize_pair(dense[:, 0], dense[:, 1])
+        pair_ids, pair_segments = self._pack_pieces((first, second))
+        single_ids, single_segments = self._pack_pieces((first,))
         ids = tf.where(has_pair[:, None], pair_ids, single_ids)
         segments = tf.where(has_pair[:, None], pair_segments, single_segments)
         return {"token_ids": ids, "segment_ids": segments, "padding_mask": ids != 0}
