@@ -1,10 +1,13 @@
 """Captioner benchmarks: (1) quality with vs without attention, (2) decoding speed.
 
-(1) `--part quality`: runs the application (`applications/captioner.py`, the same code as
-    `keras-seq train captioner`) once per `--attention` setting with the same options, and
-    records exact match (overall and per caption kind), BLEU-1..4, fit and total wall time.
-    Default data: the generated shape scenes, whose test split holds only caption
-    combinations never seen in training. Pass app options after `--`.
+(1) `--part quality` follows benchmarks/RESULTS.md's protocol: it runs the application
+    (`applications/captioner.py`, the same code as `keras-seq train captioner`) once per
+    `--attention` setting and seed (`--seeds`, default 1337 7) with the same options, scoring
+    the VALIDATION scenes only: on the generated shapes their caption combinations are held
+    out from training and disjoint from the test ones. It records exact match (overall and per
+    caption kind), BLEU-1..4, fit and wall time, and the run folders. Then `--score-test
+    VALIDATION_JSON...` chooses the configuration with the best mean validation exact match
+    and scores each of its runs on test once (`--evaluate-only`). Pass app options after `--`.
 (2) `--part decode --run-dir RUN`: captions the test images of a finished shapes run with
     our decoder (cached state, one `ops.while_loop`) and with the tutorial way (re-running
     the teacher-forced model on the growing prefix for every new word, as the keras.io /
@@ -15,10 +18,12 @@
     rounds (`bench_common.interleaved_median`) after an untimed compiling pass, medians.
 
     python benchmarks/bench_captioner.py --part quality [--attention on off] [-- APP OPTIONS]
+    python benchmarks/bench_captioner.py --part quality --score-test \
+        benchmarks/out/captioner_quality_validation.json
     python benchmarks/bench_captioner.py --part decode --run-dir runs/captioner/RUN [--quick]
 
-Writes benchmarks/out/captioner_quality.json / captioner_decode.json (or --out) and prints a
-table.
+Writes benchmarks/out/captioner_quality_{validation,test}.json / captioner_decode.json (or
+--out) and prints a table.
 """
 
 import argparse
@@ -32,8 +37,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out"
 
-from bench_common import (interleaved_median, machine_info, print_speed_rows,  # noqa: E402
-                          speed_row)
+from bench_common import (add_seeds_argument, check_seeds, format_spread,  # noqa: E402
+                          interleaved_median, machine_info, print_speed_rows, speed_row)
 
 
 def _captioner():
@@ -42,30 +47,82 @@ def _captioner():
     return import_application("keras_seq.applications.captioner")
 
 
-def part_quality(opts):
-    captioner = _captioner()
+QUALITY_KEYS = ("exact_match", "exact_match_by_kind", "bleu_1", "bleu_2", "bleu_3", "bleu_4",
+                "images")
 
-    rows = []
-    for attention in opts.attention:
-        argv = ["--attention", attention, "--runs-root", opts.runs_root, *opts.app_args]
-        args = captioner.build_parser().parse_args(argv)
-        started = time.time()
-        metrics = captioner.run(args, log=print)
-        rows.append({"attention": attention, "app_args": argv,
-                     "wall_seconds": time.time() - started,
-                     **{k: metrics[k] for k in (
-                         "test_exact_match", "test_exact_match_by_kind", "test_bleu_1",
-                         "test_bleu_2", "test_bleu_3", "test_bleu_4", "test_images",
-                         "fit_seconds", "epochs_run_this_call", "parameters",
-                         "test_decode_ms_per_image")}})
-    print(f"\n{'attention':>9} {'exact':>6} {'pair':>6} {'count':>6} {'BLEU-1':>7} {'BLEU-4':>7} "
-          f"{'fit s':>6} {'params':>9}")
-    for r in rows:
-        kinds = r["test_exact_match_by_kind"] or {}
-        print(f"{r['attention']:>9} {r['test_exact_match']:6.3f} {kinds.get('pair', 0):6.3f} "
-              f"{kinds.get('count', 0):6.3f} {r['test_bleu_1']:7.3f} {r['test_bleu_4']:7.3f} "
-              f"{r['fit_seconds']:6.0f} {r['parameters']:9,}")
-    return {"part": "quality", "rows": rows}
+
+def _seed_row(metrics, split, wall_seconds):
+    """The figures of one run on `split` ("validation" or "test") and its run folder."""
+    row = {f"{split}_{k}": metrics[f"{split}_{k}"] for k in QUALITY_KEYS
+           if f"{split}_{k}" in metrics}
+    return {**row, "wall_seconds": wall_seconds,
+            **{k: metrics[k] for k in ("fit_seconds", "parameters") if k in metrics}}
+
+
+def part_quality(opts):
+    """Validation runs per configuration and seed; or test, once per seed, of the chosen one.
+
+    Without `--score-test`: every `--attention` setting (with the app options after `--`)
+    is trained once per seed by `validation_only(captioner)`, which scores the validation
+    scenes (their own held-out combinations, disjoint from train's and test's) in place of
+    test. With `--score-test JSON...`: the configuration of those JSONs with the best mean
+    validation exact match is chosen (`choose_on_validation`), and each of its seed runs is
+    scored on test once (`--evaluate-only` of that run folder: the same trained weights).
+    """
+    from bench_common import choose_on_validation, run_seeds, validation_only
+
+    captioner = _captioner()
+    if opts.score_test:
+        candidates = []
+        for name in opts.score_test:
+            recorded = json.loads(pathlib.Path(name).read_text(encoding="utf-8"))
+            if recorded.get("scored_split") != "validation":
+                raise SystemExit(f"--score-test {name}: expected a validation JSON of --part "
+                                 f"quality, got scored_split={recorded.get('scored_split')!r}")
+            for row in recorded["rows"]:
+                candidates.append({**row, "file": name, "validation_exact_match_mean":
+                                   row["validation"]["mean"]["validation_exact_match"]})
+        chosen = choose_on_validation(candidates, "validation_exact_match_mean", "max")
+        print(f"chosen on validation: {chosen['app_args']} from {chosen['file']} (mean "
+              f"validation exact match {chosen['validation_exact_match_mean']:.4f} of "
+              f"{len(candidates)} configurations); test scored once per seed", flush=True)
+        runs = {r["seed"]: r["run_dir"] for r in chosen["validation"]["per_seed"]}
+
+        def test_one(seed):
+            started = time.time()
+            args = captioner.build_parser().parse_args(
+                ["--evaluate-only", "--run-dir", runs[seed]])
+            metrics = captioner.run(args, log=print)
+            return {**_seed_row(metrics, "test", time.time() - started), "run_dir": runs[seed]}
+
+        test = run_seeds(test_one, list(runs), show=("test_exact_match", "test_bleu_4"))
+        rows = [{**chosen, "test": test}]
+        split = "test"
+    else:
+        application = validation_only(captioner.APPLICATION)
+        rows, split = [], "validation"
+        for attention in opts.attention:
+            argv = ["--attention", attention, "--runs-root", opts.runs_root, *opts.app_args]
+
+            def validate_one(seed, argv=argv, attention=attention):
+                started = time.time()
+                run_dir = pathlib.Path(opts.runs_root) / "captioner_validation" / (
+                    f"attention-{attention}_seed{seed}_{time.strftime('%Y%m%d-%H%M%S')}")
+                args = application.build_parser().parse_args(
+                    argv + ["--seed", str(seed), "--run-dir", str(run_dir)])
+                metrics = application.run(args, log=print)
+                return {**_seed_row(metrics, "validation", time.time() - started),
+                        "run_dir": str(run_dir)}
+
+            rows.append({"attention": attention, "app_args": argv, "validation": run_seeds(
+                validate_one, opts.seeds, show=("validation_exact_match",
+                                                "validation_bleu_4"))})
+    print(f"\n| configuration | {split} exact match | {split} BLEU-4 | seeds |\n|---|---|---|---|")
+    for row in rows:
+        summary = row[split]
+        print(f"| {' '.join(row['app_args'])} | {format_spread(summary, split + '_exact_match')} "
+              f"| {format_spread(summary, split + '_bleu_4')} | {len(summary['seeds'])} |")
+    return {"part": "quality", "scored_split": split, "rows": rows}
 
 
 def part_decode(opts):
@@ -156,7 +213,14 @@ def part_decode(opts):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--part", choices=("quality", "decode"), required=True)
-    parser.add_argument("--attention", nargs="+", choices=("on", "off"), default=["on", "off"])
+    parser.add_argument("--attention", nargs="+", choices=("on", "off"), default=["on", "off"],
+                        help="--part quality: the configurations compared on validation")
+    add_seeds_argument(parser, help_text="--part quality: the seeds of each configuration "
+                       "(default 1337 7; a seed also draws the held-out combinations)")
+    parser.add_argument("--score-test", nargs="+", default=None, metavar="VALIDATION_JSON",
+                        help="--part quality: the validation JSONs compared; the best "
+                        "configuration by mean validation exact match is scored on test once "
+                        "per seed (its runs, evaluated again)")
     parser.add_argument("--runs-root", default=str(ROOT / "runs" / "bench"))
     parser.add_argument("--run-dir", default=None, help="--part decode: a finished shapes run")
     parser.add_argument("--images", type=int, default=512)
@@ -178,6 +242,10 @@ def main(argv=None):
                         help="after --: options for applications/captioner.py")
     opts = parser.parse_args(argv)
     opts.app_args = [a for a in opts.app_args if a != "--"]
+    check_seeds(parser, opts.seeds)
+    if opts.score_test and opts.app_args:
+        parser.error(f"--score-test takes the configuration from the chosen validation JSON; "
+                     f"got application options {opts.app_args}")
     if opts.part == "decode" and not opts.run_dir:
         parser.error("--part decode needs --run-dir")
     if opts.xla is not None and opts.xla_baseline is not None:
@@ -189,7 +257,9 @@ def main(argv=None):
         opts.images, opts.rounds = min(opts.images, 64), 2
     result = part_quality(opts) if opts.part == "quality" else part_decode(opts)
     result.update(machine=machine_info(), command=" ".join(sys.argv))
-    out = pathlib.Path(opts.out or OUT / f"captioner_{opts.part}.json")
+    name = f"captioner_{opts.part}" + (f"_{result['scored_split']}" if opts.part == "quality"
+                                       else "")
+    out = pathlib.Path(opts.out or OUT / f"{name}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(f"wrote {out}")

@@ -217,3 +217,36 @@ def test_speed_row_labels_and_ratio():
 def test_speed_row_bad_input(args, match):
     with pytest.raises(ValueError, match=match):
         bench_common.speed_row("r", *args)
+
+
+@pytest.mark.slow  # four tiny captioner runs and two test scorings (~2.5 min on 2 cores)
+def test_captioner_quality_chooses_on_validation_then_scores_the_chosen_runs_on_test(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    script = _PATH.parent / "bench_captioner.py"
+    tiny = ["--train-size", "128", "--validation-size", "16", "--test-size", "16", "--epochs",
+            "1", "--image-size", "32", "--embedding-dim", "16", "--hidden-dim", "16",
+            "--encoder-filters", "8,8", "--batch-size", "32", "--verbose", "0"]
+    subprocess.run([sys.executable, str(script), "--part", "quality", "--seeds", "1", "2",
+                    "--runs-root", str(tmp_path), "--out", str(tmp_path / "val.json"), "--",
+                    *tiny], check=True, capture_output=True)
+    validation = json.loads((tmp_path / "val.json").read_text())
+    assert validation["scored_split"] == "validation" and len(validation["rows"]) == 2
+    for row in validation["rows"]:
+        assert [r["seed"] for r in row["validation"]["per_seed"]] == [1, 2]
+        assert not any(k.startswith("test_") for r in row["validation"]["per_seed"] for k in r)
+        for r in row["validation"]["per_seed"]:  # the runs scored validation, never test
+            assert json.loads((pathlib.Path(r["run_dir"]) / "metrics.json").read_text())[
+                "scored_split"] == "validation"
+    subprocess.run([sys.executable, str(script), "--part", "quality", "--score-test",
+                    str(tmp_path / "val.json"), "--out", str(tmp_path / "test.json")],
+                   check=True, capture_output=True)
+    test = json.loads((tmp_path / "test.json").read_text())
+    best = max(validation["rows"], key=lambda r: r["validation"]["mean"]["validation_exact_match"])
+    (chosen,) = test["rows"]
+    assert test["scored_split"] == "test" and chosen["attention"] == best["attention"]
+    assert [r["run_dir"] for r in chosen["test"]["per_seed"]] == [
+        r["run_dir"] for r in best["validation"]["per_seed"]]
+    assert all(0 <= r["test_exact_match"] <= 1 for r in chosen["test"]["per_seed"])
