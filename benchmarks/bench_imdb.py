@@ -358,7 +358,8 @@ def main(argv=None):
                         "2,000 reviews)")
     parser.add_argument("--vocabulary-size", type=int, default=20000)
     parser.add_argument("--max-length", type=int, default=1000, help="throughput: ours")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32,
+                        help="throughput: ours (the app default)")
     parser.add_argument("--rnn", default="lstm", help="throughput: ours (the app default)")
     parser.add_argument("--units", type=int, default=64)
     parser.add_argument("--stacked", type=int, default=0)
