@@ -33,6 +33,11 @@ APPS = {"translator": ("translator", "translator", "test_bleu"),
         "forecaster": ("forecaster", "forecaster", "test_mae")}
 
 
+def scalars(metrics):
+    """The numbers, flags and strings of a metrics.json (not its sample lists and tables)."""
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool))}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trees", nargs=2, required=True, metavar=("A", "B"),
@@ -62,10 +67,10 @@ def main(argv=None):
                      "--run-dir", str(run_dir)], cwd=tree,
                     env=dict(env, PYTHONPATH=str(tree)), capture_output=True, text=True)
                 metrics_file = run_dir / "metrics.json"
+                metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
                 results[key] = {
                     "tree": str(tree), "rc": proc.returncode, "wall_seconds": time.time() - started,
-                    "metrics": (json.loads(metrics_file.read_text()) if metrics_file.exists()
-                                else {}),
+                    "metrics": scalars(metrics),
                     "tail": (proc.stdout + proc.stderr)[-1500:] if proc.returncode else ""}
                 print(f"{key}: exit {proc.returncode}, {results[key]['wall_seconds']:.0f} s",
                       flush=True)
@@ -81,6 +86,10 @@ def main(argv=None):
                           for s in opts.seeds]
                 cells.append(", ".join("-" if v is None else f"{v:.4g}" for v in values))
         print(f"| {app} | {figure} | " + " | ".join(cells) + " |")
+    failed = sorted(k for k, v in results.items() if v["rc"] != 0)
+    if failed:
+        raise SystemExit(f"{len(failed)} run(s) failed (their output's tail is in {out}): "
+                         + ", ".join(failed))
 
 
 if __name__ == "__main__":
