@@ -8,6 +8,9 @@
 - `format_spread(summary, metric)`: "mean (min–max, N seeds)" for the printed tables;
 - `validation_only(application)`: a lifecycle application (`keras_seq.lifecycle`) whose
   evaluation scores the validation split in place of the test split (for the choosing runs);
+- `held_out_test(application, fraction)`: a lifecycle application that never trains on the
+  last `fraction` of its training part (the data just before its validation part), kept as a
+  test slice no choice has seen (for the language models, whose data has no test split);
 - `machine_info()`: the machine a figure was measured on;
 - `interleaved_median(fns, calls, rounds)`: A/B(/C...) timing of rule 3: the callables take
   turns round by round in one process (order rotated), each result blocked on, median per call;
@@ -204,6 +207,53 @@ def validation_only(application):
 
     ValidationOnly.__name__ = ValidationOnly.__qualname__ = f"ValidationOnly{base.__name__}"
     return ValidationOnly()
+
+
+def held_out_test(application, fraction=1 / 9):
+    """A copy of a lifecycle application that keeps the end of its training part as a test slice.
+
+    The language-model applications split their text by position into training and
+    validation parts only, and their defaults were chosen on that validation part. The
+    returned application cuts the last `fraction` of the training part (by position: the
+    text, sentences or tokens just before the validation part) off before anything is built
+    from it (vocabulary, model, datasets), so the model never sees it and no choice has used
+    it. The validation part is unchanged. A text is cut at the start of a line. The slice is
+    `application.held_out_test` after `load_data`; the data info records its size.
+
+    Args:
+        application: a `keras_seq.lifecycle.Application` instance whose `load_data` returns
+            `{"train": ..., "validation": ...}` with a sliceable training part (a string or a
+            list).
+        fraction: the share of the training part held out, in (0, 1) (default 1/9: the tenth
+            of the data before the last tenth when validation is the last 10%).
+
+    Returns:
+        A new application of a subclass of `type(application)`.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"`fraction` must be in (0, 1), got fraction={fraction!r}.")
+    base = type(application)
+
+    class HeldOutTest(base):
+        held_out_test = None
+
+        def load_data(self, config, log):
+            splits, info = super().load_data(config, log)
+            train = splits["train"]
+            cut = int(round(len(train) * (1.0 - fraction)))
+            if isinstance(train, str):  # at the start of a line
+                cut = train.rfind("\n", 0, cut) + 1 or cut
+            if not 0 < cut < len(train):
+                raise ValueError(f"holding out {fraction:.3g} of {len(train)} training units "
+                                 "leaves nothing to train on or nothing to test")
+            self.held_out_test = train[cut:]
+            info = dict(info, held_out_test=f"the last {len(train) - cut} of {len(train)} "
+                        "units of the training part (never trained on, no choice saw it)",
+                        held_out_test_units=len(train) - cut, trained_units=cut)
+            return dict(splits, train=train[:cut]), info
+
+    HeldOutTest.__name__ = HeldOutTest.__qualname__ = f"HeldOutTest{base.__name__}"
+    return HeldOutTest()
 
 
 def _is_number(value):

@@ -135,6 +135,31 @@ def test_validation_only_scores_the_validation_split_under_validation_names():
         "validation_size 3."]
 
 
+def test_held_out_test_cuts_the_end_of_the_training_part_only():
+    class App:
+        seen = None
+
+        def load_data(self, config, log):
+            return {"train": self.train, "validation": "VAL"}, {"dataset": "d"}
+
+    app = bench_common.held_out_test(App(), fraction=0.25)
+    assert isinstance(app, App)
+    app.train = list(range(8))
+    splits, info = app.load_data(None, print)
+    assert splits == {"train": [0, 1, 2, 3, 4, 5], "validation": "VAL"}
+    assert app.held_out_test == [6, 7] and info["held_out_test_units"] == 2
+    assert info["dataset"] == "d" and info["trained_units"] == 6
+    app.train = "line one\nline two\nline three\nfour\n"  # cut at a line start
+    splits, _ = app.load_data(None, print)
+    assert splits["train"] + app.held_out_test == app.train
+    assert app.held_out_test == "line three\nfour\n"
+    app.train = [1]
+    with pytest.raises(ValueError, match="nothing"):
+        app.load_data(None, print)
+    with pytest.raises(ValueError, match="fraction"):
+        bench_common.held_out_test(App(), fraction=1.0)
+
+
 def test_docstring_examples_run():
     result = doctest.testmod(bench_common, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 5 and result.failed == 0

@@ -1,0 +1,160 @@
+"""The language-model applications per protocol (issue 23): a held-out test slice, two seeds.
+
+    python benchmarks/bench_lm_held_out.py --app gpt-lm [--seeds 1337 7] [-- APP OPTIONS]
+    python benchmarks/bench_lm_held_out.py --app bert-mlm
+    python benchmarks/bench_lm_held_out.py --app elmo-lm
+
+`gpt-lm`, `bert-mlm` and `elmo-lm` split their text (The Time Machine by default) by position:
+the first 90% trains, the last 10% validates (early stopping, best weights), and their
+defaults were chosen on that validation part, so it cannot also be their reported figure.
+Here each seed's run is the application with its defaults (plus any APP OPTIONS), except
+that it never trains on the tenth of the book just before validation
+(`bench_common.held_out_test`: cut off before the vocabulary, the model or the datasets are
+built). After the run, the saved task (`keras_seq.load(RUN)`) scores
+
+- that held-out slice, once: the reported figure (no choice has seen it);
+- the validation part again, which must agree with the run's own metrics.json (a check of
+  the loading and of the scorer: the script stops if it does not).
+
+Figures per app, each the application's own measure: gpt-lm, perplexity per token over
+non-overlapping windows of `--sequence-length` (d2l characters by default: per character);
+bert-mlm, masked-token perplexity per word piece with fixed masks (seed + 1, as its
+validation); elmo-lm, forward, backward and mean perplexity per word token over windows of
+`--sequence-length`. Prints a table; writes `benchmarks/out/lm_held_out_<app>.json`
+(`--out`). Run folders go under `--runs-root` (default `runs/bench/lm_held_out`).
+"""
+
+import argparse
+import json
+import math
+import os
+import pathlib
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "out"
+
+from bench_common import (add_seeds_argument, check_seeds, held_out_test,  # noqa: E402
+                          machine_info, run_seeds)
+
+APPS = {"gpt-lm": "gpt_lm", "bert-mlm": "bert_mlm", "elmo-lm": "elmo_lm"}
+
+
+def score_gpt(task, config, text):
+    """Perplexity per token of `text` in non-overlapping windows (the app's validation)."""
+    loss = float(task.evaluate(text, batch_size=config.batch_size)["loss"])
+    return {"loss": loss, "perplexity": math.exp(loss),
+            "tokens": int(len(task.preprocessor.token_ids(text)))}
+
+
+def score_bert(task, config, sentences):
+    """Masked-token figures of consecutive-sentence pairs, fixed masks (the app's validation)."""
+    from keras_seq.applications.bert_mlm import evaluate_masked_lm
+
+    dataset, _ = task.dataset(sentences, batch_size=config.batch_size, seed=config.seed + 1)
+    result = evaluate_masked_lm(task.network, dataset, task.preprocessor.vocabulary)
+    return {k: result[k] for k in ("loss", "perplexity", "accuracy", "tokens")}
+
+
+def score_elmo(task, config, tokens):
+    """Forward, backward and mean perplexity per token (the app's validation)."""
+    import numpy as np
+
+    ids = task.preprocessor.tokenizer.ids_of_tokens(tokens).astype("int32")
+    dataset, _ = task.stream_dataset(ids, config.batch_size)
+    if task.trainer is None:
+        task.compile(total_steps=1)
+    result = task.trainer.evaluate(dataset, verbose=0, return_dict=True)
+    forward, backward = (float(result[f"{d}_cross_entropy"]) for d in ("forward", "backward"))
+    return {"loss": (forward + backward) / 2.0, "perplexity": math.exp((forward + backward) / 2),
+            "perplexity_forward": math.exp(forward), "perplexity_backward": math.exp(backward),
+            "tokens": int(len(ids)), "unknown_rate": float(np.mean(ids == 1))}
+
+
+SCORERS = {"gpt-lm": (score_gpt, "validation_loss_per_token"),
+           "bert-mlm": (score_bert, "validation_masked_loss"),
+           "elmo-lm": (score_elmo, None)}
+
+
+def _app_validation_loss(app, metrics):
+    if app == "elmo-lm":
+        return (metrics["validation_cross_entropy_forward"]
+                + metrics["validation_cross_entropy_backward"]) / 2.0
+    return metrics[SCORERS[app][1]]
+
+
+def run_one(app, seed, app_argv, runs_root, log=print):
+    """One seed: the application with the held-out slice, then both scores of its task."""
+    import importlib
+
+    import keras_seq
+
+    module = importlib.import_module(f"keras_seq.applications.{APPS[app]}")
+    application = held_out_test(module.APPLICATION)
+    run_dir = pathlib.Path(runs_root) / app / f"seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    args = module.build_parser().parse_args(
+        ["--seed", str(seed), "--run-dir", str(run_dir), "--verbose", "2", *app_argv])
+    started = time.time()
+    metrics = application.run(args, log=log)
+    config = application.config(args, log=lambda line: None)
+    task = keras_seq.load(run_dir)
+    scorer = SCORERS[app][0]
+    splits, _ = module.APPLICATION.load_data(config, log=lambda line: None)
+    validation = scorer(task, config, splits["validation"])
+    expected = _app_validation_loss(app, metrics)
+    if not math.isclose(validation["loss"], expected, rel_tol=2e-3):
+        raise SystemExit(f"{app} seed {seed}: the reloaded task scores validation loss "
+                         f"{validation['loss']:.5f}, the run reported {expected:.5f}; the "
+                         "scorer or the loading is wrong, no figure written")
+    test = scorer(task, config, application.held_out_test)
+    return {**{f"test_{k}": v for k, v in test.items()},
+            **{f"validation_{k}": v for k, v in validation.items()},
+            "epochs_run": metrics["epochs_run_this_call"], "fit_seconds": metrics["fit_seconds"],
+            "seconds": time.time() - started, "run_dir": str(run_dir)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--app", choices=sorted(APPS), required=True)
+    parser.add_argument("--runs-root", default=str(ROOT / "runs" / "bench" / "lm_held_out"))
+    parser.add_argument("--out", default=None, help="the JSON (default "
+                        "benchmarks/out/lm_held_out_<app>.json)")
+    add_seeds_argument(parser)
+    parser.add_argument("app_args", nargs="*", help="options for the application (after --)")
+    opts = parser.parse_args(argv)
+    check_seeds(parser, opts.seeds)
+    started = time.time()
+    summary = run_seeds(lambda seed: run_one(opts.app, seed, opts.app_args, opts.runs_root),
+                        opts.seeds, show=("test_perplexity", "validation_perplexity",
+                                          "epochs_run", "fit_seconds"))
+    result = {
+        "benchmark": "lm_held_out", "app": opts.app,
+        "command": "python benchmarks/bench_lm_held_out.py " + " ".join(
+            sys.argv[1:] if argv is None else argv),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine_info(),
+        "protocol": "the application's defaults (plus the options given); trained on the first "
+                    "80% of the data by position (the held-out tenth before validation cut "
+                    "off before the vocabulary and model were built); validation (the last "
+                    "10%) drives early stopping and was used to choose the defaults; the "
+                    "held-out tenth is scored once per seed",
+        "app_options": opts.app_args, "seconds": time.time() - started, **summary}
+    out = pathlib.Path(opts.out or OUT / f"lm_held_out_{opts.app}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    mean, low, high = summary["mean"], summary["min"], summary["max"]
+    print("\n| app | seeds | held-out test perplexity | validation perplexity (chosen on) "
+          "| epochs | fit s |")
+    print("|---|---|---|---|---|---|")
+    print(f"| {opts.app} | {', '.join(map(str, opts.seeds))} | {mean['test_perplexity']:.3f} "
+          f"({low['test_perplexity']:.3f}–{high['test_perplexity']:.3f}) | "
+          f"{mean['validation_perplexity']:.3f} ({low['validation_perplexity']:.3f}–"
+          f"{high['validation_perplexity']:.3f}) | {mean['epochs_run']:.1f} | "
+          f"{mean['fit_seconds']:.0f} |")
+    print(f"wrote {out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
