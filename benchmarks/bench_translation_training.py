@@ -21,6 +21,14 @@ Rows (rule 3 of benchmarks/RESULTS.md):
     python benchmarks/bench_translation_training.py [--steps-per-round 20] [--rounds 4]
         [--precision float32|mixed_bfloat16|both] [--xla off|on|both]
     python benchmarks/bench_translation_training.py --quick   # < 1 min check, small model
+    python benchmarks/bench_translation_training.py --components [--xla off]
+
+`--components` looks for where a like-for-like gap comes from: each part of the model alone
+(the embedding of one side, one encoder block, one decoder block), ours and keras_hub's at the
+same sizes, dropout 0, float32, on the same random inputs and padding masks; each timed as a
+forward and backward pass (the gradients of the mean output with respect to the part's
+weights) in a `tf.function`, interleaved, median per call. Writes
+`benchmarks/out/translation_training_components.json`.
 """
 
 import argparse
@@ -122,6 +130,92 @@ def batches(num, seed=0):
     return x, y, w, name
 
 
+def components(args):
+    """Forward + backward time of each model part, ours vs keras_hub (see the docstring)."""
+    from keras_seq.layers import (PositionalEmbedding, TransformerDecoderBlock,
+                                  TransformerEncoderBlock)
+
+    tf.get_logger().setLevel("ERROR")  # one tf.function per part: not a retracing problem
+    keras.config.set_dtype_policy("float32")
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+
+    def padded_ids():
+        lengths = rng.integers(5, LENGTH + 1, BATCH)
+        ids = rng.integers(4, VOCAB, (BATCH, LENGTH)).astype("int32")
+        ids[np.arange(LENGTH)[None, :] >= lengths[:, None]] = 0
+        return tf.constant(ids)
+
+    source, target = padded_ids(), padded_ids()
+    source_mask, target_mask = source != 0, target != 0
+    x = tf.random.normal((BATCH, LENGTH, WIDTH))
+    encoded = tf.random.normal((BATCH, LENGTH, WIDTH))
+    hub = keras_hub.layers
+    parts = {
+        "embedding (ours sinusoidal, keras_hub learned positions)": (
+            PositionalEmbedding(VOCAB, LENGTH, WIDTH, scale_embeddings=True),
+            lambda layer: layer(source),
+            hub.TokenAndPositionEmbedding(VOCAB, LENGTH, WIDTH, mask_zero=True),
+            lambda layer: layer(source)),
+        "encoder block": (
+            TransformerEncoderBlock(HEADS, FFN, dropout=0.0),
+            lambda layer: layer(x, padding_mask=source_mask),
+            hub.TransformerEncoder(FFN, HEADS, dropout=0.0),
+            lambda layer: layer(x, padding_mask=source_mask)),
+        "decoder block": (
+            TransformerDecoderBlock(HEADS, FFN, dropout=0.0),
+            lambda layer: layer(x, encoded, decoder_padding_mask=target_mask,
+                                encoder_padding_mask=source_mask),
+            hub.TransformerDecoder(FFN, HEADS, dropout=0.0),
+            lambda layer: layer(x, encoded, decoder_padding_mask=target_mask,
+                                encoder_padding_mask=source_mask)),
+    }
+
+    def step_fn(layer, call, jit):
+        call(layer)  # builds the weights
+
+        @tf.function(jit_compile=jit)
+        def step():
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(call(layer))
+            return tape.gradient(loss, layer.trainable_variables)
+        return step
+
+    jits = {"both": (False, True), "on": (True,), "off": (False,)}[args.xla]
+    fns, names = {}, {}
+    for jit in jits:
+        for part, (ours, ours_call, theirs, theirs_call) in parts.items():
+            tag = f"{part} / XLA {'on' if jit else 'off'}"
+            if jit:  # fresh layers: a layer's tf.function variables are traced per setting
+                ours, theirs = (type(layer).from_config(layer.get_config())
+                                for layer in (ours, theirs))
+            fns[f"ours: {tag}"] = step_fn(ours, ours_call, jit)
+            fns[f"keras_hub: {tag}"] = step_fn(theirs, theirs_call, jit)
+            names[tag] = (f"ours: {tag}", f"keras_hub: {tag}")
+    timed = interleaved_median(fns, calls=args.steps_per_round, rounds=args.rounds, warmup=2)
+    embedding_differences = ["positions: ours sinusoidal (fixed) and embeddings scaled by "
+                             "sqrt(width), keras_hub learned positions (as in the models)"]
+    rows = [speed_row(f"{tag}, float32, dropout 0, batch {BATCH}, length {LENGTH}",
+                      timed[a]["median_s"], timed[b]["median_s"],
+                      not tag.startswith("embedding"),
+                      embedding_differences if tag.startswith("embedding") else (),
+                      unit="median seconds per forward + backward pass")
+            for tag, (a, b) in names.items()]
+    print(f"\nparts alone: batch {BATCH}, length {LENGTH}, width {WIDTH}, {HEADS} heads, "
+          f"FFN {FFN}, vocab {VOCAB}; {args.rounds} interleaved rounds of "
+          f"{args.steps_per_round} calls")
+    print_speed_rows(rows, unit="ms/pass")
+    out = pathlib.Path(args.json).with_name("translation_training_components.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(dict(
+        rows=rows, timed={k: {"median_s": v["median_s"], "calls": v["calls"]}
+                          for k, v in timed.items()},
+        sizes=dict(vocab=VOCAB, width=WIDTH, heads=HEADS, ffn=FFN, length=LENGTH, batch=BATCH),
+        command="python benchmarks/bench_translation_training.py " + " ".join(sys.argv[1:]),
+        tensorflow=tf.__version__, keras=keras.__version__), indent=2))
+    print(f"wrote {out}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--steps-per-round", type=int, default=20)
@@ -139,12 +233,16 @@ def main():
                    help="a < 1 min check: vocab 2k, width 64, FFN 256, length 20, batch 16, "
                         "2 rounds of 3 steps, no validation loss (not for the record)")
     p.add_argument("--json", default="benchmarks/out/translation_training.json")
+    p.add_argument("--components", action="store_true",
+                   help="time each part of the model alone, ours vs keras_hub (see above)")
     args = p.parse_args()
     global DROPOUT
     DROPOUT = args.dropout
     if args.quick:
         configure(QUICK)
         args.steps_per_round, args.rounds = 3, 2
+    if args.components:
+        return components(args)
     warmup = 2
     total = args.steps_per_round * args.rounds + warmup
     x, y, w, data_name = batches(total + 8)
