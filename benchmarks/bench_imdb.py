@@ -19,9 +19,10 @@
       pooling="last", Dense(1, sigmoid); no dropout, no clipping, Adam, fp32), both fed the
       SAME tensors: reviews with >= 200 tokens cut to their first 200 (no padding), batch 32,
       the same XLA setting on both sides; figure = median time per train step;
-    - our defaults: the application's model and pipeline (length buckets, `--batch-size`,
-      `--max-length`, dropout, clipping) against the reference on the same reviews; figure =
-      samples/s; the row lists each difference.
+    - our defaults: the application's defaults (`ImdbConfig`, resolved as the application
+      does: model, length buckets, batch, dropout and word dropout, pooling, clipping, cosine
+      decay and adversarial training) against the reference on the same reviews (vocabulary
+      `--vocabulary-size` on both sides); figure = samples/s; the row lists each difference.
     All configurations are interleaved round by round in one process; the step times come
     from a callback (not epoch wall time); the first round (tracing/compiling) is dropped.
     `--reference-accuracy` also trains the reference for `--reference-epochs` epochs on the
@@ -209,13 +210,30 @@ def part_throughput(opts):
         return token_id_dataset(ragged_ids[:, : opts.max_length], y, opts.batch_size,
                                 shuffle=shuffle, seed=0, max_length=opts.max_length)
 
-    def ours_model(jit, rnn=None, policy="float32"):
+    from keras_seq.applications.imdb import APPLICATION, ImdbConfig
+
+    # The application's defaults (`keras-seq train imdb`), with this script's options.
+    app = APPLICATION.resolve(ImdbConfig(
+        rnn=opts.rnn, hidden_dim=opts.units, stacked=opts.stacked, max_length=opts.max_length,
+        batch_size=opts.batch_size))
+
+    def ours_model(jit, policy="float32"):
         keras.mixed_precision.set_global_policy(policy)
         model = build_sentiment_classifier(
-            vocabulary_size=opts.vocabulary_size, rnn=rnn or opts.rnn, hidden_dim=opts.units,
-            num_stacked=opts.stacked)
+            vocabulary_size=opts.vocabulary_size, embedding_dim=app.embedding_dim, rnn=app.rnn,
+            hidden_dim=app.hidden_dim, num_stacked=app.stacked, dropout=app.dropout,
+            word_dropout=app.word_dropout, pooling=app.pooling)
         keras.mixed_precision.set_global_policy("float32")
-        return compile_sentiment_classifier(model, jit_compile=jit)
+        trainer = model
+        if app.adversarial:  # as `ImdbClassifier.compile` does
+            from keras_seq.training import AdversarialEmbeddingTrainer
+
+            trainer = AdversarialEmbeddingTrainer(model, epsilon=app.adversarial,
+                                                  adversarial_weight=app.adversarial_weight)
+        steps = opts.rounds * -(-len(texts) // app.batch_size)
+        rate = (keras.optimizers.schedules.CosineDecay(app.learning_rate, steps)
+                if app.lr_schedule == "cosine" else app.learning_rate)
+        return compile_sentiment_classifier(trainer, learning_rate=rate, jit_compile=jit)
 
     jits = {"both": (False, True), "off": (False,), "on": (True,)}[opts.xla]
     like = opts.mode in ("like-for-like", "both")
@@ -281,15 +299,22 @@ def part_throughput(opts):
                 "ours_samples_per_second": ours, "ratio_ours_over_reference": ours / ref,
                 "ratio_per_round": per_round, "reviews": len(texts),
                 "differences": [
-                    f"ours: {opts.stacked} BiRNN sequence layers + one mean-pooled "
-                    f"Bi{opts.rnn.upper()}({opts.units}) (reference: 2 x BiLSTM(64), last "
-                    "state)",
-                    f"batch {opts.batch_size} (reference 32)",
-                    f"length buckets, reviews cut to {opts.max_length} tokens (reference: "
+                    f"ours: {app.stacked} BiRNN sequence layers + one Bi{app.rnn.upper()}"
+                    f"({app.hidden_dim}) pooled by {app.pooling} over the real tokens "
+                    "(reference: 2 x BiLSTM(64), last state)",
+                    f"batch {app.batch_size} (reference 32)",
+                    f"length buckets, reviews cut to {app.max_length} tokens (reference: "
                     "every review padded/cut to 200)",
                     "padding masked (reference: padding read as tokens)",
-                    "dropout 0.3 after the embedding and before the head (reference: none)",
-                    "global gradient clipnorm 1.0 (reference: none)"]})
+                    f"dropout {app.dropout} after the embedding and before the head, whole "
+                    f"word vectors dropped at {app.word_dropout} (reference: none)",
+                    "global gradient clipnorm 1.0, cosine learning-rate decay (reference: "
+                    "none, constant)",
+                    *([f"adversarial training of the word vectors, epsilon "
+                       f"{app.adversarial}: a second forward and backward pass per step "
+                       "(reference: none)"] if app.adversarial else []),
+                    f"vocabulary {opts.vocabulary_size:,} on both sides (the application's "
+                    f"default is {ImdbConfig.vocabulary_size:,})"]})
     if "defaults/ours-bf16/no-xla" in rates:
         result["rows"].append({
             "row": "our defaults + mixed_bfloat16, XLA off",
