@@ -85,8 +85,9 @@ def _app_validation_loss(app, metrics):
     return metrics[SCORERS[app][1]]
 
 
-def run_one(app, seed, app_argv, runs_root, log=print):
-    """One seed: the application with the held-out slice, then both scores of its task."""
+def run_one(app, seed, app_argv, runs_root, log=print, validation_only=False):
+    """One seed: the application with the held-out slice, then both scores of its task
+    (only validation with `validation_only`: a run that a choice is made on)."""
     import importlib
 
     import keras_seq
@@ -108,7 +109,7 @@ def run_one(app, seed, app_argv, runs_root, log=print):
         raise SystemExit(f"{app} seed {seed}: the reloaded task scores validation loss "
                          f"{validation['loss']:.5f}, the run reported {expected:.5f}; the "
                          "scorer or the loading is wrong, no figure written")
-    test = scorer(task, config, application.held_out_test)
+    test = {} if validation_only else scorer(task, config, application.held_out_test)
     return {**{f"test_{k}": v for k, v in test.items()},
             **{f"validation_{k}": v for k, v in validation.items()},
             "epochs_run": metrics["epochs_run_this_call"], "fit_seconds": metrics["fit_seconds"],
@@ -122,11 +123,15 @@ def main(argv=None):
     parser.add_argument("--out", default=None, help="the JSON (default "
                         "benchmarks/out/lm_held_out_<app>.json)")
     add_seeds_argument(parser)
+    parser.add_argument("--validation-only", action="store_true",
+                        help="score validation only (the held-out slice is still never "
+                        "trained on, and not scored): for the runs a choice is made on")
     parser.add_argument("app_args", nargs="*", help="options for the application (after --)")
     opts = parser.parse_args(argv)
     check_seeds(parser, opts.seeds)
     started = time.time()
-    summary = run_seeds(lambda seed: run_one(opts.app, seed, opts.app_args, opts.runs_root),
+    summary = run_seeds(lambda seed: run_one(opts.app, seed, opts.app_args, opts.runs_root,
+                                             validation_only=opts.validation_only),
                         opts.seeds, show=("test_perplexity", "validation_perplexity",
                                           "epochs_run", "fit_seconds"))
     result = {
@@ -139,18 +144,24 @@ def main(argv=None):
                     "off before the vocabulary and model were built); validation (the last "
                     "10%) drives early stopping and was used to choose the defaults; the "
                     "held-out tenth is scored once per seed",
-        "app_options": opts.app_args, "seconds": time.time() - started, **summary}
+        "app_options": opts.app_args, "validation_only": opts.validation_only,
+        "seconds": time.time() - started, **summary}
     out = pathlib.Path(opts.out or OUT / f"lm_held_out_{opts.app}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1), encoding="utf-8")
     mean, low, high = summary["mean"], summary["min"], summary["max"]
-    print("\n| app | seeds | held-out test perplexity | validation perplexity (chosen on) "
-          "| epochs | fit s |")
-    print("|---|---|---|---|---|---|")
-    print(f"| {opts.app} | {', '.join(map(str, opts.seeds))} | {mean['test_perplexity']:.3f} "
-          f"({low['test_perplexity']:.3f}–{high['test_perplexity']:.3f}) | "
-          f"{mean['validation_perplexity']:.3f} ({low['validation_perplexity']:.3f}–"
-          f"{high['validation_perplexity']:.3f}) | {mean['epochs_run']:.1f} | "
+
+    def spread(key):
+        if key not in mean:
+            return "not scored (--validation-only)"
+        return f"{mean[key]:.3f} ({low[key]:.3f}–{high[key]:.3f})"
+
+    print("\n| app | options | seeds | held-out test perplexity | validation perplexity "
+          "(chosen on) | epochs | fit s |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| {opts.app} | {' '.join(opts.app_args) or 'defaults'} | "
+          f"{', '.join(map(str, opts.seeds))} | {spread('test_perplexity')} | "
+          f"{spread('validation_perplexity')} | {mean['epochs_run']:.1f} | "
           f"{mean['fit_seconds']:.0f} |")
     print(f"wrote {out}")
     return result
