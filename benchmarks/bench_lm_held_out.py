@@ -3,6 +3,8 @@
     python benchmarks/bench_lm_held_out.py --app gpt-lm [--seeds 1337 7] [-- APP OPTIONS]
     python benchmarks/bench_lm_held_out.py --app bert-mlm
     python benchmarks/bench_lm_held_out.py --app elmo-lm
+    python benchmarks/bench_lm_held_out.py --app bert-mlm --validation-only --out A.json -- OPTS
+    python benchmarks/bench_lm_held_out.py --app bert-mlm --score-test A.json B.json ...
 
 `gpt-lm`, `bert-mlm` and `elmo-lm` split their text (The Time Machine by default) by position:
 the first 90% trains, the last 10% validates (early stopping, best weights), and their
@@ -22,6 +24,12 @@ bert-mlm, masked-token perplexity per word piece with fixed masks (seed + 1, as 
 validation); elmo-lm, forward, backward and mean perplexity per word token over windows of
 `--sequence-length`. Prints a table; writes `benchmarks/out/lm_held_out_<app>.json`
 (`--out`). Run folders go under `--runs-root` (default `runs/bench/lm_held_out`).
+
+Choosing among configurations: run each with `--validation-only` (the slice is still cut out,
+and not scored), then `--score-test` with their JSONs chooses the one with the lowest mean
+validation perplexity (`bench_common.choose_on_validation`) and scores the held-out slice once
+with each of its saved runs (no training); a JSON that already holds test figures (a run
+without `--validation-only`) keeps them.
 """
 
 import argparse
@@ -36,8 +44,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out"
 
-from bench_common import (add_seeds_argument, check_seeds, held_out_test,  # noqa: E402
-                          machine_info, run_seeds)
+from bench_common import (add_seeds_argument, check_seeds,  # noqa: E402
+                          choose_on_validation, held_out_test, machine_info, run_seeds,
+                          seed_summary)
 
 APPS = {"gpt-lm": "gpt_lm", "bert-mlm": "bert_mlm", "elmo-lm": "elmo_lm"}
 
@@ -116,6 +125,47 @@ def run_one(app, seed, app_argv, runs_root, log=print, validation_only=False):
             "seconds": time.time() - started, "run_dir": str(run_dir)}
 
 
+def score_test(app, paths):
+    """Chooses among validation JSONs on validation; scores the chosen runs' held-out slice."""
+    import importlib
+
+    import keras_seq
+
+    results = [json.loads(pathlib.Path(p).read_text(encoding="utf-8")) for p in paths]
+    for path, result in zip(paths, results):
+        if result.get("app") != app:
+            raise SystemExit(f"{path} holds {result.get('app')!r} runs, not {app!r}")
+        result["validation_perplexity"] = result["mean"]["validation_perplexity"]
+    chosen = choose_on_validation(results, "validation_perplexity", mode="min")
+    print("chosen on validation: " + " | ".join(
+        f"{' '.join(r['app_options']) or 'defaults'}: {r['validation_perplexity']:.3f}"
+        + (" <- chosen" if r is chosen else "") for r in results))
+    if not chosen.get("validation_only"):
+        print("its test figures were scored with its runs; nothing more to score")
+        return chosen
+    module = importlib.import_module(f"keras_seq.applications.{APPS[app]}")
+    scorer = SCORERS[app][0]
+    per_seed = []
+    for row in chosen["per_seed"]:
+        application = held_out_test(module.APPLICATION)
+        args = module.build_parser().parse_args(
+            ["--seed", str(row["seed"]), "--run-dir", row["run_dir"], *chosen["app_options"]])
+        config = application.config(args, log=lambda line: None)
+        application.load_data(config, log=lambda line: None)
+        task = keras_seq.load(row["run_dir"])
+        test = scorer(task, config, application.held_out_test)
+        per_seed.append({**{f"test_{k}": v for k, v in test.items()},
+                         **{k: v for k, v in row.items() if k != "seed"}})
+        print(f"seed {row['seed']}: test perplexity {test['perplexity']:.3f} (validation "
+              f"{row['validation_perplexity']:.3f})")
+    summary = seed_summary([row["seed"] for row in chosen["per_seed"]], per_seed)
+    return dict(chosen, **summary, validation_only=False,
+                chosen_from={str(p): r["validation_perplexity"] for p, r in zip(paths, results)},
+                command="python benchmarks/bench_lm_held_out.py --app " + app
+                + " --score-test " + " ".join(map(str, paths)),
+                scored=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--app", choices=sorted(APPS), required=True)
@@ -126,9 +176,18 @@ def main(argv=None):
     parser.add_argument("--validation-only", action="store_true",
                         help="score validation only (the held-out slice is still never "
                         "trained on, and not scored): for the runs a choice is made on")
+    parser.add_argument("--score-test", nargs="+", default=None, metavar="VALIDATION_JSON",
+                        help="choose among these runs' JSONs on validation and score the "
+                        "chosen runs' held-out slice once (no training)")
     parser.add_argument("app_args", nargs="*", help="options for the application (after --)")
     opts = parser.parse_args(argv)
     check_seeds(parser, opts.seeds)
+    if opts.score_test:
+        result = score_test(opts.app, opts.score_test)
+        out = pathlib.Path(opts.out or OUT / f"lm_held_out_{opts.app}_test.json")
+        out.write_text(json.dumps(result, indent=1), encoding="utf-8")
+        print(f"wrote {out}")
+        return result
     started = time.time()
     summary = run_seeds(lambda seed: run_one(opts.app, seed, opts.app_args, opts.runs_root,
                                              validation_only=opts.validation_only),
