@@ -1,6 +1,6 @@
 """BERT-style masked LM benchmark (issue 7): validation masked-token perplexity on The Time Machine.
 
-    python benchmarks/bench_bert_mlm.py [--epochs 40] [--time-budget-minutes 14] [app options]
+    python benchmarks/bench_bert_mlm.py [--epochs N] [--time-budget-minutes 14] [app options]
 
 Trains the `bert-mlm` application with its default model (2 post-norm encoder blocks, d=128,
 4 heads, FFN 512, 2,000-piece lower-cased WordPiece vocabulary learned on the training part,
@@ -72,7 +72,7 @@ def unigram_baseline(args, metrics):
 def main(argv=None):
     """Runs the benchmark; returns the result dict."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", default="40")
+    parser.add_argument("--epochs", default=None, help="default: the application's")
     parser.add_argument("--time-budget-minutes", default="14")
     parser.add_argument("--runs-root", default=str(ROOT / "runs" / "bench"))
     parser.add_argument("--out-name", default="bert_mlm_quality",
@@ -80,8 +80,9 @@ def main(argv=None):
     known, rest = parser.parse_known_args(argv)
     from applications import bert_mlm
 
-    app_argv = ["--dataset", "timemachine", "--epochs", known.epochs, "--time-budget-minutes",
-                known.time_budget_minutes, "--runs-root", known.runs_root, *rest]
+    app_argv = ["--dataset", "timemachine", *(["--epochs", known.epochs] if known.epochs else []),
+                "--time-budget-minutes", known.time_budget_minutes, "--runs-root",
+                known.runs_root, *rest]
     args = bert_mlm.APPLICATION.config(bert_mlm.build_parser().parse_args(app_argv))
     started = time.time()
     metrics = bert_mlm.run(args)
