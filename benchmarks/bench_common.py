@@ -218,7 +218,10 @@ def held_out_test(application, fraction=1 / 9):
     text, sentences or tokens just before the validation part) off before anything is built
     from it (vocabulary, model, datasets), so the model never sees it and no choice has used
     it. The validation part is unchanged. A text is cut at the start of a line. The slice is
-    `application.held_out_test` after `load_data`; the data info records its size.
+    `application.held_out_test` after `load_data`; the data info records its size
+    (`held_out_test_units`) and what was trained on (`trained_units`); counts the
+    application itself put in the info (e.g. gpt-lm's `train_tokens`) still describe the
+    training part before the cut.
 
     Args:
         application: a `keras_seq.lifecycle.Application` instance whose `load_data` returns
