@@ -145,7 +145,7 @@ def part_throughput(opts):
     from keras_seq.data.pipeline import token_id_dataset
     from keras_seq.data.reviews import load_reviews
     from keras_seq.data.text import standardize_review
-    from keras_seq.models import build_sentiment_classifier, compile_sentiment_classifier
+    from keras_seq.models import build_sentiment_classifier
 
     keras.utils.set_random_seed(0)
     splits, info = load_reviews("imdb", data_dir=opts.data_dir, download=False)
@@ -224,16 +224,17 @@ def part_throughput(opts):
             hidden_dim=app.hidden_dim, num_stacked=app.stacked, dropout=app.dropout,
             word_dropout=app.word_dropout, pooling=app.pooling)
         keras.mixed_precision.set_global_policy("float32")
-        trainer = model
-        if app.adversarial:  # as `ImdbClassifier.compile` does
-            from keras_seq.training import AdversarialEmbeddingTrainer
+        # The task's own compile: adversarial wrapper, cosine decay, clipping, as the app.
+        from keras_seq.tasks import ImdbClassifier, ImdbPreprocessor
 
-            trainer = AdversarialEmbeddingTrainer(model, epsilon=app.adversarial,
-                                                  adversarial_weight=app.adversarial_weight)
+        task = ImdbClassifier(model, ImdbPreprocessor(vectorizer.get_vocabulary(),
+                                                      app.max_length, app.punctuation),
+                              adversarial=app.adversarial,
+                              adversarial_weight=app.adversarial_weight)
         steps = opts.rounds * -(-len(texts) // app.batch_size)
-        rate = (keras.optimizers.schedules.CosineDecay(app.learning_rate, steps)
-                if app.lr_schedule == "cosine" else app.learning_rate)
-        return compile_sentiment_classifier(trainer, learning_rate=rate, jit_compile=jit)
+        return task.compile(total_steps=steps, learning_rate=app.learning_rate,
+                            lr_schedule=app.lr_schedule, jit_compile=jit,
+                            ema_momentum=app.ema_momentum)
 
     jits = {"both": (False, True), "off": (False,), "on": (True,)}[opts.xla]
     like = opts.mode in ("like-for-like", "both")
