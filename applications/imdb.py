@@ -127,7 +127,7 @@ class ImdbApplication(Application):
         return {"train": train, "validation": val, "test": test}, info
 
     def _load_elmo(self, config, log):
-        from keras_seq.app_args import model_scope
+        from keras_seq.distribution.training_cluster import model_scope
         from keras_seq.cli import import_application
 
         with model_scope():  # its variables join the classifier's (mirrored, if distributed)

@@ -135,7 +135,7 @@ class TranslatorApplication(Application):
     def load_data(self, config, log):
         splits, info = load_pairs(config, log)
         info["description"] = info.get("path") or info["source"]
-        from keras_seq.app_args import resolve_jit
+        from keras_seq.runtime import resolve_jit
 
         self.bucket = {"on": True, "off": False}.get(
             config.bucket,

@@ -18,20 +18,6 @@ INTERRUPTED_EXIT_STATUS = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 OS_ERROR_EXIT_STATUS = 1
 
 
-def resolve_jit(choice, purpose="train"):
-    """'on'/'off' → bool; 'auto' → `keras_seq.runtime.default_jit_compile(purpose)`."""
-    if choice == "on":
-        return True
-    if choice == "off":
-        return False
-    from keras_seq import runtime
-
-    return runtime.default_jit_compile(purpose)
-
-
-WORKER_LOST_EXIT_STATUS = 75  # EX_TEMPFAIL: restart the job to resume
-
-
 def run_main(parser, run, argv=None, app=None):
     """Parses `argv` and calls `run(args)` inside the strategy of `--strategy`.
 
@@ -59,6 +45,8 @@ def run_main(parser, run, argv=None, app=None):
     Returns:
         0 (the failures above exit through `parser.exit`).
     """
+    from keras_seq.distribution.training_cluster import (WORKER_LOST_EXIT_STATUS,
+                                                         WorkerLostError, run_in_cluster)
     from keras_seq.runs import check_run_owner, clear_current_run, current_run
 
     args = parser.parse_args(argv)
@@ -182,66 +170,3 @@ def show_progress_lines(level=logging.INFO):
         logger.removeHandler(handler)
         logger.setLevel(saved[0])
         logger.propagate = saved[1]
-
-
-def model_scope():
-    """The scope to build and compile models in: the current cluster's strategy scope.
-
-    Without `--strategy` it is TensorFlow's default (no-op) strategy scope.
-    """
-    from keras_seq.distribution.training_cluster import current_cluster
-
-    return current_cluster().scope()
-
-
-class WorkerLostError(RuntimeError):
-    """A worker of a multi-worker job stopped; the job must be restarted to resume."""
-
-
-def run_in_cluster(run, args, log=print, **run_kwargs):
-    """Starts the `TrainingCluster` of `args` (the current one while `run(args)` runs).
-
-    The application builds and compiles its model inside `model_scope()`; the export and its
-    check run outside (a SavedModel loaded under a strategy scope cannot be called).
-
-    Args:
-        run: the application's `run` function.
-        args: its parsed options (with `--strategy` etc.; absent means "none").
-        log: printer for the one line describing the distribution.
-        **run_kwargs: more arguments for `run`.
-
-    Returns:
-        What `run` returns.
-
-    Raises:
-        WorkerLostError: another worker of a multi-worker job stopped.
-    """
-    from keras_seq.distribution.training_cluster import TrainingCluster
-
-    cluster = TrainingCluster.from_args(args)
-    if cluster.name == "none":
-        return run(args, **run_kwargs)
-    cluster.start()
-    try:
-        log(cluster.describe(getattr(args, "batch_size", None)))
-        if getattr(args, "jit_compile", None) == "on" and cluster.num_replicas > 1:
-            log("WARNING: --jit-compile on under a multi-replica strategy: XLA could not "
-                "compile tf.distribute's collective operations on CPU here (auto leaves the "
-                "distributed train step uncompiled); on GPUs this was not measured.")
-        return run(args, **run_kwargs)
-    except Exception as error:
-        import tensorflow as tf
-
-        lost = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
-                tf.errors.CancelledError, tf.errors.AbortedError)
-        if cluster.name == "multi-worker" and isinstance(error, lost):
-            where = f" --run-dir {args.run_dir}" if getattr(args, "run_dir", None) else ""
-            raise WorkerLostError(
-                f"a worker of this multi-worker job stopped ({type(error).__name__}: "
-                f"{str(error).strip().splitlines()[0][:300]}). Start every worker again with "
-                f"the same command{where}: training resumes from the last backup.") from error
-        raise
-    finally:
-        cluster.close()
-
-

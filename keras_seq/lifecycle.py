@@ -363,7 +363,8 @@ class Application(abc.ABC):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import keras
 
-        from keras_seq.app_args import model_scope, resolve_jit
+        from keras_seq.distribution.training_cluster import model_scope
+        from keras_seq.runtime import resolve_jit
 
         config = self.config(args, log)
         if getattr(config, "evaluate_only", False):

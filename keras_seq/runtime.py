@@ -68,3 +68,12 @@ def _distributed_replicas():
     from keras_seq.distribution.training_cluster import current_cluster
 
     return current_cluster().num_replicas
+
+
+def resolve_jit(choice, purpose="train"):
+    """'on'/'off' → bool; 'auto' → `keras_seq.runtime.default_jit_compile(purpose)`."""
+    if choice == "on":
+        return True
+    if choice == "off":
+        return False
+    return default_jit_compile(purpose)

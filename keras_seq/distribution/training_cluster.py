@@ -24,6 +24,7 @@ import shutil
 import tempfile
 
 STRATEGIES = ("none", "one-device", "mirrored", "multi-worker")
+WORKER_LOST_EXIT_STATUS = 75  # EX_TEMPFAIL: restart the job to resume
 
 _ACTIVE = None
 
@@ -329,3 +330,60 @@ class TrainingCluster:
             per = global_batch_size / self.num_replicas
             line += f"; global batch {global_batch_size} = {per:g} per replica"
         return line + "."
+
+
+def model_scope():
+    """The scope to build and compile models in: the current cluster's strategy scope.
+
+    Without `--strategy` it is TensorFlow's default (no-op) strategy scope.
+    """
+    return current_cluster().scope()
+
+
+class WorkerLostError(RuntimeError):
+    """A worker of a multi-worker job stopped; the job must be restarted to resume."""
+
+
+def run_in_cluster(run, args, log=print, **run_kwargs):
+    """Starts the `TrainingCluster` of `args` (the current one while `run(args)` runs).
+
+    The application builds and compiles its model inside `model_scope()`; the export and its
+    check run outside (a SavedModel loaded under a strategy scope cannot be called).
+
+    Args:
+        run: the application's `run` function.
+        args: its parsed options (with `--strategy` etc.; absent means "none").
+        log: printer for the one line describing the distribution.
+        **run_kwargs: more arguments for `run`.
+
+    Returns:
+        What `run` returns.
+
+    Raises:
+        WorkerLostError: another worker of a multi-worker job stopped.
+    """
+    cluster = TrainingCluster.from_args(args)
+    if cluster.name == "none":
+        return run(args, **run_kwargs)
+    cluster.start()
+    try:
+        log(cluster.describe(getattr(args, "batch_size", None)))
+        if getattr(args, "jit_compile", None) == "on" and cluster.num_replicas > 1:
+            log("WARNING: --jit-compile on under a multi-replica strategy: XLA could not "
+                "compile tf.distribute's collective operations on CPU here (auto leaves the "
+                "distributed train step uncompiled); on GPUs this was not measured.")
+        return run(args, **run_kwargs)
+    except Exception as error:
+        import tensorflow as tf
+
+        lost = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+                tf.errors.CancelledError, tf.errors.AbortedError)
+        if cluster.name == "multi-worker" and isinstance(error, lost):
+            where = f" --run-dir {args.run_dir}" if getattr(args, "run_dir", None) else ""
+            raise WorkerLostError(
+                f"a worker of this multi-worker job stopped ({type(error).__name__}: "
+                f"{str(error).strip().splitlines()[0][:300]}). Start every worker again with "
+                f"the same command{where}: training resumes from the last backup.") from error
+        raise
+    finally:
+        cluster.close()
