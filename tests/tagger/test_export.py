@@ -80,15 +80,19 @@ def test_export_equals_the_keras_model(exported):
     assert total > 3  # the biased head made spans to decode
 
 
-def test_predict_cli_on_the_export(tmp_path, exported):
-    from keras_seq import cli
+def test_export_client_predict_and_describe(tmp_path, exported):
+    from keras_seq.export.client import describe_export, predict
 
     model, names, out = exported
     path = tmp_path / "e"
     Tagger(model, TaggerPreprocessor()).export(path)
-    rows = cli.predict(str(path), TEXTS[:2])
+    rows = predict(str(path), TEXTS[:2])
+    assert [r["input"] for r in rows] == TEXTS[:2]
     assert [r["spans"] for r in rows] == out["spans"][:2]
     assert [r["tags"] for r in rows] == out["tags"][:2]
+    described = describe_export(str(path))
+    assert described[0].startswith("serving_default: text (one text per input) -> ")
+    assert "tags" in described[0]
 
 
 def test_task_rejects_mismatched_tags():
