@@ -156,7 +156,7 @@ class CaptionerApplication(Application):
     def load_data(self, config, log):
         """Splits of (PNG bytes, or Flickr8k image paths read when used; references)."""
         if config.dataset == "shapes":
-            from keras_seq.data.shape_scenes import shape_scene_splits
+            from keras_seq.data.shape_scenes import png_bytes, shape_scene_splits
 
             mix = dict(zip(("single", "pair", "count"), map(float, config.train_mix.split(","))))
             data = shape_scene_splits(config.train_size, config.validation_size,
@@ -259,15 +259,6 @@ class CaptionerApplication(Application):
 
 def _suffix(data):
     return "png" if data.startswith(b"\x89PNG") else "jpg"
-
-
-def png_bytes(images):
-    """uint8 images `(N, S, S, 3)` → a list of PNG files (lossless: decoding gives them back)."""
-    import tensorflow as tf
-
-    ds = tf.data.Dataset.from_tensor_slices(images).map(
-        tf.io.encode_png, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return [png for batch in ds.batch(1024).as_numpy_iterator() for png in batch]
 
 
 def _image_bytes(images):

@@ -16,8 +16,6 @@ sentence embedding and the most likely next/previous word), config.json and metr
 """
 
 import dataclasses
-import json
-import pathlib
 import sys
 
 from keras_seq.lifecycle import (Application, TextCorpusConfig, entry_points, fit_verbosity,
@@ -227,34 +225,6 @@ class ElmoLMApplication(Application):
             f"Use in the IMDB classifier: keras-seq train imdb --elmo {run_dir.path}",
             f"Predict: keras-seq predict {run_dir.export} \"the time traveller\" "
             "[--signature embed]"]
-
-
-def load_bilm(path):
-    """The trained `(BidirectionalLanguageModel, WordTokenizer)` of an elmo-lm run folder.
-
-    Args:
-        path: a finished run folder of this application: its task.kseq, or (runs made
-            before the task) bilm.weights.h5, bilm_config.json and tokenizer.json.
-
-    Raises:
-        ValueError: the folder holds neither.
-    """
-    from keras_seq.data.word_tokenizer import WordTokenizer
-    from keras_seq.models.bidirectional_language_model import BidirectionalLanguageModel
-    from keras_seq.tasks import ElmoLM
-
-    folder = pathlib.Path(path)
-    if (folder / "task.kseq").is_file():
-        task = ElmoLM.load(folder / "task.kseq")
-        return task.network, task.preprocessor.tokenizer
-    legacy = [folder / name for name in ("bilm_config.json", "bilm.weights.h5", TOKENIZER_FILE)]
-    if not all(p.is_file() for p in legacy):
-        raise ValueError(f"`--elmo` must be a finished elmo-lm run folder holding task.kseq, "
-                         f"got {str(folder)!r}, which lacks it.")
-    model = BidirectionalLanguageModel.from_config(json.loads(legacy[0].read_text("utf-8")))
-    model.build((None, None))
-    model.load_weights(str(legacy[1]))
-    return model, WordTokenizer.load(legacy[2])
 
 
 APPLICATION = ElmoLMApplication()

@@ -128,11 +128,10 @@ class ImdbApplication(Application):
 
     def _load_elmo(self, config, log):
         from keras_seq.distribution.training_cluster import model_scope
-        from keras_seq.cli import import_application
+        from keras_seq.tasks.elmo_lm import load_bilm
 
         with model_scope():  # its variables join the classifier's (mirrored, if distributed)
-            self.bilm, self.bilm_tokenizer = import_application(
-                "keras_seq.applications.elmo_lm").load_bilm(config.elmo)
+            self.bilm, self.bilm_tokenizer = load_bilm(config.elmo)
         if self.bilm_tokenizer.mode != "review":
             log(f"NOTE: the biLM of --elmo {config.elmo} was trained with --tokenizer "
                 f"{self.bilm_tokenizer.mode}; the classifier feeds it review-tokenized text "

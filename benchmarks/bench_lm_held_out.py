@@ -60,10 +60,11 @@ def score_gpt(task, config, text):
 
 def score_bert(task, config, sentences):
     """Masked-token figures of consecutive-sentence pairs, fixed masks (the app's validation)."""
-    from keras_seq.applications.bert_mlm import evaluate_masked_lm
+    from keras_seq.data.word_pieces import MASK_ID
+    from keras_seq.metrics.masked_lm_metrics import evaluate_masked_lm
 
     dataset, _ = task.dataset(sentences, batch_size=config.batch_size, seed=config.seed + 1)
-    result = evaluate_masked_lm(task.network, dataset, task.preprocessor.vocabulary)
+    result = evaluate_masked_lm(task.network, dataset, task.preprocessor.vocabulary, MASK_ID)
     return {k: result[k] for k in ("loss", "perplexity", "accuracy", "tokens")}
 
 

@@ -121,7 +121,9 @@ def step2_train(args):
     fig.tight_layout()
     fig.savefig(FIGURES / "elmo_perplexity.png", dpi=90)
     plt.close(fig)
-    model, tokenizer = elmo_lm.load_bilm(run_dir)
+    from keras_seq.tasks.elmo_lm import load_bilm
+
+    model, tokenizer = load_bilm(run_dir)
     return run_dir, model, tokenizer
 
 

@@ -263,12 +263,13 @@ def step4_decoding(task, data):
     print("Greedy takes argmax_y p(y_t | y_<t, x) at each step; beam search keeps the 4 best "
           "partial captions")
     print("by Σ_t log p(y_t | y_<t, x), so a word that looks worse now can win later.")
-    captioner = _captioner()
+    from keras_seq.data.shape_scenes import png_bytes
+
     images, captions = data["test"]
     references = [[c] for c in captions]
     decoded = {}
     for name, sampler in (("greedy", "greedy"), ("beam-4", get_sampler("beam", num_beams=4))):
-        decoded[name] = task.generate(captioner.png_bytes(images), sampler=sampler)
+        decoded[name] = task.generate(png_bytes(images), sampler=sampler)
         print(f"  {name:6s}: exact match {caption_exact_match(decoded[name], references):.3f} "
               f"on {len(images)} test images (the attention model of step 3)")
     changed = sum(g != b for g, b in zip(decoded["greedy"], decoded["beam-4"]))

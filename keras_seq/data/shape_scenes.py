@@ -518,3 +518,12 @@ def shape_scene_splits(train_size=20000, validation_size=1000, test_size=2000, i
         "held_out_fraction": held_out_fraction,
     }
     return result
+
+
+def png_bytes(images):
+    """uint8 images `(N, S, S, 3)` → a list of PNG files (lossless: decoding gives them back)."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices(images).map(
+        tf.io.encode_png, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return [png for batch in ds.batch(1024).as_numpy_iterator() for png in batch]

@@ -6,6 +6,9 @@ outputs of `predict` and `embed` are computed by the same two TensorFlow functio
 export's `serving_default` and `embed` signatures trace.
 """
 
+import json
+import pathlib
+
 import numpy as np
 import tensorflow as tf
 
@@ -430,3 +433,29 @@ class ElmoLM(Task):
     def get_config(self):
         return {"preprocessor": self.preprocessor.get_config(),
                 "sequence_length": self.sequence_length}
+
+
+def load_bilm(path):
+    """The trained `(BidirectionalLanguageModel, WordTokenizer)` of an elmo-lm run folder.
+
+    Args:
+        path: a finished `keras-seq train elmo-lm` run folder: its task.kseq, or (runs made
+            before the task) bilm.weights.h5, bilm_config.json and tokenizer.json.
+
+    Raises:
+        ValueError: the folder holds neither.
+    """
+    from keras_seq.models.bidirectional_language_model import BidirectionalLanguageModel
+
+    folder = pathlib.Path(path)
+    if (folder / "task.kseq").is_file():
+        task = ElmoLM.load(folder / "task.kseq")
+        return task.network, task.preprocessor.tokenizer
+    legacy = [folder / name for name in ("bilm_config.json", "bilm.weights.h5", "tokenizer.json")]
+    if not all(p.is_file() for p in legacy):
+        raise ValueError(f"`--elmo` must be a finished elmo-lm run folder holding task.kseq, "
+                         f"got {str(folder)!r}, which lacks it.")
+    model = BidirectionalLanguageModel.from_config(json.loads(legacy[0].read_text("utf-8")))
+    model.build((None, None))
+    model.load_weights(str(legacy[1]))
+    return model, WordTokenizer.load(legacy[2])

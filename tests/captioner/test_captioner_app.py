@@ -223,11 +223,11 @@ def test_generated_scenes_travel_as_lossless_png():
     import tensorflow as tf
 
     from keras_seq.data.images import decode_images
-    from keras_seq.data.shape_scenes import generate_shape_scenes
+    from keras_seq.data.shape_scenes import generate_shape_scenes, png_bytes
 
     images, _ = generate_shape_scenes(["two small red circles", "a large blue square"],
                                       image_size=32, seed=1)
-    decoded = decode_images(tf.constant(captioner.png_bytes(images)), 32).numpy()
+    decoded = decode_images(tf.constant(png_bytes(images)), 32).numpy()
     np.testing.assert_allclose(decoded, images / 255.0, atol=1e-6)
 
 

@@ -12,6 +12,7 @@ import tensorflow as tf
 import keras_seq
 from keras_seq import cli
 from keras_seq.cli import import_application
+from keras_seq.tasks.elmo_lm import load_bilm
 
 elmo_lm = import_application("keras_seq.applications.elmo_lm")
 
@@ -137,19 +138,19 @@ def test_a_run_folder_of_the_previous_version_resumes_with_its_options(tmp_path)
 
 
 def test_load_bilm_reads_task_runs_and_runs_of_the_previous_version(quick_run, tmp_path):
-    model, tokenizer = elmo_lm.load_bilm(quick_run)
+    model, tokenizer = load_bilm(quick_run)
     old = tmp_path / "old"  # the files an elmo-lm run wrote before the task
     old.mkdir()
     (old / "bilm_config.json").write_text(json.dumps(model.get_config()))
     model.save_weights(str(old / "bilm.weights.h5"))
     shutil.copy(quick_run / "tokenizer.json", old / "tokenizer.json")
-    again, tokenizer_again = elmo_lm.load_bilm(old)
+    again, tokenizer_again = load_bilm(old)
     ids = tokenizer.tokenize(["the time traveller"]).to_tensor().numpy()
     np.testing.assert_array_equal(np.asarray(again.embed(ids)[0]),
                                   np.asarray(model.embed(ids)[0]))
     assert tokenizer_again.get_vocabulary() == tokenizer.get_vocabulary()
     with pytest.raises(ValueError, match="--elmo.*task.kseq"):
-        elmo_lm.load_bilm(tmp_path)
+        load_bilm(tmp_path)
 
 
 IMDB_TINY = ["--dataset", "synthetic", "--train-size", "120", "--test-size", "40",
