@@ -212,10 +212,8 @@ class BertMLMApplication(Application):
 def prepare_data(config, log=print):
     """`({"train": sentences, "validation": sentences}, data_info)` of `--data-*`."""
     from keras_seq.data.masked_lm_pipeline import split_by_position, split_sentences
-    from keras_seq.data.timemachine import load_text
 
-    text, info = load_text(config.dataset, data_file=config.data_file,
-                           data_dir=config.data_dir, download=not config.no_download, log=log)
+    text, info = config.read_text(log)
     sentences = split_sentences(text)[: config.max_sentences or None]
     if len(sentences) < 20:
         raise ValueError(f"the text has {len(sentences)} sentences; masked-LM training needs at "
@@ -225,10 +223,7 @@ def prepare_data(config, log=print):
         raise ValueError(f"--val-fraction {config.val_fraction} leaves {len(train)} training "
                          f"and {len(val)} validation sentences; each needs at least 2.")
     info.update(sentences=len(sentences), train_sentences=len(train),
-                validation_sentences=len(val),
-                description="the GENERATED corpus (not The Time Machine) - see --data-file/"
-                "--data-dir" if info["dataset"] == "generated" else
-                f"{info['dataset']} from {info['path']}")
+                validation_sentences=len(val))
     return {"train": train, "validation": val}, info
 
 

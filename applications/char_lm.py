@@ -114,12 +114,9 @@ class CharLMApplication(Application):
     def load_data(self, config, log):
         from keras_seq.data.char_tokenizer import CharTokenizer
         from keras_seq.data.sequence_batches import split_by_position
-        from keras_seq.data.timemachine import load_text
         from keras_seq.tasks import CharLMPreprocessor
 
-        text, info = load_text(config.dataset, data_file=config.data_file,
-                               data_dir=config.data_dir, download=not config.no_download,
-                               log=log)
+        text, info = config.read_text(log)
         saved = config.run_dir and pathlib.Path(config.run_dir, "tokenizer.json")
         if saved and saved.is_file():  # a resumed run keeps its vocabulary
             self.preprocessor = CharLMPreprocessor(CharTokenizer.load(saved))
@@ -137,10 +134,7 @@ class CharLMApplication(Application):
         info.update(tokenizer=self.preprocessor.tokenizer.mode,
                     vocabulary_size=self.preprocessor.vocabulary_size,
                     used_characters=len(ids), train_characters=len(train),
-                    validation_characters=len(val),
-                    description="the GENERATED corpus (not The Time Machine) - see "
-                    "--data-file/--data-dir" if info["dataset"] == "generated" else
-                    f"{info['dataset']} from {info['path']}")
+                    validation_characters=len(val))
         return {"train": train, "validation": val}, info
 
     def build_task(self, config, splits, run_dir, log):

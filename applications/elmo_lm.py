@@ -104,21 +104,15 @@ class ElmoLMApplication(Application):
         return config
 
     def load_data(self, config, log):
-        from keras_seq.data.timemachine import load_text
         from keras_seq.data.word_tokenizer import WordTokenizer
 
         self.log = log
-        text, info = load_text(config.dataset, data_file=config.data_file,
-                               data_dir=config.data_dir, download=not config.no_download,
-                               log=log)
+        text, info = config.read_text(log)
         tokens = WordTokenizer.split_text(text, config.tokenizer)[: config.max_tokens]
         cut = int(round(len(tokens) * (1.0 - config.val_fraction)))
         info.update(tokenizer=config.tokenizer, tokenization=TOKENIZATION[config.tokenizer],
                     used_tokens=len(tokens), train_tokens=cut,
-                    validation_tokens=len(tokens) - cut,
-                    description="the GENERATED corpus (not The Time Machine) - see "
-                    "--data-file/--data-dir" if info["dataset"] == "generated" else
-                    f"{info['dataset']} from {info['path']}")
+                    validation_tokens=len(tokens) - cut)
         return {"train": tokens[:cut], "validation": tokens[cut:]}, info
 
     def build_task(self, config, splits, run_dir, log):

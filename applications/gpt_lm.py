@@ -128,12 +128,9 @@ class GptLMApplication(Application):
 
         import tensorflow as tf
 
-        from keras_seq.data.timemachine import load_text
         from keras_seq.tasks import GptLMPreprocessor
 
-        text, info = load_text(config.dataset, data_file=config.data_file,
-                               data_dir=config.data_dir, download=not config.no_download,
-                               log=log)
+        text, info = config.read_text(log)
         text = text[: config.max_chars] if config.max_chars else text
         cut = int(round(len(text) * (1.0 - config.val_fraction)))
         train, val = text[:cut], text[cut:]
@@ -168,10 +165,7 @@ class GptLMApplication(Application):
         info.update(tokenization=self.preprocessor.describe(),
                     vocabulary_size=self.preprocessor.vocabulary_size,
                     used_characters=len(text), train_tokens=len(train_ids),
-                    validation_tokens=len(val_ids), validation_characters=val_chars,
-                    description="the GENERATED corpus (not The Time Machine) - see "
-                    "--data-file/--data-dir" if info["dataset"] == "generated" else
-                    f"{info['dataset']} from {info.get('path')}")
+                    validation_tokens=len(val_ids), validation_characters=val_chars)
         return {"train": train, "validation": val}, info
 
     def build_task(self, config, splits, run_dir, log):

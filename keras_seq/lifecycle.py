@@ -240,6 +240,17 @@ class TextCorpusConfig(AppConfig):
                           "the generated corpus", choices=("auto", "timemachine", "generated"))
     no_download: bool = option(False, "data", "never try to download")
 
+    def read_text(self, log=print):
+        """`(text, info)` of the data options; `info["description"]` says what was read."""
+        from keras_seq.data.timemachine import load_text
+
+        text, info = load_text(self.dataset, data_file=self.data_file, data_dir=self.data_dir,
+                               download=not self.no_download, log=log)
+        info["description"] = (
+            "the GENERATED corpus (not The Time Machine) - see --data-file/--data-dir"
+            if info["dataset"] == "generated" else f"{info['dataset']} from {info.get('path')}")
+        return text, info
+
 
 def fit_verbosity(verbose):
     """`model.fit`'s verbosity for `--verbose`: auto = a progress bar on a terminal only."""
