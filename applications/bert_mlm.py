@@ -58,8 +58,8 @@ class BertMLMConfig(TextCorpusConfig):
     top_k: int = option(5, "model", "candidates per [MASK] in the samples and in "
                         "serving_default", type=positive_int, resumed=False)
     sample: list = dataclasses.field(default=None)  # --sample (repeatable), see add_arguments
-    epochs: int = option(80, "training", "passes over the training data (80: chosen on "
-                         "validation over 40 and 60)", type=positive_int, quick=15)
+    epochs: int = option(120, "training", "passes over the training data (120: chosen on "
+                         "validation over 40, 60 and 80)", type=positive_int, quick=15)
     batch_size: int = option(32, "training", "global batch size", type=positive_int,
                              quick=32)
     learning_rate: float = option(2e-3, "training", "peak learning rate (chosen on validation "

@@ -35,7 +35,9 @@ import numpy as np  # noqa: E402
 FIGURES = ROOT / "tutorials" / "figures"
 SEED_EXAMPLE = "Let's make [MASK] chicken! [SEP] It [MASK] great with orange sauce"
 BOOK_EXAMPLE = "The Time [MASK] was expounding a recondite matter to us."
-FULL = []  # the app defaults: 80 epochs (the dip below the unigram plateau comes late)
+# The app's defaults but 80 epochs (the figures were made so; the default is now 120, chosen
+# on validation): the dip below the unigram plateau comes late.
+FULL = ["--epochs", "80"]
 QUICK = ["--quick"]
 
 
