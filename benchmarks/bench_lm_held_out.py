@@ -126,7 +126,7 @@ def run_one(app, seed, app_argv, runs_root, log=print, validation_only=False):
             "seconds": time.time() - started, "run_dir": str(run_dir)}
 
 
-def score_test(app, paths):
+def score_test(app, paths, command):
     """Chooses among validation JSONs on validation; scores the chosen runs' held-out slice."""
     import importlib
 
@@ -162,8 +162,7 @@ def score_test(app, paths):
     summary = seed_summary([row["seed"] for row in chosen["per_seed"]], per_seed)
     return dict(chosen, **summary, validation_only=False,
                 chosen_from={str(p): r["validation_perplexity"] for p, r in zip(paths, results)},
-                command="python benchmarks/bench_lm_held_out.py --app " + app
-                + " --score-test " + " ".join(map(str, paths)),
+                command=command,
                 scored=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
 
 
@@ -183,8 +182,10 @@ def main(argv=None):
     parser.add_argument("app_args", nargs="*", help="options for the application (after --)")
     opts = parser.parse_args(argv)
     check_seeds(parser, opts.seeds)
+    command = "python benchmarks/bench_lm_held_out.py " + " ".join(
+        sys.argv[1:] if argv is None else argv)
     if opts.score_test:
-        result = score_test(opts.app, opts.score_test)
+        result = score_test(opts.app, opts.score_test, command)
         out = pathlib.Path(opts.out or OUT / f"lm_held_out_{opts.app}_test.json")
         out.write_text(json.dumps(result, indent=1), encoding="utf-8")
         print(f"wrote {out}")
@@ -196,8 +197,7 @@ def main(argv=None):
                                           "epochs_run", "fit_seconds"))
     result = {
         "benchmark": "lm_held_out", "app": opts.app,
-        "command": "python benchmarks/bench_lm_held_out.py " + " ".join(
-            sys.argv[1:] if argv is None else argv),
+        "command": command,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine_info(),
         "protocol": "the application's defaults (plus the options given); trained on the first "
                     "80% of the data by position (the held-out tenth before validation cut "
