@@ -15,19 +15,25 @@ _VERBOSE_FLAGS = ("--verbose", "--tf-logs")
 
 
 def is_cli_process(argv=None):
-    """True when this process is the `keras-seq` command (console script or `-m keras_seq.cli`)
-    started without its top-level `--verbose`/`--tf-logs`."""
-    if argv is None:  # while `-m keras_seq.cli` imports the package, sys.argv[0] is "-m"
+    """True when this process is a keras-seq command started without `--verbose`/`--tf-logs`
+    (top-level options of `keras-seq`): the `keras-seq` console script, `-m keras_seq.cli`,
+    or an application run as a script (`python applications/<stem>.py`, or `-m` of
+    `keras_seq.applications.<stem>`; these show TensorFlow's lines with
+    `$KERAS_SEQ_TF_LOGS=1`)."""
+    if argv is None:  # while `-m MODULE` imports the package, sys.argv[0] is "-m"
         argv = sys.argv
         original = list(getattr(sys, "orig_argv", []))
-        if "-m" in original and original[original.index("-m") + 1:][:1] == ["keras_seq.cli"]:
-            argv = ["keras_seq/cli.py", *original[original.index("-m") + 2:]]
+        if "-m" in original and original.index("-m") + 1 < len(original):
+            module = original[original.index("-m") + 1]
+            argv = [module.replace(".", "/") + ".py", *original[original.index("-m") + 2:]]
     if not argv:
         return False
     program = os.path.normpath(argv[0])
+    application = (program.endswith(".py") and not program.endswith("__init__.py")
+                   and os.path.basename(os.path.dirname(program)) == "applications")
     cli = os.path.basename(program) == "keras-seq" or program.endswith(
         os.path.join("keras_seq", "cli.py"))
-    return cli and not (len(argv) > 1 and argv[1] in _VERBOSE_FLAGS)
+    return application or (cli and not (len(argv) > 1 and argv[1] in _VERBOSE_FLAGS))
 
 
 def import_tensorflow_quietly():

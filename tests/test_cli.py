@@ -108,3 +108,20 @@ def test_console_script_entry_point_without_tensorflow_noise(export_dir):
     assert json.loads(done.stdout)[0]["input"] == "fine"
     noise = [line for line in done.stderr.splitlines() if TF_LOG_LINE.search(line)]
     assert not noise, noise
+
+
+@pytest.mark.parametrize("argv, quiet", [
+    (["/usr/bin/keras-seq", "train", "imdb"], True),
+    (["/usr/bin/keras-seq", "--verbose", "train", "imdb"], False),
+    (["keras_seq/cli.py", "predict", "x"], True),
+    (["applications/translator.py", "--quick"], True),            # python applications/...
+    (["/site/keras_seq/applications/imdb.py"], True),              # the installed copy
+    (["applications/__init__.py"], False),
+    (["tutorials/bptt.py", "--quick"], False),                     # not a keras-seq command
+    (["-c"], False),
+    ([], False),
+])
+def test_which_processes_keep_tensorflow_start_up_lines_out(argv, quiet):
+    from keras_seq._startup import is_cli_process
+
+    assert is_cli_process(argv) is quiet

@@ -98,7 +98,8 @@ class SequenceTokenizer(Tokenizer):
         lowest frequency threshold. The vocabulary exceeds `max_tokens` only when the
         characters seen (each alone and as a "##" piece) are more than that.
         """
-        logger.info("learning the %s vocabulary (%s) from %s...", split,
+        logger.info("learning the %s vocabulary%s (%s) from %s...", split,
+                    "" if name == "tokenizer" else f" of the {name.replace('_', ' ')}",
                     f"up to {max_tokens:,} tokens" if max_tokens else "every token",
                     f"{len(texts):,} texts" if hasattr(texts, "__len__") else "the texts")
         probe = cls([], split="word" if split == "word-piece" else split,

@@ -53,10 +53,10 @@ class TranslatorPreprocessor:
         """Learns both vocabularies (`vocabulary_size` tokens each, at most) from `pairs`."""
         pairs = _pairs(pairs)
         source = SequenceTokenizer.build_from_texts(
-            (s for s, _ in pairs), max_tokens=vocabulary_size, split=split,
+            [s for s, _ in pairs], max_tokens=vocabulary_size, split=split,
             name="source_tokenizer")
         target = SequenceTokenizer.build_from_texts(
-            (t for _, t in pairs), max_tokens=vocabulary_size, split=target_split or split,
+            [t for _, t in pairs], max_tokens=vocabulary_size, split=target_split or split,
             name="target_tokenizer")
         return cls(source, target, max_source_length, max_target_length)
 
