@@ -243,9 +243,10 @@ class ImdbApplication(Application):
                 float(np.max(np.abs(exported - task.predict_proba(texts))))}
 
     def summary(self, config, metrics, run_dir):
+        best = metrics["best_val_accuracy"]
         return [f"Test accuracy: {metrics['test_accuracy']:.4f} on {metrics['test_size']} "
                 f"reviews (loss {metrics['test_loss']:.4f}); best validation accuracy "
-                f"{metrics['best_val_accuracy']}; export vs keras max |diff| "
+                f"{'n/a' if best is None else format(best, '.4f')}; export vs keras max |diff| "
                 f"{metrics['export_max_abs_diff_vs_keras']:.2e}."]
 
 
