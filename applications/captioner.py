@@ -235,8 +235,7 @@ class CaptionerApplication(Application):
     def summary(self, config, metrics, run_dir):
         bleu = ", ".join(f"BLEU-{n} {metrics[f'test_bleu_{n}']:.3f}" for n in range(1, 5))
         return [f"Test ({metrics['test_images']} images, {config.sampler}): {bleu}; exact "
-                f"match {metrics['test_exact_match']:.3f} "
-                f"{metrics['test_exact_match_by_kind'] or ''}; decoding "
+                f"match {metrics['test_exact_match']:.3f}{_by_kind(metrics)}; decoding "
                 f"{metrics['test_decode_ms_per_image']:.1f} ms/image; the export agrees with "
                 f"in-process decoding: {metrics['export_matches_in_process_decoding']}.",
                 *[f"  {s['caption']!r:50} ref {s['references'][0]!r}"
@@ -255,6 +254,12 @@ class CaptionerApplication(Application):
         return (f"metrics_{config.sampler}.json", metrics,
                 f"BLEU-4 {metrics['test_bleu_4']:.3f}, exact match "
                 f"{metrics['test_exact_match']:.3f} on {metrics['test_images']} test images")
+
+
+def _by_kind(metrics):
+    """Exact match per caption kind, e.g. " (count 0.950, pair 0.980)"; "" if not scored."""
+    kinds = metrics.get("test_exact_match_by_kind") or {}
+    return " (" + ", ".join(f"{k} {v:.3f}" for k, v in kinds.items()) + ")" if kinds else ""
 
 
 def _suffix(data):

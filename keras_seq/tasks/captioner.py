@@ -60,7 +60,7 @@ class CaptionerPreprocessor:
         """
         references = caption_references(captions)
         tokenizer = SequenceTokenizer.build_from_texts(
-            (c for refs in references for c in refs), max_tokens=vocabulary_size,
+            [c for refs in references for c in refs], max_tokens=vocabulary_size,
             name="caption_tokenizer")
         return cls(tokenizer, image_size, max_caption_length)
 
