@@ -400,7 +400,15 @@ class Application(abc.ABC):
         metrics = {"dataset": data_info.get("dataset"),
                    **self.evaluate(task, config, splits, history, run_dir, log)}
         task.save(run_dir.file("task.kseq"))  # keras_seq.load(RUN_DIR) reopens it
-        examples, exported = self._export(task, config, splits, run_dir, metrics)
+        # The test figures are on disk before the export, so a failing export loses nothing.
+        run_dir.write_json("metrics.json", metrics)
+        try:
+            examples, exported = self._export(task, config, splits, run_dir, metrics)
+        except Exception:
+            log(f"The export failed. The test figures are in {run_dir.file('metrics.json')} and "
+                f"the trained task in {run_dir.file('task.kseq')}; export it again with "
+                f"keras_seq.load({str(run_dir.path)!r}).export({str(run_dir.export)!r}).")
+            raise
         metrics.update(
             epochs=config.epochs, epochs_run_this_call=len(history.history.get("loss", [])),
             stopped_by_time_budget=budget.stopped_at if budget else None,

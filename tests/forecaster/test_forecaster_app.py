@@ -118,3 +118,24 @@ def test_bad_input_exits_with_code_2_and_leaves_nothing(tmp_path, capsys, extra,
     assert exit_info.value.code == 2
     assert needle in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_failing_export_keeps_the_test_figures_and_says_how_to_export_again(
+        tmp_path, monkeypatch, capsys):
+    """The lifecycle writes metrics.json and task.kseq before the export: nothing is lost."""
+    from keras_seq.tasks import Forecaster
+
+    def broken_export(self, path):
+        raise RuntimeError("export broke")
+
+    monkeypatch.setattr(Forecaster, "export", broken_export)
+    path, _ = _csv(tmp_path, n=120)
+    run_dir = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="export broke"):  # an unexpected error: raised
+        cli.main(["train", "forecaster", "--csv", str(path), "--quick", "--epochs", "1",
+                  "--window", "12", "--season", "12", "--test-periods", "12",
+                  "--val-periods", "12", "--run-dir", str(run_dir), "--verbose", "0"])
+    assert "The export failed." in capsys.readouterr().out
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test"]["points"] == 12 and "model_mae" in metrics["test"]
+    assert (run_dir / "task.kseq").is_file() and not (run_dir / "export").exists()
