@@ -82,7 +82,7 @@ class WordPieceTextTokenizer(Tokenizer):
             return self._encode_graph(text)
         return tf.cast(self.tokenizer.tokenize(text), tf.int32)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    @tf.function(autograph=False, input_signature=[tf.TensorSpec([None], tf.string)])
     def _encode_graph(self, text):
         return tf.cast(self.tokenizer.tokenize(text), tf.int32)
 

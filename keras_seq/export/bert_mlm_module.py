@@ -56,13 +56,13 @@ class BertMLMServingModule(tf.Module):
         self.top_k = min(task.top_k, task.preprocessor.vocabulary_size - len(RESERVED_TOKENS))
         self._graph = task.fill_mask_graph
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text"),
+    @tf.function(autograph=False, input_signature=[tf.TensorSpec([None], tf.string, name="text"),
                                   tf.TensorSpec([], tf.int32, name="k")])
     def fill_mask(self, text, k):
         """The `fill_mask` signature (see the class docstring)."""
         return self._graph(text, k)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    @tf.function(autograph=False, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(self, text):
         """The `serving_default` signature (see the class docstring)."""
         return self.fill_mask(text, tf.constant(self.top_k, tf.int32))  # one traced graph

@@ -36,7 +36,8 @@ class CaptionerServingModule(tf.Module):
         self._preprocessor = task.preprocessor
         self._decode = task.decoder(task.sampler, jit_compile=jit_compile)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    @tf.function(autograph=False,
+                 input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     def serve(self, image_bytes):
         images = self._preprocessor.decode_images(image_bytes)  # (B, S, S, 3) in [0, 1]
         return {"caption": self._preprocessor.detokenize(self._decode(images))}

@@ -78,7 +78,7 @@ class CharLMServingModule(tf.Module):
         self.max_num_chars = max_num_chars
         self._greedy = keras_hub.samplers.GreedySampler()
 
-    @tf.function(input_signature=[tf.TensorSpec(None, tf.string, name="prompt"),
+    @tf.function(autograph=False, input_signature=[tf.TensorSpec(None, tf.string, name="prompt"),
                                   tf.TensorSpec([], tf.int32, name="num_chars"),
                                   tf.TensorSpec([], tf.float32, name="temperature")])
     def generate(self, prompt, num_chars, temperature):
@@ -87,7 +87,7 @@ class CharLMServingModule(tf.Module):
         return self._continue(self.model, tf.reshape(prompt, [-1]), num_chars,
                               _TemperatureSampler(temperature))
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    @tf.function(autograph=False, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(self, text):
         """The `serving_default` signature (see the class docstring)."""
         return self._continue(self.model, text, self.default_num_chars, self._greedy)

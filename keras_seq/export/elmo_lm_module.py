@@ -49,12 +49,12 @@ class ElmoLMServingModule(tf.Module):
         self._embed_outputs = task.embed_outputs
         self._serving_outputs = task.serving_outputs
 
-    @tf.function(input_signature=_TEXT)
+    @tf.function(autograph=False, input_signature=_TEXT)
     def embed(self, text):
         """The `embed` signature (see the class docstring)."""
         return self._embed_outputs(text)
 
-    @tf.function(input_signature=_TEXT)
+    @tf.function(autograph=False, input_signature=_TEXT)
     def serve(self, text):
         """The `serving_default` signature (see the class docstring)."""
         return self._serving_outputs(text)

@@ -41,9 +41,9 @@ class ForecasterServingModule(tf.Module):
     def __init__(self, task):
         super().__init__(name="forecaster_serving")
         self.network = task.network  # tracks the variables
-        self.forecast = tf.function(task.forecast, input_signature=[
+        self.forecast = tf.function(task.forecast, autograph=False, input_signature=[
             tf.TensorSpec([None, task.preprocessor.window], tf.float32, name="values")])
-        self.serve = tf.function(task.serve_text, input_signature=[
+        self.serve = tf.function(task.serve_text, autograph=False, input_signature=[
             tf.TensorSpec([None], tf.string, name="text")])
 
     def save(self, export_dir):

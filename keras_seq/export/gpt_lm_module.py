@@ -95,7 +95,7 @@ class GptLMServingModule(tf.Module):
         self.tokenizer = task.preprocessor.tokenizer
         self._greedy = keras_hub.samplers.GreedySampler()
 
-    @tf.function(input_signature=[tf.TensorSpec(None, tf.string, name="prompt"),
+    @tf.function(autograph=False, input_signature=[tf.TensorSpec(None, tf.string, name="prompt"),
                                   tf.TensorSpec([], tf.int32, name="num_tokens"),
                                   tf.TensorSpec([], tf.float32, name="temperature"),
                                   tf.TensorSpec([], tf.int32, name="top_k"),
@@ -104,7 +104,7 @@ class GptLMServingModule(tf.Module):
         """The `generate` signature (see the class docstring)."""
         return self._continue(prompt, num_tokens, _FilteredSampler(temperature, top_k, top_p))
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    @tf.function(autograph=False, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(self, text):
         """The `serving_default` signature (see the class docstring)."""
         return self._continue(text, tf.constant(self.default_num_tokens, tf.int32),

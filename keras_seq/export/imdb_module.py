@@ -35,12 +35,12 @@ class ImdbServingModule(tf.Module):
         self.vectorizer = task.preprocessor.vectorizer  # tracks its lookup table
         self.label_names = tf.constant(list(task.labels))
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    @tf.function(autograph=False, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def tokenize(self, text):
         """Token ids `[batch, time]` int32 (time >= 1, 0 = padding) of raw strings."""
         return self.preprocessor.dense(text)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    @tf.function(autograph=False, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(self, text):
         """The `serving_default` signature; see the class docstring."""
         probability = tf.cast(self.network(self.tokenize(text), training=False), tf.float32)

@@ -42,7 +42,7 @@ class TaggerServingModule(tf.Module):
         self.task = task
         self.network = task.network  # tracks the variables
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    @tf.function(autograph=False, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(self, text):
         """The `serving_default` signature (see the class docstring)."""
         return self.task.outputs(text)

@@ -36,9 +36,9 @@ class TranslatorServingModule(tf.Module):
             return self.model.generate_step(ids, tf.zeros([tf.shape(ids)[0], length],
                                                           tf.int32))
 
-        self._decode = tf.function(generate, jit_compile=jit_compile)
+        self._decode = tf.function(generate, autograph=False, jit_compile=jit_compile)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    @tf.function(autograph=False, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(self, text):
         ids = self.source_tokenizer.tokenize(text, self.preprocessor.max_source_length)
         return {"translation": self.preprocessor.detokenize(self._decode(ids))}

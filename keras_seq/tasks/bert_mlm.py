@@ -345,8 +345,9 @@ class BertMLM(Task):
         texts = text_tensor(texts, "texts")
         top_k = min(top_k, self.preprocessor.vocabulary_size - len(RESERVED_TOKENS))
         if self._fill_function is None:
-            self._fill_function = tf.function(self.fill_mask_graph, input_signature=[
-                tf.TensorSpec([None], tf.string), tf.TensorSpec([], tf.int32)])
+            self._fill_function = tf.function(
+                self.fill_mask_graph, autograph=False,
+                input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([], tf.int32)])
         outs = [self._fill_function(texts[i:i + batch_size], tf.constant(top_k, tf.int32))
                 for i in range(0, int(texts.shape[0]), batch_size)]
         width = max([int(o["candidates"].shape[1]) for o in outs] + [1])

@@ -381,7 +381,8 @@ class ElmoLM(Task):
         text = text_tensor(texts, "texts")
         if name not in self._functions:  # traced like the export's signatures
             self._functions[name] = tf.function(
-                getattr(self, name), input_signature=[tf.TensorSpec([None], tf.string)])
+                getattr(self, name), autograph=False,
+                input_signature=[tf.TensorSpec([None], tf.string)])
         return self._functions[name](text)
 
     def predict(self, x, batch_size=64):

@@ -321,7 +321,7 @@ class Forecaster(Task):
                                  "strings, got ragged or non-numeric rows.") from None
         values = self.preprocessor.check(values).astype("float32")
         if self._outputs is None:
-            self._outputs = tf.function(self.outputs, input_signature=[
+            self._outputs = tf.function(self.outputs, autograph=False, input_signature=[
                 tf.TensorSpec([None, self.preprocessor.window], tf.float32)])
         out = self._outputs(tf.constant(values))
         return {k: ([s.decode("utf-8") for s in v.numpy()] if v.dtype == tf.string

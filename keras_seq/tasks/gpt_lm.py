@@ -434,12 +434,12 @@ class GptLM(Task):
             if purpose == "continue":
                 function = tf.function(
                     lambda texts, n: self.continue_texts(texts, n, instance),
-                    input_signature=[tf.TensorSpec([None], tf.string),
-                                     tf.TensorSpec([], tf.int32)])
+                    autograph=False, input_signature=[tf.TensorSpec([None], tf.string),
+                                                      tf.TensorSpec([], tf.int32)])
             else:  # generate: XLA compiles once per (batch, prompt bucket, buffer) shape
                 function = tf.function(lambda prompt, slots: self._decode(prompt, slots,
                                                                           instance),
-                                       jit_compile=jit_compile)
+                                       jit_compile=jit_compile, autograph=False)
             self._functions[key] = (function, instance)  # keeps `instance` alive
         return self._functions[key][0]
 

@@ -261,7 +261,7 @@ class Tagger(Task):
         """
         texts = text_tensor(x)
         if self._outputs is None:
-            self._outputs = tf.function(self.outputs, input_signature=[
+            self._outputs = tf.function(self.outputs, autograph=False, input_signature=[
                 tf.TensorSpec([None], tf.string)])
         out = self._outputs(texts)
         return {"tags": [t.decode("utf-8") for t in out["tags"].numpy()],
