@@ -1,7 +1,7 @@
 """Benchmark: training samples/s on 1 vs 2 replicas (tf.distribute), and whether they agree.
 
     python benchmarks/bench_scale_out.py [--rounds 2] [--examples 2048] [--batch-size 64]
-        [--max-length 200] [--units 64] [--epochs 2]
+        [--max-length 200] [--hidden-dim 64] [--epochs 2]
 
 Runs `keras_seq.distribution.reference_job` (a bi-LSTM sentiment classifier, IMDB-sized by
 default: 200 tokens, 64 units per direction, embedding 64) under four set-ups, each in fresh
@@ -79,7 +79,7 @@ def main(argv=None):
     parser.add_argument("--max-length", type=int, default=200)
     parser.add_argument("--vocabulary-size", type=int, default=10000)
     parser.add_argument("--embedding-dim", type=int, default=64)
-    parser.add_argument("--units", type=int, default=64)
+    parser.add_argument("--hidden-dim", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "scale_out.json"))
@@ -90,7 +90,7 @@ def main(argv=None):
     job_args = ["--examples", str(args.examples), "--batch-size", str(args.batch_size),
                 "--max-length", str(args.max_length), "--vocabulary-size",
                 str(args.vocabulary_size),
-                "--embedding-dim", str(args.embedding_dim), "--hidden-dim", str(args.units),
+                "--embedding-dim", str(args.embedding_dim), "--hidden-dim", str(args.hidden_dim),
                 "--epochs", str(args.epochs), "--optimizer", args.optimizer]
     results = {name: [] for name in args.setups}
     started = time.time()

@@ -39,7 +39,7 @@ def build_parser():
     parser.add_argument("--max-length", type=int, default=40)
     parser.add_argument("--vocabulary-size", type=int, default=200)
     parser.add_argument("--embedding-dim", type=int, default=16)
-    parser.add_argument("--units", type=int, default=16)
+    parser.add_argument("--hidden-dim", type=int, default=16)
     parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     parser.add_argument("--clipnorm", type=float, default=1.0,
                         help="clip each variable's gradient to this norm (default 1, as the "
@@ -77,7 +77,7 @@ def run(args):
         with cluster.scope():
             model = build_sentiment_classifier(
                 vocabulary_size=args.vocabulary_size, embedding_dim=args.embedding_dim, rnn="lstm",
-                hidden_dim=args.units, num_stacked=0, dropout=0.0)
+                hidden_dim=args.hidden_dim, num_stacked=0, dropout=0.0)
             # As the IMDB application: binary cross-entropy, gradients clipped to norm 1.
             if args.optimizer == "sgd":
                 optimizer = keras.optimizers.SGD(args.learning_rate or 1.0,
