@@ -183,3 +183,29 @@ def test_private_keras_apis_are_used_only_in_compat():
         self._hoisted_kernels = None
         ''')
     assert [line for line, _ in _private_keras_uses(sample, private)] == [3, 4, 5, 6, 7]
+
+
+def _tf_function_calls(path):
+    """(line, keywords) of every `tf.function(...)` call (decorator or not) in `path`."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "function" and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "tf"):
+            yield node.lineno, {k.arg: k.value for k in node.keywords}
+
+
+def test_serving_and_task_functions_are_traced_without_autograph():
+    """AutoGraph reads a function's source file when it converts it, so a function traced after
+    a long `fit` (the export, the task's generation) would convert whatever the file holds by
+    then. Every `tf.function` of the exports and tasks says `autograph=False`."""
+    files = sorted((ROOT / "keras_seq" / "export").glob("*.py")) + sorted(
+        (ROOT / "keras_seq" / "tasks").glob("*.py"))
+    found, missing = 0, []
+    for path in files:
+        for line, keywords in _tf_function_calls(path):
+            found += 1
+            value = keywords.get("autograph")
+            if not (isinstance(value, ast.Constant) and value.value is False):
+                missing.append(f"{path.relative_to(ROOT)}:{line}")
+    assert found >= 20, found  # the walk sees the exports' and tasks' functions
+    assert not missing, missing
