@@ -59,7 +59,7 @@ class BertMLMConfig(TextCorpusConfig):
                         "serving_default", type=positive_int, resumed=False)
     sample: list = dataclasses.field(default=None)  # --sample (repeatable), see add_arguments
     epochs: int = option(120, "training", "passes over the training data (120: chosen on "
-                         "validation over 40, 60 and 80)", type=positive_int, quick=15)
+                         "validation over 40, 60, 80 and 160)", type=positive_int, quick=15)
     batch_size: int = option(32, "training", "global batch size", type=positive_int,
                              quick=32)
     learning_rate: float = option(2e-3, "training", "peak learning rate (chosen on validation "
