@@ -23,7 +23,8 @@ def is_cli_process(argv=None):
     if argv is None:  # while `-m MODULE` imports the package, sys.argv[0] is "-m"
         argv = sys.argv
         original = list(getattr(sys, "orig_argv", []))
-        if "-m" in original and original.index("-m") + 1 < len(original):
+        # Only the interpreter's own -m (a script's argument "-m" is not the module to run).
+        if argv[:1] == ["-m"] and "-m" in original and original.index("-m") + 1 < len(original):
             module = original[original.index("-m") + 1]
             argv = [module.replace(".", "/") + ".py", *original[original.index("-m") + 2:]]
     if not argv:
