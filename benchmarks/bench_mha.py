@@ -6,6 +6,10 @@ without XLA. A and B are timed interleaved in one process (rounds alternate), an
 median step time of each is reported with the ratio keras / ours (> 1 = ours faster).
 
     python benchmarks/bench_mha.py [--steps 20] [--rounds 5] [--json benchmarks/out/mha.json]
+    python benchmarks/bench_mha.py --hlo-summary   # what XLA compiles for each side, no timing
+
+`--hlo-summary` counts the instructions of each side's optimized XLA program (one
+forward + backward step, XLA on): matrix products with their shapes, fusions, all.
 """
 
 import argparse
@@ -38,6 +42,19 @@ def make_step(layer, jit, causal):
     return step
 
 
+def hlo_summary(step, x):
+    """Instruction counts of the optimized XLA program of `step(x)` (its ENTRY computation)."""
+    import collections
+    import re
+
+    hlo = step.experimental_get_compiler_ir(x)(stage="optimized_hlo")
+    entry = hlo[hlo.index("ENTRY"):]
+    counts = collections.Counter(re.findall(r"= \S+ ([\w-]+)\(", entry))
+    dots = sorted(re.findall(r"= (\S+) dot\(", entry))
+    return {"instructions": sum(counts.values()), "fusions": counts["fusion"],
+            "dots": len(dots), "dot_shapes": dots}
+
+
 def time_steps(step, x, steps):
     out = step(x)
     [g.numpy() for g in out[1][:1]]
@@ -58,6 +75,8 @@ def main():
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--causal", action="store_true", help="use a causal mask")
     p.add_argument("--json", default="benchmarks/out/mha.json")
+    p.add_argument("--hlo-summary", action="store_true",
+                   help="print the optimized XLA programs' instruction counts; no timing")
     args = p.parse_args()
 
     width = args.heads * args.head_dim
@@ -73,6 +92,16 @@ def main():
             ours(x, x, use_causal_mask=args.causal).numpy(),
             ref(x, x, use_causal_mask=args.causal).numpy(), atol=1e-4,
         )
+        if args.hlo_summary:
+            keras_hlo = hlo_summary(make_step(ref, True, args.causal), x)
+            ours_hlo = hlo_summary(make_step(ours, True, args.causal), x)
+            rows.append(dict(T=T, causal=args.causal, keras=keras_hlo, ours=ours_hlo))
+            print(f"T={T:4d} XLA program: keras {keras_hlo['instructions']} instructions "
+                  f"({keras_hlo['fusions']} fusions, {keras_hlo['dots']} dots); ours "
+                  f"{ours_hlo['instructions']} ({ours_hlo['fusions']} fusions, "
+                  f"{ours_hlo['dots']} dots); same dot shapes: "
+                  f"{keras_hlo['dot_shapes'] == ours_hlo['dot_shapes']}", flush=True)
+            continue
         for jit in (False, True):
             steps = {
                 "keras": make_step(ref, jit, args.causal),
@@ -101,11 +130,12 @@ def main():
         tensorflow=tf.__version__, keras=keras.__version__,
         cpu_count=os.cpu_count(), machine=platform.machine(),
     )
-    print("\n| T | XLA | keras MHA (ms) | keras_seq MHA (ms) | ratio |")
-    print("|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['T']} | {'on' if r['xla'] else 'off'} | {r['keras_ms']:.1f} | "
-              f"{r['ours_ms']:.1f} | {r['ratio']:.2f}x |")
+    if not args.hlo_summary:
+        print("\n| T | XLA | keras MHA (ms) | keras_seq MHA (ms) | ratio |")
+        print("|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['T']} | {'on' if r['xla'] else 'off'} | {r['keras_ms']:.1f} | "
+                  f"{r['ours_ms']:.1f} | {r['ratio']:.2f}x |")
     out = pathlib.Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(dict(meta=meta, rows=rows), indent=2))
