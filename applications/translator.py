@@ -105,8 +105,9 @@ class TranslatorConfig(AppConfig):
                                    "length) / 6) ** this", type=float, resumed=False)
     evaluate_only: bool = option(False, "decoding", "with --run-dir of a finished run: decode "
                                  "its split again with --sampler; no training", resumed=False)
-    evaluate_split: str = option("test", "decoding", "--evaluate-only: the split to decode "
-                                 "(tune beams on validation, then decode test once)",
+    evaluate_split: str = option("test", "decoding", "the split decoded and scored after "
+                                 "training and by --evaluate-only (choose settings on "
+                                 "validation, then decode test once)",
                                  choices=("test", "validation"), resumed=False)
     weights: str = option("model.weights.h5", "decoding", "--evaluate-only: the run's weights "
                           "file (raw.weights.h5: the last weights before averaging)",
@@ -175,8 +176,9 @@ class TranslatorApplication(Application):
 
     def evaluate(self, task, config, splits, history, run_dir, log):
         task.network.save_weights(str(run_dir.file("model.weights.h5")))  # --evaluate-only
-        self.hypotheses, scores = score_test_split(task, splits["test"], config)
-        return {"model": config.model, **scores}
+        split = config.evaluate_split  # the keys keep their "test_" names; "split" says which
+        self.hypotheses, scores = score_test_split(task, splits[split], config)
+        return {"model": config.model, "split": split, **scores}
 
     def examples(self, config):
         return DATE_EXAMPLES if config.dataset == "dates" else FRA_EXAMPLES
@@ -184,13 +186,14 @@ class TranslatorApplication(Application):
     def check_export(self, task, config, splits, serving):
         import tensorflow as tf
 
-        check = [s for s, _ in splits["test"][:32]]
+        check = [s for s, _ in splits[config.evaluate_split][:32]]
         exported = [t.decode("utf-8") for t in
                     serving(text=tf.constant(check))["translation"].numpy()]
         return {"export_matches_in_process_decoding": exported == task.generate(check)}
 
     def summary(self, config, metrics, run_dir):
-        return [f"Test ({metrics['test_pairs']} pairs, {config.sampler}): BLEU "
+        return [f"{metrics['split'].capitalize()} ({metrics['test_pairs']} pairs, "
+                f"{config.sampler}): BLEU "
                 f"{metrics['test_bleu']:.1f} (sacreBLEU, case-insensitive), exact match "
                 f"{metrics['test_exact_match']:.3f}; decoding "
                 f"{metrics['test_decode_ms_per_sentence']:.1f} ms/sentence; the export agrees "

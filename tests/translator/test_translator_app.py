@@ -97,6 +97,22 @@ def test_end_to_end_export_loads_in_plain_tensorflow(tmp_path, model):
         assert config["bidirectional_encoder"] is True and config["deep_output_dim"] == 8
 
 
+def test_a_training_run_can_score_validation_and_leave_test_unseen(tmp_path):
+    """`--evaluate-split validation` after training: how a configuration is compared with
+    another before the test split is decoded for it."""
+    args = _args(tmp_path, "--model", "seq2seq", "--train-size", "64", "--validation-size", "8",
+                 "--test-size", "8", "--evaluate-split", "validation")
+    lines = []
+    metrics = translator.run(args, log=lines.append)
+    run = next((tmp_path / "translator").iterdir())
+    split = json.loads((run / "split.json").read_text())
+    assert metrics["split"] == "validation" and metrics["test_pairs"] == 8
+    decoded = [sample["source"] for sample in metrics["test_samples"]]
+    assert decoded == [source for source, _ in split["validation"]]
+    assert not set(decoded) & {source for source, _ in split["test"]}
+    assert any(line.lstrip().startswith("Validation (8 pairs, greedy): BLEU") for line in lines)
+
+
 def _write_pairs(folder, count=360):
     """A small generated fra.txt (Tatoeba layout), with verb forms that share pieces."""
     import itertools
