@@ -57,7 +57,8 @@ class BertMLMConfig(TextCorpusConfig):
     dropout: float = option(0.1, "model", "dropout rate", type=fraction)
     top_k: int = option(5, "model", "candidates per [MASK] in the samples and in "
                         "serving_default", type=positive_int, resumed=False)
-    sample: list = dataclasses.field(default=None)  # --sample (repeatable), see add_arguments
+    sample: tuple = option(SAMPLES, "samples", "a text with [MASK] (and optionally [SEP]) for "
+                           "the fill-mask samples", resumed=False)
     epochs: int = option(120, "training", "passes over the training data (120: chosen on "
                          "validation over 40, 60, 80 and 160)", type=positive_int, quick=15)
     batch_size: int = option(32, "training", "global batch size", type=positive_int,
@@ -76,14 +77,6 @@ class BertMLMApplication(Application):
     config_class = BertMLMConfig
     description = "Train, evaluate and export a BERT-style masked LM."
 
-    def add_arguments(self, parser):
-        super().add_arguments(parser)
-        parser.add_argument(
-            "--sample", action="append", default=None,
-            help="a text with [MASK] (and optionally [SEP]) for the fill-mask samples "
-                 f"(repeatable; default {list(SAMPLES)})")
-        return parser
-
     def resolve(self, config):
         if not 0.0 < config.mask_rate < 1.0:
             raise ValueError(f"`--mask-rate` must be in (0, 1), got {config.mask_rate}.")
@@ -101,7 +94,7 @@ class BertMLMApplication(Application):
                              f"[SEP]), got {config.sequence_length}.")
         if config.vocabulary_size < 50:
             raise ValueError(f"`--vocabulary-size` must be >= 50, got {config.vocabulary_size}.")
-        for text in config.sample or ():
+        for text in config.sample:
             if "[MASK]" not in text:
                 raise ValueError(f"`--sample` must contain [MASK], got {text!r}.")
         return config
@@ -149,7 +142,7 @@ class BertMLMApplication(Application):
 
     @staticmethod
     def samples(config):
-        return list(config.sample or SAMPLES)
+        return list(config.sample)
 
     def evaluate(self, task, config, splits, history, run_dir, log):
         from keras_seq.data.word_pieces import MASK_ID

@@ -65,7 +65,7 @@ class CharLMConfig(TextCorpusConfig):
                                    "stay float32)")
     backup_every: int = option(100, "training", "BackupAndRestore saves every N batches",
                                type=positive_int)
-    prompt: list = dataclasses.field(default=None)  # --prompt (repeatable): add_arguments
+    prompt: tuple = option(PROMPTS, "generation", "prompt for samples", resumed=False)
     sample_chars: int = option(100, "generation", "characters generated per sample",
                                type=positive_int, quick=40, resumed=False)
     temperature: float = option(0.8, "generation", "sampling temperature of the sampled "
@@ -79,12 +79,6 @@ class CharLMApplication(Application):
 
     config_class = CharLMConfig
     description = "Train, evaluate and export a char-level language model."
-
-    def add_arguments(self, parser):
-        super().add_arguments(parser)
-        parser.add_argument("--prompt", action="append", default=None,
-                            help=f"prompt for samples (repeatable; default {list(PROMPTS)})")
-        return parser
 
     def resolve(self, config):
         checks = [
@@ -108,8 +102,8 @@ class CharLMApplication(Application):
         for failed, message in checks:
             if failed:
                 raise ValueError(message)
-        return dataclasses.replace(config, prompt=list(config.prompt or PROMPTS),
-                                   sampling="sequential" if config.stateful else config.sampling)
+        return dataclasses.replace(
+            config, sampling="sequential" if config.stateful else config.sampling)
 
     def load_data(self, config, log):
         from keras_seq.data.char_tokenizer import CharTokenizer
@@ -197,7 +191,7 @@ class CharLMApplication(Application):
                 "perplexity_history": self.perplexity.history}
 
     def examples(self, config):
-        return config.prompt
+        return list(config.prompt)
 
     def check_export(self, task, config, splits, serving):
         import tensorflow as tf

@@ -73,7 +73,8 @@ class ElmoLMConfig(TextCorpusConfig):
                                    "stay float32)")
     backup_every: int = option(100, "outputs", "BackupAndRestore saves every N batches",
                                type=positive_int)
-    sentence: list = None  # --sentence (repeatable), added by `ElmoLMApplication.add_arguments`
+    sentence: tuple = option(SENTENCES, "samples", "sentence for the next/previous-word "
+                             "samples", resumed=False)
 
 
 class ElmoLMApplication(Application):
@@ -81,14 +82,6 @@ class ElmoLMApplication(Application):
 
     config_class = ElmoLMConfig
     description = "Train, evaluate and export an ELMo-style biLM."
-
-    def add_arguments(self, parser):
-        super().add_arguments(parser)
-        parser.add_argument_group("samples").add_argument(
-            "--sentence", action="append", default=None,
-            help=f"sentence for the next/previous-word samples (repeatable; default "
-                 f"{list(SENTENCES)})")
-        return parser
 
     def resolve(self, config):
         checks = ((config.vocabulary_size >= 3, "--vocabulary-size", config.vocabulary_size,
@@ -156,7 +149,7 @@ class ElmoLMApplication(Application):
 
         self.logger = BidirectionalLMLogger(
             run_dir.logs / "samples", task.preprocessor.tokenizer,
-            config.sentence or list(SENTENCES),
+            list(config.sentence),
             log=self.log if fit_verbosity(config.verbose) else None)
         return [self.logger, *([keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=config.patience, restore_best_weights=True)]
@@ -184,7 +177,7 @@ class ElmoLMApplication(Application):
                                "windows of --sequence-length tokens, context reset per window",
             "parameters": int(task.network.count_params()),
             "samples": most_likely_neighbours(task.network, task.preprocessor.tokenizer,
-                                              config.sentence or list(SENTENCES)),
+                                              list(config.sentence)),
             "perplexity_history": self.logger.history}
 
     def examples(self, config):
@@ -195,7 +188,7 @@ class ElmoLMApplication(Application):
         import numpy as np
         import tensorflow as tf
 
-        check = list(config.sentence or SENTENCES)
+        check = list(config.sentence)
         exported = tf.saved_model.load(str(self.run_dir.export)).signatures["embed"](
             text=tf.constant(check))["embeddings"].numpy()
         ids, _ = task.preprocessor(check)

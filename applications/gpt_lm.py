@@ -62,9 +62,8 @@ class GptLMConfig(TextCorpusConfig):
                            choices=("learned", "sinusoidal"))
     post_norm: bool = option(False, "model", "post-norm blocks (Vaswani et al.) instead of "
                              "pre-norm (GPT-2)")
-    tie_weights: bool = option(True, "model", "output logits through the token embedding "
-                               "matrix (default; --no-tie-weights: a separate output "
-                               "projection)")
+    tie_weights: bool = option(True, "model", "a separate output projection instead of "
+                               "logits through the token embedding matrix (the default)")
     epochs: int = option(12, "training", "passes over the training data", type=positive_int,
                          quick=2)
     batch_size: int = option(32, "training", "global batch size", type=positive_int,
@@ -75,7 +74,7 @@ class GptLMConfig(TextCorpusConfig):
                                         "time is spent (the epoch's validation, logs and "
                                         "export still run)", type=positive_float,
                                         resumed=False)
-    prompt: list = dataclasses.field(default=None)  # --prompt (repeatable): add_arguments
+    prompt: tuple = option(PROMPTS, "generation", "prompt for samples", resumed=False)
     sample_tokens: int = option(48, "generation", "tokens generated per sample (< "
                                 "--sequence-length); the export's serving_default default",
                                 type=positive_int, quick=30)
@@ -95,15 +94,6 @@ class GptLMApplication(Application):
 
     config_class = GptLMConfig
     description = "Train, evaluate and export a GPT-style language model."
-
-    def add_arguments(self, parser):
-        super().add_arguments(parser)
-        parser.add_argument("--prompt", action="append", default=None,
-                            help=f"generation: prompt for samples (repeatable; default "
-                                 f"{list(PROMPTS)})")
-        parser.add_argument("--no-tie-weights", dest="tie_weights", action="store_false",
-                            default=None, help="model: a separate output projection")
-        return parser
 
     def resolve(self, config):
         if config.embedding_dim % config.heads:
@@ -250,7 +240,7 @@ class GptLMApplication(Application):
             "perplexity_history": self.perplexity.history}
 
     def examples(self, config):
-        return list(config.prompt or PROMPTS)
+        return list(config.prompt)
 
     def check_export(self, task, config, splits, serving):
         import tensorflow as tf

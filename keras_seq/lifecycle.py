@@ -33,7 +33,9 @@ def option(default, group, help, choices=None, type=None, quick=_UNSET, resumed=
     """A config field that is also a command-line option.
 
     Args:
-        default: the default value (a bool option is a flag).
+        default: the default value. A bool option is a flag: `--name` when the default is
+            False, `--no-name` when it is True. A tuple default makes a repeatable option
+            (`--name A --name B`); the value is then a tuple of strings.
         group: the `--help` section ("data", "model", "training", "outputs", ...).
         help: the option's help text.
         choices: the allowed values.
@@ -114,7 +116,14 @@ def add_config_arguments(parser, config_class):
             group = groups[meta["group"]] = parser.add_argument_group(meta["group"])
         help_text = meta["help"]
         if isinstance(f.default, bool):
-            group.add_argument(_flag(f.name), action="store_true", default=None, help=help_text)
+            flag = _flag(("no_" if f.default else "") + f.name)
+            group.add_argument(flag, dest=f.name, default=None, help=help_text,
+                               action="store_false" if f.default else "store_true")
+            continue
+        if isinstance(f.default, tuple):
+            group.add_argument(_flag(f.name), action="append", default=None,
+                               metavar=meta["metavar"], help=help_text + " (repeatable; "
+                               f"default {' / '.join(map(repr, f.default))})")
             continue
         if f.default is not None and "(default" not in help_text:
             help_text += f" (default {f.default})"
@@ -139,7 +148,7 @@ def config_from_args(config_class, args, log=print):
     for f in dataclasses.fields(config_class):
         given = getattr(args, f.name, None)
         if given is not None:
-            values[f.name] = given
+            values[f.name] = tuple(given) if isinstance(f.default, tuple) else given
         elif quick and f.metadata.get("quick", _UNSET) is not _UNSET:
             values[f.name] = f.metadata["quick"]
             quick_changes.append(f"{_flag(f.name)} {f.metadata['quick']}")

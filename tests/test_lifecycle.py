@@ -19,6 +19,8 @@ class ToyConfig(AppConfig):
     pooling: str = option("mean_max", "model", "pooling", choices=("mean", "mean_max"),
                           before="mean")
     width: int = option(8, "model", "width", type=positive_int)
+    tied: bool = option(True, "model", "untie", before=True)
+    prompt: tuple = option(("a b", "c"), "samples", "a prompt", resumed=False)
 
 
 def _parse(*argv):
@@ -35,6 +37,20 @@ def test_explicit_options_win_over_quick_and_quick_over_defaults():
                               log=lines.append)
     assert config.vocabulary_size == 50
     assert config_from_args(ToyConfig, _parse(), log=lines.append).vocabulary_size == 100
+
+
+def test_a_true_flag_is_turned_off_by_no_and_a_tuple_option_repeats(capsys):
+    config = config_from_args(ToyConfig, _parse(), log=print)
+    assert config.tied is True and config.prompt == ("a b", "c")
+    config = config_from_args(ToyConfig, _parse("--no-tied", "--prompt", "x", "--prompt", "y"),
+                              log=print)
+    assert config.tied is False and config.prompt == ("x", "y")
+    with pytest.raises(SystemExit):
+        _parse("--tied")  # already the default: only --no-tied exists
+    assert "unrecognized arguments: --tied" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        _parse("--help")
+    assert "(repeatable; default 'a b' / 'c')" in " ".join(capsys.readouterr().out.split())
 
 
 def test_bad_option_values_are_refused_by_the_parser(capsys):

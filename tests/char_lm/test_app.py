@@ -105,7 +105,7 @@ def test_every_option_of_the_old_application_parses():
         "--verbose", "2", "--strategy", "none", "--cpu-devices", "2",
         "--collective-timeout", "5"])
     config = char_lm.APPLICATION.config(args, log=lambda line: None)
-    assert config.prompt == ["a", "b"] and config.top_k == 3 and config.embedding_dim == 0
+    assert config.prompt == ("a", "b") and config.top_k == 3 and config.embedding_dim == 0
     assert config.max_chars == 9 and config.hidden_dim == 4  # explicit options win over --quick
 
 
