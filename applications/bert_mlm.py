@@ -65,10 +65,6 @@ class BertMLMConfig(TextCorpusConfig):
                              quick=32)
     learning_rate: float = option(2e-3, "training", "peak learning rate (chosen on validation "
                                   "over 1e-3)", type=positive_float)
-    time_budget_minutes: float = option(None, "training", "stop training once this much wall "
-                                        "time is spent (the epoch's validation, logs and "
-                                        "export still run)", type=positive_float,
-                                        resumed=False)
 
 
 class BertMLMApplication(Application):

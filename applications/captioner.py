@@ -15,7 +15,7 @@ import sys
 import time
 
 from keras_seq.lifecycle import (AppConfig, Application, entry_points, fraction, option,
-                                 positive_float, positive_int)
+                                 positive_int)
 
 DEFAULTS = {
     "shapes": dict(train_size=20000, validation_size=1000, test_size=2000,
@@ -110,8 +110,6 @@ class CaptionerConfig(AppConfig):
     dropout: float = _by_dataset("dropout rate", type=fraction, group="model")
     mixed_precision: bool = option(False, "model", "mixed_bfloat16 policy")
     epochs: int = _by_dataset("passes over the training data", group="training", quick=2)
-    time_budget_minutes: float = option(None, "training", "stop training once this much wall "
-                                        "time is spent", type=positive_float, resumed=False)
     sampler: str = option("greedy", "decoding", "decoding of the test split and the export",
                           choices=("greedy", "beam"), resumed=False)
     num_beams: int = option(4, "decoding", "beam width", type=positive_int, resumed=False)

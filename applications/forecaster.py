@@ -25,7 +25,7 @@ import sys
 import numpy as np
 
 from keras_seq.lifecycle import (AppConfig, Application, entry_points, fraction, option,
-                                 positive_float, positive_int)
+                                 positive_int)
 
 SERIES_CHOICES = ("auto", "daily-min-temperatures", "monthly-sunspots", "airline-passengers",
                   "generated")
@@ -79,8 +79,6 @@ class ForecasterConfig(AppConfig):
     epochs: int = option(100, "training", "passes over the training data", type=positive_int,
                          quick=3)
     batch_size: int = option(32, "training", "global batch size", type=positive_int)
-    time_budget_minutes: float = option(None, "training", "stop training once this much wall "
-                                        "time is spent", type=positive_float, resumed=False)
 
 
 class ForecasterApplication(Application):

@@ -70,10 +70,6 @@ class GptLMConfig(TextCorpusConfig):
                              quick=32)
     learning_rate: float = option(3e-3, "training", "peak learning rate",
                                   type=positive_float)
-    time_budget_minutes: float = option(None, "training", "stop training once this much wall "
-                                        "time is spent (the epoch's validation, logs and "
-                                        "export still run)", type=positive_float,
-                                        resumed=False)
     prompt: tuple = option(PROMPTS, "generation", "prompt for samples", resumed=False)
     sample_tokens: int = option(48, "generation", "tokens generated per sample (< "
                                 "--sequence-length); the export's serving_default default",

@@ -5,8 +5,9 @@ Without options it trains on a generated task that needs no files: sentences wit
 ("42", "3.5", "1,200", "-7", "3/4") and dates ("12 March 1998", "2021-03-04", "March 4th, 2020",
 "04/03/2021"), every character tagged O / B-NUM / I-NUM / B-DATE / I-DATE. "12" alone is a
 number but "12 March 1998" a date: the tag of the first digit depends on what follows, which
-is why `--bidirectional` (default) matters. `--data-file` trains on your own JSONL
-(`{"text": "...", "spans": [[start, end, "TYPE"], ...]}` per line, any types).
+is why the bidirectional default matters (`--no-bidirectional` turns it off). `--data-file`
+trains on your own JSONL (`{"text": "...", "spans": [[start, end, "TYPE"], ...]}` per line,
+any types).
 
 It writes a run folder `runs/tagger/<time>/` with TensorBoard logs (loss, token accuracy,
 validation span F1, learning rate, a table and an image of tagged validation texts), backups,
@@ -54,16 +55,14 @@ class TaggerConfig(AppConfig):
                              renamed_from="units")
     layers: int = option(2, "model", "stacked RNN layers (the lecture's deep RNN)",
                          type=positive_int)
-    bidirectional: bool = option(True, "model", "run every layer in both directions "
-                                 "(default on; --no-bidirectional: left to right)")
+    bidirectional: bool = option(True, "model", "run every layer left to right only "
+                                 "(default: both directions)")
     embedding_dim: int = option(32, "model", "character vector size", type=positive_int)
     dropout: float = option(0.1, "model", "dropout on the embedding and between layers",
                             type=fraction)
     epochs: int = option(3, "training", "passes over the training data", type=positive_int,
                          quick=2)
     learning_rate: float = option(3e-3, "training", "peak learning rate", type=positive_float)
-    time_budget_minutes: float = option(None, "training", "stop training once this much wall "
-                                        "time is spent", type=positive_float, resumed=False)
 
 
 class TaggerApplication(Application):
@@ -71,12 +70,6 @@ class TaggerApplication(Application):
 
     config_class = TaggerConfig
     description = "Train, evaluate and export a character BIO tagger."
-
-    def add_arguments(self, parser):
-        super().add_arguments(parser)
-        parser.add_argument("--no-bidirectional", dest="bidirectional", action="store_false",
-                            default=None, help="run every layer left to right only")
-        return parser
 
     def resolve(self, config):
         if config.max_length < 40:

@@ -96,8 +96,6 @@ class TranslatorConfig(AppConfig):
     mixed_precision: bool = option(False, "training", "mixed_bfloat16 policy")
     epochs: int = option(None, "training", "passes over the training data (default depends "
                          "on --dataset)", type=positive_int, quick=3)
-    time_budget_minutes: float = option(None, "training", "stop training once this much wall "
-                                        "time is spent", type=positive_float, resumed=False)
     sampler: str = option("greedy", "decoding", "decoding of the test split",
                           choices=("greedy", "beam"), resumed=False)
     num_beams: int = option(4, "decoding", "beam width", type=positive_int, resumed=False)

@@ -211,6 +211,10 @@ class AppConfig:
         "for GPU/TPU, off for CPU training where it measured slower)",
         choices=("auto", "on", "off"), resumed=False)
     seed: int = option(1337, "training", "random seed (data split, initial weights, order)")
+    time_budget_minutes: float = option(None, "training", "stop training once this much wall "
+                                        "time is spent (the epoch's validation, logs and "
+                                        "export still run)", type=positive_float,
+                                        resumed=False)
     quick: bool = option(False, "training", "smoke run: small data and few epochs (options "
                          "given explicitly win)")
     runs_root: str = option("runs", "outputs", "parent of run folders", resumed=False)
@@ -457,7 +461,7 @@ class Application(abc.ABC):
         from keras_seq.callbacks import (LearningRateLogger, ResumableBackupAndRestore,
                                          TrainingTimeBudget)
 
-        budget_minutes = getattr(config, "time_budget_minutes", None)
+        budget_minutes = config.time_budget_minutes
         budget = TrainingTimeBudget(budget_minutes, log=log) if budget_minutes else None
         callbacks = [
             *([budget] if budget else []),
