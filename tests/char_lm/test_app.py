@@ -2,7 +2,6 @@ import collections
 import json
 import math
 
-import keras
 import pytest
 import tensorflow as tf
 
@@ -10,6 +9,7 @@ import keras_seq
 from keras_seq import cli
 from keras_seq.cli import import_application
 from tests.char_lm.helpers import TINY_TEXT
+from tests.simulated_kill import EpochRecorder, KillDuringEpoch
 
 char_lm = import_application("keras_seq.applications.char_lm")
 
@@ -109,30 +109,6 @@ def test_every_option_of_the_old_application_parses():
     assert config.max_chars == 9 and config.hidden_dim == 4  # explicit options win over --quick
 
 
-class _Interrupt(keras.callbacks.Callback):
-    """Raises after `after` training batches of epoch `epoch` (a simulated kill)."""
-
-    def __init__(self, epoch, after):
-        super().__init__()
-        self.epoch, self.after, self.current = epoch, after, -1
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.current = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.current == self.epoch and batch + 1 >= self.after:
-            raise KeyboardInterrupt("simulated kill")
-
-
-class _EpochRecorder(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.epochs = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epochs.append(epoch)
-
-
 @pytest.mark.slow  # the imdb app test keeps one resume
 def test_killed_run_resumes_from_its_backup(tmp_path):
     data = tmp_path / "tiny.txt"
@@ -144,11 +120,11 @@ def test_killed_run_resumes_from_its_backup(tmp_path):
                               "--sample-chars", "5", "--backup-every", "2", "--verbose", "0",
                               "--tokenizer", "full"])
     with pytest.raises(KeyboardInterrupt):
-        char_lm.run(args, extra_callbacks=[_Interrupt(epoch=1, after=3)], log=lambda s: None)
+        char_lm.run(args, extra_callbacks=[KillDuringEpoch(epoch=1, after=3)], log=lambda s: None)
     meta = json.loads((run_dir / "backup" / "training_metadata.json").read_text())
     assert meta["epoch"] == 1 and not (run_dir / "metrics.json").exists()
     tokenizer = (run_dir / "tokenizer.json").read_text()
-    recorder, lines = _EpochRecorder(), []
+    recorder, lines = EpochRecorder(), []
     args = parser.parse_args(["--run-dir", str(run_dir), "--verbose", "0"])  # options from config
     metrics = char_lm.run(args, extra_callbacks=[recorder], log=lines.append)
     config = json.loads((run_dir / "config.json").read_text())

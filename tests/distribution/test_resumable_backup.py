@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from keras_seq.callbacks import ResumableBackupAndRestore
+from tests.simulated_kill import EpochRecorder, KillDuringEpoch
 
 
 def _model(seed=0):
@@ -20,31 +21,12 @@ X = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
 Y = X.sum(1, keepdims=True)
 
 
-class _KillAt(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt("simulated kill")
-
-
-class _Epochs(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seen = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.seen.append(epoch)
-
-
 def _train_then_kill(folder, kill_epoch=3, **kwargs):
     model = _model()
     backup = ResumableBackupAndRestore(folder, **kwargs)
     with pytest.raises(KeyboardInterrupt):
         model.fit(X, Y, batch_size=4, epochs=6, verbose=0,
-                  callbacks=[backup, _KillAt(kill_epoch)])
+                  callbacks=[backup, KillDuringEpoch(kill_epoch)])
     return model, backup
 
 
@@ -61,11 +43,11 @@ def test_generations_are_verified_and_pruned(tmp_path):
     pointer = json.loads((tmp_path / "training_metadata.json").read_text())
     assert pointer["weights"] == "backup-000003.weights.h5" and pointer["epoch"] == 3
     # A restart restores the newest generation: same weights, continues at epoch 3.
-    resumed, epochs = _model(seed=1), _Epochs()
+    resumed, epochs = _model(seed=1), EpochRecorder()
     restore = ResumableBackupAndRestore(tmp_path)
     resumed.fit(X, Y, batch_size=4, epochs=4, verbose=0, callbacks=[restore, epochs])
     assert restore.restored_from["number"] == 3
-    assert epochs.seen == [3]
+    assert epochs.epochs == [3]
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "delete", "bad-json"])
@@ -87,7 +69,7 @@ def test_damaged_newest_backup_is_reported_and_the_previous_is_used(tmp_path, da
     reference.fit(X[:4], Y[:4], epochs=1, verbose=0)  # builds the optimizer
     reference.load_weights(str(tmp_path / "backup-000002.weights.h5"))
 
-    resumed, epochs = _model(seed=1), _Epochs()
+    resumed, epochs = _model(seed=1), EpochRecorder()
     restore = ResumableBackupAndRestore(tmp_path)
     resumed.fit(X, Y, batch_size=4, epochs=2, verbose=0, callbacks=[restore, epochs])
     err = capsys.readouterr().err
@@ -97,7 +79,7 @@ def test_damaged_newest_backup_is_reported_and_the_previous_is_used(tmp_path, da
     assert expected in err
     assert "Resumed from the previous good backup 2 (epoch 2" in err
     assert restore.restored_from["number"] == 2
-    assert epochs.seen == []  # epoch 2 of 2 was already finished: nothing left to train
+    assert epochs.epochs == []  # epoch 2 of 2 was already finished: nothing left to train
     for a, b in zip(resumed.get_weights(), reference.get_weights()):
         np.testing.assert_array_equal(a, b)
 
@@ -122,12 +104,13 @@ def test_a_backup_written_by_keras_itself_still_resumes(tmp_path):
     model = _model()
     with pytest.raises(KeyboardInterrupt):
         model.fit(X, Y, batch_size=4, epochs=4, verbose=0, callbacks=[
-            keras.callbacks.BackupAndRestore(tmp_path, delete_checkpoint=False), _KillAt(2)])
+            keras.callbacks.BackupAndRestore(tmp_path, delete_checkpoint=False),
+            KillDuringEpoch(2)])
     assert (tmp_path / "latest.weights.h5").is_file()
-    epochs = _Epochs()
+    epochs = EpochRecorder()
     _model(seed=3).fit(X, Y, batch_size=4, epochs=4, verbose=0,
                        callbacks=[ResumableBackupAndRestore(tmp_path), epochs])
-    assert epochs.seen == [2, 3]
+    assert epochs.epochs == [2, 3]
 
 
 def test_keep_must_leave_a_fallback():

@@ -16,6 +16,7 @@ from keras_seq.cli import import_application
 from keras_seq.data.synthetic_reviews import generate_reviews
 from keras_seq.tasks import ImdbPreprocessor
 from tests.imdb_helpers import tiny_model_and_vocabulary, tiny_task
+from tests.simulated_kill import EpochRecorder, KillDuringEpoch
 
 imdb_app = import_application("keras_seq.applications.imdb")
 
@@ -213,42 +214,18 @@ def test_adversarial_training_trains_the_exported_classifier(tmp_path):
     assert metrics["test_accuracy"] > 0.6
 
 
-class _Interrupt(keras.callbacks.Callback):
-    """Raises after `after` training batches of epoch `epoch` (a simulated kill)."""
-
-    def __init__(self, epoch, after):
-        super().__init__()
-        self.epoch, self.after, self.current = epoch, after, -1
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.current = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.current == self.epoch and batch + 1 >= self.after:
-            raise KeyboardInterrupt("simulated kill")
-
-
-class _EpochRecorder(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.epochs = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epochs.append(epoch)
-
-
 def test_killed_run_resumes_from_backup(tmp_path):
     run_dir = tmp_path / "run"
     args = _tiny_args(tmp_path, "--epochs", "2", "--backup-every", "2", "--run-dir", str(run_dir))
     with pytest.raises(KeyboardInterrupt):
-        imdb_app.run(args, extra_callbacks=[_Interrupt(epoch=1, after=3)],
+        imdb_app.run(args, extra_callbacks=[KillDuringEpoch(epoch=1, after=3)],
                            log=lambda s: None)
     meta = json.loads((run_dir / "backup" / "training_metadata.json").read_text())
     assert meta["epoch"] == 1  # saved mid-way through the second epoch
     assert not (run_dir / "metrics.json").exists()
     vocabulary = (run_dir / "vocabulary.json").read_text()
 
-    recorder = _EpochRecorder()
+    recorder = EpochRecorder()
     lines = []
     # Only --run-dir: the data, model and training options come from the run's config.json.
     args = imdb_app.build_parser().parse_args(
@@ -261,7 +238,7 @@ def test_killed_run_resumes_from_backup(tmp_path):
     assert (run_dir / "vocabulary.json").read_text() == vocabulary
     assert any("Resuming" in line for line in lines)
     # A finished run given again does not train any more.
-    recorder = _EpochRecorder()
+    recorder = EpochRecorder()
     again = imdb_app.run(args, extra_callbacks=[recorder], log=lambda s: None)
     assert recorder.epochs == []
     assert again["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
