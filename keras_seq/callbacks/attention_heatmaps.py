@@ -65,6 +65,21 @@ class AttentionHeatmaps(keras.callbacks.Callback):
         source_tokenizer, target_tokenizer: `SequenceTokenizer`s.
         max_source_length, max_target_length: token widths.
         every: log every N epochs.
+
+    Example:
+
+    >>> import tempfile
+    >>> from keras_seq.tasks import Translator
+    >>> pairs = [("one", "un"), ("two", "deux"), ("three", "trois")] * 8
+    >>> task = Translator.from_pairs(pairs, model="attention", embedding_dim=8,
+    ...                              hidden_dim=8, max_source_length=4, max_target_length=4)
+    >>> p = task.preprocessor
+    >>> heatmaps = AttentionHeatmaps(tempfile.mkdtemp(), ["one", "two"], ["un", "deux"],
+    ...                              p.source_tokenizer, p.target_tokenizer, 4, 4)
+    >>> _ = task.fit([s for s, _ in pairs], [t for _, t in pairs], epochs=1, verbose=0,
+    ...              callbacks=[heatmaps])
+    >>> len(heatmaps.log(step=1))  # also what each epoch's end logs: one translation each
+    2
     """
 
     def __init__(self, logdir, sources, references, source_tokenizer, target_tokenizer,

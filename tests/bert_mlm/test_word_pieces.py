@@ -4,7 +4,6 @@
 import numpy as np
 import pytest
 
-from tests.docstring_checks import assert_examples_run
 import tensorflow as tf
 
 from keras_seq.data import word_pieces as wp
@@ -72,6 +71,3 @@ def test_bad_arguments_name_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()
 
-
-def test_module_examples_run():
-    assert_examples_run(wp, min_tests=4)

@@ -7,9 +7,7 @@ import tensorflow as tf
 
 import keras_seq
 from keras_seq.tasks import CharLM, CharLMPreprocessor
-from keras_seq.tasks import char_lm as char_lm_module
 from tests.char_lm.helpers import TINY_TEXT
-from tests.docstring_checks import assert_examples_run
 from tests.task_harness import ODD_TEXTS, run_task_test
 
 SENTENCES = [s + "." for s in TINY_TEXT.split(". ") if s]
@@ -127,6 +125,3 @@ def test_bad_input_gets_one_clear_value_error(trained):
         with pytest.raises(ValueError, match=message):
             call()
 
-
-def test_docstring_examples_run():
-    assert_examples_run(char_lm_module, min_tests=2)

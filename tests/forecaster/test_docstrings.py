@@ -4,12 +4,11 @@ import inspect
 
 import pytest
 
-from tests.docstring_checks import assert_examples_run, assert_sections
+from tests.docstring_checks import assert_sections
 
 from keras_seq.callbacks.forecast_evaluation import ForecastEvaluation
 from keras_seq.data.timeseries import SeriesScaler
 from keras_seq.export.forecaster_module import ForecasterServingModule
-from keras_seq.models import rnn_forecaster
 from keras_seq.models.rnn_forecaster import RNNForecaster
 
 
@@ -23,6 +22,3 @@ def test_docstring_sections_and_formula(cls, sections, formula):
     assert_sections(cls, sections)
     assert formula in inspect.getdoc(cls)
 
-
-def test_model_example_runs():
-    assert_examples_run(RNNForecaster, rnn_forecaster)

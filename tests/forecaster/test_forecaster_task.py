@@ -9,8 +9,6 @@ import pytest
 import tensorflow as tf
 
 from keras_seq.tasks import Forecaster, ForecasterPreprocessor
-from keras_seq.tasks import forecaster as forecaster_module
-from tests.docstring_checks import assert_examples_run
 from tests.task_harness import run_task_test
 
 W, H = 12, 2
@@ -110,6 +108,3 @@ def test_bad_build_and_fit_input_is_one_value_error(series, call, message):
     with pytest.raises(ValueError, match=message):
         call(series)
 
-
-def test_docstring_examples_run():
-    assert_examples_run(forecaster_module, min_tests=2)

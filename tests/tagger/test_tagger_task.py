@@ -7,8 +7,6 @@ import tensorflow as tf
 from keras_seq.data import span_tagging as st
 from keras_seq.metrics.tagging_metrics import tag_ids_to_spans
 from keras_seq.tasks import Tagger, TaggerPreprocessor
-from keras_seq.tasks import tagger as tagger_module
-from tests.docstring_checks import assert_examples_run
 from tests.task_harness import run_task_test
 
 
@@ -84,6 +82,3 @@ def test_bad_predict_and_fit_input(examples):
     empty = task.predict([])
     assert empty["tags"] == empty["spans"] == [] and len(empty["num_spans"]) == 0
 
-
-def test_docstring_examples_run():
-    assert_examples_run(tagger_module, min_tests=2)
