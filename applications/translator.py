@@ -290,8 +290,17 @@ def score_test_split(task, test_pairs, args):
     length_penalty = getattr(args, "length_penalty", 0.6)
     sampler = (get_sampler("beam", num_beams=args.num_beams, length_penalty=length_penalty)
                if beam else "greedy")
+    import keras
+
+    from keras_seq.lifecycle import fit_verbosity
+
+    sources, hypotheses, chunk = [s for s, _ in test_pairs], [], 256
+    progress = keras.utils.Progbar(len(sources), unit_name="sentence",  # on a terminal only
+                                   verbose=1 if fit_verbosity(args.verbose) == 1 else 0)
     started = time.time()
-    hypotheses = task.generate([s for s, _ in test_pairs], sampler=sampler)
+    for i in range(0, len(sources), chunk):
+        hypotheses += task.generate(sources[i:i + chunk], sampler=sampler, batch_size=chunk)
+        progress.update(len(hypotheses))
     seconds = time.time() - started
     references = [t for _, t in test_pairs]
     return hypotheses, {
