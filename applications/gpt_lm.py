@@ -62,8 +62,8 @@ class GptLMConfig(TextCorpusConfig):
                            choices=("learned", "sinusoidal"))
     post_norm: bool = option(False, "model", "post-norm blocks (Vaswani et al.) instead of "
                              "pre-norm (GPT-2)")
-    tie_weights: bool = option(True, "model", "a separate output projection instead of "
-                               "logits through the token embedding matrix (the default)")
+    tie_weights: bool = option(True, "model", "a separate output projection (default: the "
+                               "logits go through the token embedding matrix, tied)")
     epochs: int = option(12, "training", "passes over the training data", type=positive_int,
                          quick=2)
     batch_size: int = option(32, "training", "global batch size", type=positive_int,

@@ -282,18 +282,18 @@ def build_task(args, preprocessor):
 
 
 def score_test_split(task, test_pairs, args):
-    """Decodes the test split with `--sampler` and scores it: (hypotheses, metrics dict)."""
+    """Decodes `test_pairs` (the split of `--evaluate-split`) with `--sampler` and scores them:
+    (hypotheses, metrics dict; the keys keep their "test_" names)."""
+    import keras
+
     from keras_seq.generation import get_sampler
+    from keras_seq.lifecycle import fit_verbosity
     from keras_seq.metrics import corpus_bleu, exact_match
 
     beam = args.sampler == "beam"
     length_penalty = getattr(args, "length_penalty", 0.6)
     sampler = (get_sampler("beam", num_beams=args.num_beams, length_penalty=length_penalty)
                if beam else "greedy")
-    import keras
-
-    from keras_seq.lifecycle import fit_verbosity
-
     sources, hypotheses, chunk = [s for s, _ in test_pairs], [], 256
     progress = keras.utils.Progbar(len(sources), unit_name="sentence",  # on a terminal only
                                    verbose=1 if fit_verbosity(args.verbose) == 1 else 0)

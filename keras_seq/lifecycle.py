@@ -418,7 +418,7 @@ class Application(abc.ABC):
         try:
             examples, exported = self._export(task, config, splits, run_dir, metrics)
         except Exception:
-            log(f"The export failed. The test figures are in {run_dir.file('metrics.json')} and "
+            log(f"The export failed. The figures are in {run_dir.file('metrics.json')} and "
                 f"the trained task in {run_dir.file('task.kseq')}; export it again with "
                 f"keras_seq.load({str(run_dir.path)!r}).export({str(run_dir.export)!r}).")
             raise
