@@ -21,11 +21,12 @@ DEFAULTS = {
     "shapes": dict(train_size=20000, validation_size=1000, test_size=2000,
                    train_mix="0.2,0.6,0.2", image_size=64, max_caption_length=12,
                    vocabulary_size=1000, epochs=8, embedding_dim=64, hidden_dim=192,
-                   encoder_filters="16,32,64", region_attention_heads=2, twin_heads=0,
-                   self_similarity="on", dropout=0.3),
+                   encoder_filters="16,32,64", encoder_pooling="flatten",
+                   region_attention_heads=2, twin_heads=0, self_similarity="on", dropout=0.3),
     "flickr8k": dict(image_size=128, max_caption_length=20, vocabulary_size=5000, epochs=30,
                      embedding_dim=128, hidden_dim=256, encoder_filters="32,64,128,256",
-                     region_attention_heads=0, twin_heads=0, self_similarity="off", dropout=0.3),
+                     encoder_pooling="both", region_attention_heads=0, twin_heads=0,
+                     self_similarity="off", dropout=0.3),
 }
 QUICK_SHAPES = dict(train_size=3000, validation_size=300, test_size=300)
 SHAPES_ONLY = ("train_size", "validation_size", "test_size", "train_mix")
@@ -88,9 +89,11 @@ class CaptionerConfig(AppConfig):
     hidden_dim: int = _by_dataset("RNN state size", group="model")
     encoder_filters: str = _by_dataset("channels of the conv encoder's stages, e.g. 32,64,128",
                                        type=_filters, group="model")
-    encoder_pooling: str = option("both", "model", "the global image vector: the conv grid "
-                                  "flattened (where), averaged (what: helps counting), or both",
-                                  choices=("both", "flatten", "mean"))
+    encoder_pooling: str = _by_dataset("the global image vector: the conv grid flattened "
+                                       "(where), averaged (what), or both; the shapes' "
+                                       "flatten was chosen on validation over both",
+                                       type=str, group="model",
+                                       choices=("both", "flatten", "mean"))
     region_attention_heads: int = _by_dataset("self-attention heads over the image regions in "
                                               "the encoder (0 = off)", _non_negative_int,
                                               "model")

@@ -118,7 +118,7 @@ def image_bytes_tensor(images, name="images"):
 
 def build_network(vocabulary_size, image_size=64, embedding_dim=64, hidden_dim=192,
                   rnn="gru", attention=True, condition_on="both", encoder_filters=(16, 32, 64),
-                  encoder_pooling="both", region_attention_heads=2, twin_heads=0,
+                  encoder_pooling="flatten", region_attention_heads=2, twin_heads=0,
                   self_similarity=True, self_similarity_heads=0, backbone=None,
                   backbone_weights=None, fine_tune_backbone=False, dropout=0.3):
     """A built `keras_seq.models.ImageCaptioner` with these sizes."""
@@ -191,7 +191,7 @@ class Captioner(Task):
     def from_captions(cls, images, captions, *, vocabulary_size=1000, image_size=64,
                       max_caption_length=12, embedding_dim=64, hidden_dim=192, rnn="gru",
                       attention=True, condition_on="both", encoder_filters=(16, 32, 64),
-                      encoder_pooling="both", region_attention_heads=2, twin_heads=0,
+                      encoder_pooling="flatten", region_attention_heads=2, twin_heads=0,
                       self_similarity=True, self_similarity_heads=0, backbone=None,
                       backbone_weights=None, fine_tune_backbone=False, dropout=0.3,
                       augment=False, sampler="greedy", num_beams=4):
