@@ -1,5 +1,5 @@
 """The docstrings of the whole package: every `Example:` in every module runs, every public
-class says how it is used, and every public layer documents its formula and API."""
+class says how it is used, and the sections a class documents depend on its folder."""
 
 import importlib
 import inspect
@@ -30,6 +30,30 @@ NO_EXAMPLE = {
 LAYERS = [getattr(L, name) for name in dir(L)
           if inspect.isclass(getattr(L, name))
           and getattr(L, name).__module__.startswith("keras_seq")]
+# The sections a public class documents, by its folder: what is called (layers, models) says
+# how, serving modules say what their signatures return, everything else what it takes.
+CALLED = ("Args:", "Call arguments:", "Returns:", "Example:")
+SECTIONS_BY_FOLDER = {
+    "layers": CALLED, "models": CALLED, "export": ("Args:", "Returns:", "Example:"),
+    "callbacks": ("Args:", "Example:"), "data": ("Args:", "Example:"),
+    "distribution": ("Args:", "Example:"), "generation": ("Args:", "Example:"),
+    "losses": CALLED, "metrics": ("Args:", "Returns:", "Example:"),
+    "tasks": ("Args:", "Example:"), "training": CALLED,
+}
+# Folders with at most one public class per file (helpers: none).
+ONE_CLASS_PER_FILE = ("layers", "models", "callbacks", "export", "losses", "training")
+
+
+def public_classes(module_name):
+    module = importlib.import_module(module_name)
+    return [(name, obj) for name, obj in vars(module).items()
+            if inspect.isclass(obj) and obj.__module__ == module_name
+            and not name.startswith("_")]
+
+
+def folder(module_name):
+    parts = module_name.split(".")
+    return parts[1] if len(parts) > 2 else None
 
 
 @pytest.mark.parametrize("module_name", MODULES)
@@ -40,14 +64,11 @@ def test_every_example_in_the_module_runs(module_name):
 def test_every_public_class_has_an_example_or_is_listed_as_not_used_directly():
     missing = []
     for module_name in MODULES:
-        module = importlib.import_module(module_name)
-        for name, obj in vars(module).items():
-            if (inspect.isclass(obj) and obj.__module__ == module_name
-                    and not name.startswith("_")):
-                qualified = f"{module_name}.{name}"
-                has_example = "Example:" in (inspect.getdoc(obj) or "")
-                if has_example == (qualified in NO_EXAMPLE):
-                    missing.append(qualified)
+        for name, obj in public_classes(module_name):
+            qualified = f"{module_name}.{name}"
+            has_example = "Example:" in (inspect.getdoc(obj) or "")
+            if has_example == (qualified in NO_EXAMPLE):
+                missing.append(qualified)
     assert not missing, f"without an Example: (or listed in NO_EXAMPLE but has one): {missing}"
 
 
@@ -55,11 +76,27 @@ def test_the_walk_finds_the_package():
     assert len(MODULES) > 100 and "keras_seq.tasks.translator" in MODULES
 
 
-@pytest.mark.parametrize("cls", LAYERS, ids=lambda c: c.__name__)
-def test_layer_docstring_sections(cls):
-    assert_sections(cls)
+@pytest.mark.parametrize("module_name", [m for m in MODULES if folder(m) in SECTIONS_BY_FOLDER])
+def test_public_classes_document_the_sections_of_their_folder(module_name):
+    for name, obj in public_classes(module_name):
+        if f"{module_name}.{name}" not in NO_EXAMPLE:
+            assert_sections(obj, SECTIONS_BY_FOLDER[folder(module_name)])
 
 
-def test_one_public_layer_per_file():
-    modules = [c.__module__ for c in LAYERS]
-    assert len(modules) == len(set(modules)), modules
+def test_every_folder_of_the_package_has_its_sections():
+    folders = {folder(m) for m in MODULES} - {None}
+    assert folders <= set(SECTIONS_BY_FOLDER), folders - set(SECTIONS_BY_FOLDER)
+
+
+@pytest.mark.parametrize("module_name",
+                         [m for m in MODULES if folder(m) in ONE_CLASS_PER_FILE])
+def test_at_most_one_public_class_per_file(module_name):
+    names = [name for name, _ in public_classes(module_name)]
+    assert len(names) <= 1, (module_name, names)
+
+
+def test_every_public_layer_is_exported_by_keras_seq_layers():
+    files = [m for m in MODULES if folder(m) == "layers"
+             and any(f"{m}.{name}" not in NO_EXAMPLE for name, _ in public_classes(m))]
+    exported = {c.__module__ for c in LAYERS}
+    assert set(files) == exported, set(files) ^ exported

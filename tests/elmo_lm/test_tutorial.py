@@ -1,7 +1,5 @@
-"""The tutorial's quick mode, and the docstrings (sections and an example) of the new code."""
+"""The ELMo tutorial's quick mode (the docstrings: tests/test_docstrings.py)."""
 
-import doctest
-import importlib
 import os
 import pathlib
 import subprocess
@@ -9,28 +7,8 @@ import sys
 
 import pytest
 
-from tests.docstring_checks import assert_sections
-
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-CLASSES = [
-    ("keras_seq.layers.scalar_mix", "ScalarMix"),
-    ("keras_seq.models.bidirectional_language_model", "BidirectionalLanguageModel"),
-    ("keras_seq.models.elmo_embedding", "ElmoEmbedding"),
-    ("keras_seq.data.word_tokenizer", "WordTokenizer"),
-    ("keras_seq.callbacks.bidirectional_lm_logger", "BidirectionalLMLogger"),
-    ("keras_seq.export.elmo_lm_module", "ElmoLMServingModule"),
-]
-
-
-@pytest.mark.parametrize("module_name,name", CLASSES, ids=[c[1] for c in CLASSES])
-def test_docstring_sections_and_example(module_name, name):
-    module = importlib.import_module(module_name)
-    cls = getattr(module, name)
-    assert_sections(cls)
-    tests = [t for t in doctest.DocTestFinder().find(cls, module=module, globs=vars(module))
-             if t.examples]
-    assert tests, f"{name} has no example"
 
 
 @pytest.mark.slow  # repeats the application's own end-to-end test
