@@ -5,13 +5,11 @@ Each tutorial is loaded from its file and its `main(["--quick", ...])` runs in t
 """
 
 import importlib.util
-import pathlib
 import re
 
 import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+from tests.tutorial_runner import ROOT, assert_figures
 
 
 def _run(name, tmp_path, capsys):
@@ -21,12 +19,6 @@ def _run(name, tmp_path, capsys):
     spec.loader.exec_module(module)
     result = module.main(["--quick", "--figures-dir", str(tmp_path)])
     return result, capsys.readouterr().out
-
-
-def _assert_figures(folder, names):
-    for name in names:
-        data = (folder / name).read_bytes()
-        assert data.startswith(PNG_MAGIC) and len(data) > 5000, name
 
 
 def _number(pattern, text):
@@ -46,7 +38,7 @@ def test_attention_kernel_regression(tmp_path, capsys):
     assert errors["Nadaraya-Watson (Gaussian)"] < errors["average pooling"]
     assert errors["Gaussian, learned width w"] < errors["Nadaraya-Watson (Gaussian)"]
     assert errors["dot-product on φ(x)"] < errors["dot-product on x"]
-    _assert_figures(tmp_path, ("kernel_regression_weights.png", "kernel_regression_fits.png"))
+    assert_figures(tmp_path, ("kernel_regression_weights.png", "kernel_regression_fits.png"))
 
 
 def test_seq2vec_pooling(tmp_path, capsys):
@@ -61,7 +53,7 @@ def test_seq2vec_pooling(tmp_path, capsys):
         assert np.ptp(result["padding_curve"][variant]) < 1e-5  # trained, too
         assert 0.0 <= result["accuracy"][variant] <= 1.0
         assert f"{variant:28s}: test accuracy {result['accuracy'][variant]:.3f}" in out
-    _assert_figures(tmp_path, ("seq2vec_pooling.png",))
+    assert_figures(tmp_path, ("seq2vec_pooling.png",))
 
 
 def test_positional_encoding(tmp_path, capsys):
@@ -71,7 +63,7 @@ def test_positional_encoding(tmp_path, capsys):
     deviation = _number(r"\|p_i · p_j - f\(\|i - j\|\)\| = (\S+)", out)
     assert deviation < 1e-4 and abs(deviation - result["dot_product_deviation"]) < 1e-6
     assert _number(r"Δ = 7: max over i of \|p_\(i\+Δ\) - R_Δ p_i\| = (\S+)", out) < 1e-5
-    _assert_figures(tmp_path, ("positional_encoding_matrix.png",
+    assert_figures(tmp_path, ("positional_encoding_matrix.png",
                                "positional_encoding_dot_products.png"))
 
 
@@ -82,7 +74,7 @@ def test_bptt(tmp_path, capsys):
     assert _number(r"max abs difference to tf.GradientTape = (\S+)", out) < 1e-10
     assert result["tape_difference"] < 1e-10
     assert _number(r"unrolled sum .*: max abs difference (\S+)", out) < 1e-12
-    _assert_figures(tmp_path, ("bptt_truncation.png",))
+    assert_figures(tmp_path, ("bptt_truncation.png",))
 
 
 def test_gru_lstm_from_equations(tmp_path, capsys):
@@ -101,4 +93,4 @@ def test_gru_lstm_from_equations(tmp_path, capsys):
     # Gates set to remember carry the gradient back much further than at initialization.
     assert ratio("lstm", True) > 100 * ratio("lstm", False)
     assert ratio("gru", True) > 100 * ratio("gru", False)
-    _assert_figures(tmp_path, ("gradient_reach.png",))
+    assert_figures(tmp_path, ("gradient_reach.png",))
