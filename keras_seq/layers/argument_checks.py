@@ -12,11 +12,24 @@ from keras import ops
 
 
 def static_shape(x):
-    """The static shape of `x` as a tuple (None for unknown sizes)."""
+    """The static shape of `x` as a tuple (None for unknown sizes).
+
+    An unknown size is None in TensorFlow and a symbolic dimension in JAX (Keras traces a
+    layer with one for the batch size); both come back as None.
+    """
     shape = getattr(x, "shape", None)
     if shape is None:
         shape = np.shape(x)
-    return tuple(None if d is None else int(d) for d in shape)
+    return tuple(_static_size(d) for d in shape)
+
+
+def _static_size(d):
+    if d is None or isinstance(d, (int, np.integer)):
+        return None if d is None else int(d)
+    try:
+        return int(d)  # a TensorFlow Dimension, or a JAX dimension that is a constant
+    except Exception:  # noqa: BLE001 (JAX's InconclusiveDimensionOperation: symbolic)
+        return None
 
 
 def check_rank(layer, argument, shape, ranks, layout):

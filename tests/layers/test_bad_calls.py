@@ -19,7 +19,7 @@ from keras_seq.layers import (
     TransformerDecoderBlock,
     TransformerEncoderBlock,
 )
-from keras_seq.layers.argument_checks import check_token_ids, concrete_value
+from keras_seq.layers.argument_checks import check_token_ids, concrete_value, static_shape
 from tests.layer_harness import xla_compile
 
 
@@ -264,3 +264,13 @@ def test_bahdanau_rejects_every_other_rank(argument, data):
     with pytest.raises(ValueError, match=rf"`{argument}` must have rank .*got shape "
                                          + re.escape(str(shape))):
         BahdanauAttention(4)(**arguments)
+
+
+def test_static_shape_reads_a_symbolic_jax_size_as_unknown():
+    # Keras traces a layer under JAX with a symbolic batch size; int() of it raises.
+    jax_export = pytest.importorskip("jax.export")
+    batch, = jax_export.symbolic_shape("batch")
+    traced = type("Traced", (), {"shape": (batch, 7, 3)})()
+    assert static_shape(traced) == (None, 7, 3)
+    assert static_shape(np.zeros((2, 5))) == (2, 5)
+    assert static_shape(keras.KerasTensor((None, 4))) == (None, 4)
