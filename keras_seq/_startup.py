@@ -77,3 +77,12 @@ def import_tensorflow_quietly():
     absl_logging.set_verbosity(absl_logging.ERROR)
     tensorflow.get_logger().setLevel(logging.ERROR)
     return tensorflow
+
+
+def quiet_tensorflow_at_exit():
+    """After an interrupted run: TensorFlow's Python logger says nothing more (unless
+    `$KERAS_SEQ_TF_LOGS` is "1"), so the one-line message stays the last line. Objects of a
+    trace that Ctrl-C cut short are collected at exit and TensorFlow logs an "Object was
+    never used" error for each."""
+    if os.environ.get(TF_LOGS_ENV) != "1":
+        logging.getLogger("tensorflow").setLevel(logging.CRITICAL)

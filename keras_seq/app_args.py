@@ -12,7 +12,8 @@ import contextlib
 import logging
 import sys
 
-from keras_seq._startup import TF_LOGS_ENV, import_tensorflow_quietly  # noqa: F401 (re-exported)
+from keras_seq._startup import (  # noqa: F401 (TF_LOGS_ENV re-exported)
+    TF_LOGS_ENV, import_tensorflow_quietly, quiet_tensorflow_at_exit)
 
 INTERRUPTED_EXIT_STATUS = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 OS_ERROR_EXIT_STATUS = 1
@@ -60,6 +61,7 @@ def run_main(parser, run, argv=None, app=None):
         with show_progress_lines():
             run_in_cluster(run, args)
     except KeyboardInterrupt:
+        quiet_tensorflow_at_exit()
         run_dir = current_run()
         hint = ""
         if run_dir is not None and (run_dir.shared_path or not run_dir.is_worker_copy):

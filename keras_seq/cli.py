@@ -28,7 +28,8 @@ import os
 import sys
 
 from keras_seq.app_args import (
-    INTERRUPTED_EXIT_STATUS, OS_ERROR_EXIT_STATUS, TF_LOGS_ENV, describe_os_error, run_main)
+    INTERRUPTED_EXIT_STATUS, OS_ERROR_EXIT_STATUS, TF_LOGS_ENV, describe_os_error,
+    quiet_tensorflow_at_exit, run_main)
 from keras_seq.export.client import describe_export, predict
 
 APPLICATIONS = {
@@ -291,6 +292,7 @@ def main(argv=None):
                 parser.exit(2, f"keras-seq workers: error: {error}\n")
         return _predict(args, predict_parser)
     except KeyboardInterrupt:
+        quiet_tensorflow_at_exit()
         parser.exit(INTERRUPTED_EXIT_STATUS, f"keras-seq {args.command}: interrupted\n")
     except OSError as error:
         parser.exit(OS_ERROR_EXIT_STATUS,
