@@ -14,8 +14,8 @@
     TensorFlow captioning tutorials do), checks that all give the same captions and reports
     ms/image and the ratios (rule 3 of benchmarks/RESULTS.md): LIKE-FOR-LIKE rows first, the
     same XLA setting on both sides (`--xla on|off|both`), then the "our defaults" row (ours
-    as `Captioner.decoder()` compiles it here: without XLA on CPU, with it on a GPU; the
-    re-run a tf.function without XLA, as the tutorials run it) naming any difference. Interleaved
+    as `Captioner.decoder()` compiles it here, XLA by default; the re-run a tf.function
+    without XLA, as the tutorials run it) naming any difference. Interleaved
     rounds (`bench_common.interleaved_median`) after an untimed compiling pass, medians.
 
     python benchmarks/bench_captioner.py --part quality [--attention on off] [-- APP OPTIONS]
@@ -181,7 +181,7 @@ def part_decode(opts):
         tag = "xla" if jit else "graph"
         fns[f"ours/{tag}"], fns[f"rerun/{tag}"] = ours_fn(jit), rerun_fn(jit)
     # The defaults row: ours as the task's decoder compiles it here, the re-run without XLA.
-    default_jit = runtime.default_jit_compile("inference", xla_on_cpu=model.XLA_ON_CPU)
+    default_jit = runtime.default_jit_compile("inference")
     default_tag = "xla" if default_jit else "graph"
     fns.setdefault(f"ours/{default_tag}", ours_fn(default_jit))
     fns.setdefault("rerun/graph", rerun_fn(False))
@@ -200,8 +200,8 @@ def part_decode(opts):
         rows.append(speed_row(f"like-for-like: XLA {'on' if jit else 'off'} both sides",
                               ms[f"ours/{tag}"] / 1000, ms[f"rerun/{tag}"] / 1000, True,
                               unit="seconds per image"))
-    differences = ["ours an XLA-compiled while_loop (the default on a GPU), the re-run a "
-                   "tf.function without XLA"] if default_jit else []
+    differences = ["ours an XLA-compiled while_loop (`Captioner.decoder()`'s default), the "
+                   "re-run a tf.function without XLA"] if default_jit else []
     rows.append(speed_row(
         f"our defaults: ours {'with' if default_jit else 'without'} XLA (Captioner.decoder() "
         "here), the tutorials' re-run without", ms[f"ours/{default_tag}"] / 1000,

@@ -2,9 +2,7 @@
 
 Measured on the 2-core CPU machine (TF 2.21): XLA slows *training* steps of RNNs and
 transformers (LSTM 0.82x, GRU 0.95x, BiLSTM 0.88x, transformer 0.80x vs no XLA) but
-speeds up *inference loops* a lot (a decode loop 2.2 s -> 0.17 s per sentence), except the
-captioner's (its cached loop runs 0.47-0.51 ms/image without XLA, 0.53-0.60 with), so a
-network may say what its loop gets on CPU (`GenerativeModel.XLA_ON_CPU`). On a GPU
+speeds up *inference loops* a lot (a decode loop 2.2 s -> 0.17 s per sentence). On a GPU
 XLA is on for both, except for the train step of a job running under a multi-replica
 `tf.distribute` strategy (`keras_seq.distribution`): XLA failed to compile its collective ops
 here. `KERAS_SEQ_JIT=0|1` overrides everything.
@@ -38,18 +36,15 @@ def has_accelerator():
     return False
 
 
-def default_jit_compile(purpose="train", xla_on_cpu=None):
+def default_jit_compile(purpose="train"):
     """Whether to XLA-compile, for `purpose` in {"train", "inference"}.
 
     Args:
         purpose: "train" (the `model.fit` step) or "inference" (decode/generate loops).
-        xla_on_cpu: bool or None, what a machine without an accelerator gets (None: the
-            purpose's measured default, False for training, True for inference loops); a
-            network whose loop measured otherwise passes its own.
 
     Returns:
-        bool: True on GPU/TPU; on CPU False for training and True for inference loops
-        (or `xla_on_cpu`); False for training under a strategy with more than one replica.
+        bool: True on GPU/TPU; on CPU False for training and True for inference loops;
+        False for training under a strategy with more than one replica.
     """
     if purpose not in ("train", "inference"):
         raise ValueError(
@@ -66,7 +61,7 @@ def default_jit_compile(purpose="train", xla_on_cpu=None):
         return False
     if has_accelerator():
         return True
-    return purpose == "inference" if xla_on_cpu is None else bool(xla_on_cpu)
+    return purpose == "inference"
 
 
 def _distributed_replicas():

@@ -36,15 +36,3 @@ def test_training_under_a_multi_replica_strategy_is_not_xla_compiled(monkeypatch
     monkeypatch.setattr(clusters, "_ACTIVE", TwoReplicas())
     assert runtime.default_jit_compile("train") is False
     assert runtime.default_jit_compile("inference") is True  # decode loops stay compiled
-
-
-def test_a_network_may_keep_its_inference_loop_off_xla_on_cpu(monkeypatch):
-    monkeypatch.delenv("KERAS_SEQ_JIT", raising=False)
-    monkeypatch.setattr(runtime, "has_accelerator", lambda: False)
-    assert runtime.default_jit_compile("inference", xla_on_cpu=False) is False
-    assert runtime.default_jit_compile("train", xla_on_cpu=True) is True
-    monkeypatch.setattr(runtime, "has_accelerator", lambda: True)
-    assert runtime.default_jit_compile("inference", xla_on_cpu=False) is True  # GPU: XLA
-    monkeypatch.setenv("KERAS_SEQ_JIT", "1")
-    monkeypatch.setattr(runtime, "has_accelerator", lambda: False)
-    assert runtime.default_jit_compile("inference", xla_on_cpu=False) is True  # the override

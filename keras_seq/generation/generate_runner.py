@@ -90,10 +90,7 @@ class GenerativeModel:
     cache_update_index)` and the traceable `generate_step(inputs, token_ids, sampler)`, plus
     `_generate_layout(inputs, max_length, sampler)` → `(inputs, token_ids, finish)`: the arrays
     the runner gets and a function that turns the runner's buffer into the returned one.
-    A subclass whose loop measured faster without XLA on CPU sets `XLA_ON_CPU = False`.
     """
-
-    XLA_ON_CPU = True  # the default of `generate(jit_compile=None)` on a machine without GPU
 
     def generate(self, inputs, max_length, sampler="greedy", jit_compile=None):
         """Generates token ids for `inputs` in one compiled loop.
@@ -107,8 +104,7 @@ class GenerativeModel:
                 `keras_hub.samplers.Sampler`; `keras_seq.generation.get_sampler(name,
                 temperature=..., k=..., p=..., seed=...)` builds configured ones, and a
                 seeded one gives the same ids again.
-            jit_compile: XLA for the loop (default `runtime.default_jit_compile("inference",
-                xla_on_cpu=self.XLA_ON_CPU)`: on a GPU, and on CPU unless the class says not).
+            jit_compile: XLA for the loop (default `runtime.default_jit_compile("inference")`).
 
         Returns:
             numpy int32 `(B, max_length)`.
@@ -123,8 +119,7 @@ class GenerativeModel:
         self._check_sampler(sampler)
         inputs, token_ids, finish = self._generate_layout(inputs, max_length, sampler)
         network = self._generation_network()
-        jit = (default_jit_compile("inference", xla_on_cpu=self.XLA_ON_CPU)
-               if jit_compile is None else bool(jit_compile))
+        jit = default_jit_compile("inference") if jit_compile is None else bool(jit_compile)
         key = (sampler_key(sampler), jit, tuple(sorted(options.items())))
         runners = self._generate_runners()
         runner = runners.get(key)

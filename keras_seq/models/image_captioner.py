@@ -78,12 +78,6 @@ class ImageCaptioner(Seq2SeqModel):
     (2, 5)
     """
 
-    # On CPU the cached caption loop ran faster as a plain tf.function than under XLA
-    # (0.47-0.51 vs 0.53-0.60 ms/image, batch 64, trained shapes model; benchmarks/RESULTS.md
-    # row captioner-decoding), so `generate`, `Captioner.decoder` and the export skip XLA
-    # there; on a GPU XLA stays on.
-    XLA_ON_CPU = False
-
     def __init__(self, vocabulary_size, image_size=64, embedding_dim=128, hidden_dim=256, rnn="gru",
                  attention=True, condition_on="both", encoder_filters=(32, 64, 128),
                  encoder_pooling="both", encoder_self_attention_heads=0, encoder_twin_heads=0,

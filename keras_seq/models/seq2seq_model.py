@@ -58,8 +58,7 @@ class Seq2SeqModel(GenerativeModel, keras.Model):
             max_length: int, length of the returned buffer ([START] included).
             sampler: a name ("greedy", "beam", "random", "top_k", "top_p") or a
                 `keras_hub.samplers.Sampler` (`keras_seq.generation.get_sampler`).
-            jit_compile: XLA for the loop (default `runtime.default_jit_compile("inference",
-                xla_on_cpu=self.XLA_ON_CPU)`).
+            jit_compile: XLA for the loop (default `runtime.default_jit_compile("inference")`).
             start_id, end_id: ids of [START] and [END]; `end_id=None` never stops early
                 (fills the whole buffer, e.g. for timing).
 

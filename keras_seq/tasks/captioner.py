@@ -316,8 +316,7 @@ class Captioner(Task):
                 a `keras_hub.samplers.Sampler`; "beam" uses the task's `num_beams`.
             max_length: the total output length in tokens, [START] included (default
                 `max_caption_length + 1`: [START], the caption, [END]).
-            jit_compile: XLA for the loop ("auto": the network's inference default, on a
-                GPU and not on CPU, where the captioner's loop measured faster without).
+            jit_compile: XLA for the loop ("auto": the inference default).
         """
         from keras_seq import runtime
 
@@ -326,8 +325,7 @@ class Captioner(Task):
         if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
             raise ValueError(f"`max_length` must be an int >= 2, got max_length={max_length!r}.")
         if jit_compile == "auto":
-            jit_compile = runtime.default_jit_compile(
-                "inference", xla_on_cpu=self.network.XLA_ON_CPU)
+            jit_compile = runtime.default_jit_compile("inference")
         key = (sampler if isinstance(sampler, str) else id(sampler), max_length,
                bool(jit_compile))
         if key not in self._decoders:
@@ -384,8 +382,7 @@ class Captioner(Task):
         from keras_seq.export.captioner_module import CaptionerServingModule
 
         if jit_compile == "auto":
-            jit_compile = runtime.default_jit_compile(
-                "inference", xla_on_cpu=self.network.XLA_ON_CPU)
+            jit_compile = runtime.default_jit_compile("inference")
         return CaptionerServingModule(self, jit_compile=jit_compile).save(path)
 
     def get_config(self):

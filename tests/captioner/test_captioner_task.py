@@ -106,16 +106,3 @@ def test_registered_by_its_stem_and_docstring_examples_run():
     from keras_seq.tasks import TASK_CLASSES
 
     assert TASK_CLASSES["captioner"] is Captioner and Captioner.stem == "captioner"
-
-
-def test_the_caption_loop_skips_xla_on_cpu_and_keeps_it_on_a_gpu(monkeypatch):
-    from keras_seq import runtime
-
-    monkeypatch.delenv("KERAS_SEQ_JIT", raising=False)
-    images, captions = _data()
-    task = Captioner.from_captions(images, captions, **SIZES)
-    for accelerator in (False, True):
-        monkeypatch.setattr(runtime, "has_accelerator", lambda a=accelerator: a)
-        task._decoders.clear()
-        task.decoder("greedy")
-        assert [key[-1] for key in task._decoders] == [accelerator]  # (sampler, length, jit)
