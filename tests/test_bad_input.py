@@ -159,10 +159,10 @@ def test_bad_utf8_in_a_training_file_names_the_file(tmp_path, capsys):
     assert code == 2 and "config.json" in _one_line(err)
 
 
-def test_ctrl_c_prints_the_resume_command_and_exits_130(tmp_path, capsys, monkeypatch):
+def test_ctrl_c_prints_the_resume_command_and_exits_130(tmp_path, capsys, monkeypatch, request):
     monkeypatch.delenv("KERAS_SEQ_TF_LOGS", raising=False)
     tf_logger = logging.getLogger("tensorflow")
-    level = tf_logger.level
+    request.addfinalizer(lambda level=tf_logger.level: tf_logger.setLevel(level))
     parser = argparse.ArgumentParser(prog="keras-seq train tagger")
     parser.add_argument("--run-dir")
 
@@ -187,7 +187,6 @@ def test_ctrl_c_prints_the_resume_command_and_exits_130(tmp_path, capsys, monkey
     assert _one_line(capsys.readouterr().err) == "keras-seq train tagger: interrupted"
     # What TensorFlow logs at exit about a trace the interrupt cut short stays out.
     assert tf_logger.level == logging.CRITICAL
-    tf_logger.setLevel(level)
 
 
 def test_unwritable_run_folder_is_one_line_naming_the_path(tmp_path, monkeypatch, capsys):

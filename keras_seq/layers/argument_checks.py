@@ -24,10 +24,10 @@ def static_shape(x):
 
 
 def _static_size(d):
-    if d is None or isinstance(d, (int, np.integer)):
-        return None if d is None else int(d)
+    if d is None:
+        return None
     try:
-        return int(d)  # a TensorFlow Dimension, or a JAX dimension that is a constant
+        return int(d)
     except Exception:  # noqa: BLE001 (JAX's InconclusiveDimensionOperation: symbolic)
         return None
 
